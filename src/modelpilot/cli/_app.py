@@ -1,0 +1,97 @@
+"""The root of the command line: global options, output helpers, and the one place errors
+become messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+
+from modelpilot.errors import ModelpilotError
+from modelpilot.project import Project
+
+app = typer.Typer(
+    name="modelpilot",
+    help="Take a trained model from a notebook into production and keep it healthy there.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class State:
+    project_dir: Path | None = None
+
+
+state = State()
+
+
+@app.callback()
+def _root(
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", "-p", help="Project directory (default: the nearest one "
+                     "holding modelpilot.yaml, or $MODELPILOT_PROJECT).", show_default=False),
+    ] = None,
+) -> None:
+    state.project_dir = project
+
+
+def open_project() -> Project:
+    return Project.open(state.project_dir)
+
+
+def print_json(value: Any) -> None:
+    """Machine output: plain JSON on stdout (NaN and infinity become null), nothing else."""
+    sys.stdout.write(json.dumps(_clean(value), indent=2, default=str) + "\n")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 a check failed, 2 bad input or usage)."""
+    from modelpilot.cli import _commands  # noqa: F401 - registers the commands
+
+    try:
+        app(args=argv, prog_name="modelpilot", standalone_mode=False)
+    except ModelpilotError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False,
+                          soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show(file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return 0

@@ -1,0 +1,143 @@
+"""Reading tabular files (CSV, Parquet) whole or in bounded chunks, with errors a person can act on."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from modelpilot.errors import DataError, NotFoundError
+
+__all__ = ["file_format", "iter_batches", "read_table", "sha256_file"]
+
+_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_ARROW_TYPES = {"numeric": pa.float64(), "categorical": pa.string(), "text": pa.string(),
+                "boolean": pa.bool_()}
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """'csv' or 'parquet', from the file name.
+
+    Examples
+    --------
+    >>> file_format("data/train.parquet")
+    'parquet'
+    >>> file_format("data/train.xlsx")
+    Traceback (most recent call last):
+    ...
+    modelpilot.errors.DataError: data/train.xlsx: unsupported file type '.xlsx'; expected .csv or .parquet
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv or .parquet")
+    return _FORMATS[suffix]
+
+
+def _check_exists(path: str | os.PathLike[str]) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise NotFoundError("file", str(path), hint="check the path")
+    return file
+
+
+def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
+    """The hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(_check_exists(path), "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _csv_convert_options(
+    path: Path, types: Mapping[str, str] | None
+) -> pacsv.ConvertOptions:
+    # Ints are read as float64: a later chunk with a missing value or a decimal must not change
+    # the column's type halfway through the file.
+    column_types: dict[str, pa.DataType] = {}
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 20))
+        schema = reader.schema
+        reader.close()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+    for field in schema:
+        if pa.types.is_integer(field.type):
+            column_types[field.name] = pa.float64()
+        elif pa.types.is_null(field.type):
+            column_types[field.name] = pa.string()
+    for name, kind in (types or {}).items():
+        if name in schema.names and kind in _ARROW_TYPES:
+            column_types[name] = _ARROW_TYPES[kind]
+    return pacsv.ConvertOptions(
+        column_types=column_types,
+        true_values=["true", "True", "TRUE"],
+        false_values=["false", "False", "FALSE"],
+        strings_can_be_null=True,
+    )
+
+
+def iter_batches(
+    path: str | os.PathLike[str],
+    *,
+    batch_rows: int = 100_000,
+    columns: Sequence[str] | None = None,
+    types: Mapping[str, str] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield the file as DataFrames of at most about ``batch_rows`` rows; memory stays bounded.
+
+    ``types`` maps column names to feature types (numeric, categorical, boolean, text) so a
+    declared schema decides how CSV values are parsed.
+    """
+    file = _check_exists(path)
+    fmt = file_format(file)
+    try:
+        if fmt == "parquet":
+            parquet = pq.ParquetFile(file)
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+                yield batch.to_pandas()
+            return
+        convert = _csv_convert_options(file, types)
+        if columns is not None:
+            convert.include_columns = list(columns)
+        reader = pacsv.open_csv(
+            file, read_options=pacsv.ReadOptions(block_size=8 << 20), convert_options=convert
+        )
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for batch in reader:
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= batch_rows:
+                yield pa.Table.from_batches(pending).to_pandas()
+                pending, size = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending).to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise DataError(f"{file}: cannot be read as {fmt} ({_first_line(exc)})") from None
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] | None = None,
+    types: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Read a whole file into one DataFrame (for holdout sets and other small files)."""
+    frames = list(iter_batches(path, batch_rows=1 << 30, columns=columns, types=types))
+    if not frames:
+        file = Path(path)
+        if file_format(file) == "parquet":
+            return pq.read_table(file).to_pandas()
+        raise DataError(f"{path}: the file has no rows")
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,151 @@
+"""The one error hierarchy of modelpilot.
+
+Every error a person can meet is a :class:`ModelpilotError`. Each subclass builds its message
+from its arguments (what was wrong, what is allowed, what was received, what to do next) and
+carries the HTTP status the server answers with and the exit code the CLI ends with. The
+translation to a response or an exit code happens in exactly one place each
+(``modelpilot.serving`` and ``modelpilot.cli``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "ConflictError",
+    "DataError",
+    "ModelpilotError",
+    "NotFoundError",
+    "RejectedVersionError",
+    "UntrustedArtifactError",
+    "ValidationFailed",
+]
+
+
+class ModelpilotError(Exception):
+    """Root of every error modelpilot raises on purpose.
+
+    Examples
+    --------
+    >>> err = NotFoundError("model", "house-prices", hint="run `modelpilot models list`")
+    >>> print(err)
+    model 'house-prices' was not found; run `modelpilot models list`
+    >>> err.http_status, err.exit_code
+    (404, 2)
+    """
+
+    http_status: int = 400
+    exit_code: int = 2
+    kind: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.kind, "message": self.message}
+
+
+class ConfigError(ModelpilotError):
+    """The project file (or another configuration) is wrong; lists every problem at once."""
+
+    kind = "config_error"
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        n = len(self.problems)
+        super().__init__(
+            f"{source} has {n} problem{'s' if n != 1 else ''}:\n{lines}\n"
+            f"Fix the file and run the command again (`modelpilot init` writes a commented example)."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.kind, "message": self.message, "problems": self.problems}
+
+
+class DataError(ModelpilotError):
+    """A data file cannot be read or does not have the expected shape."""
+
+    kind = "data_error"
+
+
+class NotFoundError(ModelpilotError):
+    """A named thing (model, version, alias, file, deployment, prediction) does not exist."""
+
+    http_status = 404
+    kind = "not_found"
+
+    def __init__(self, what: str, name: str, *, hint: str = "") -> None:
+        self.what = what
+        self.name = name
+        message = f"{what} {name!r} was not found"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+
+class ConflictError(ModelpilotError):
+    """The action conflicts with the current state (a race, a duplicate decision)."""
+
+    http_status = 409
+    kind = "conflict"
+
+
+class ArtifactError(ModelpilotError):
+    """A model artifact is corrupt, of an unknown format, or fails to load."""
+
+    kind = "artifact_error"
+
+
+class UntrustedArtifactError(ArtifactError):
+    """A pickle/joblib artifact was to be loaded without the user's explicit trust."""
+
+    kind = "untrusted_artifact"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path} is a pickle/joblib file, which can run arbitrary code when loaded; "
+            "modelpilot loads it only when you trust it: pass --trust (or trust=True), "
+            "or save the model with skops (`skops.io.dump`) or as ONNX instead"
+        )
+
+
+class RejectedVersionError(ModelpilotError):
+    """A version that missed its key-metric targets was to be used without ``--force``."""
+
+    http_status = 409
+    kind = "rejected_version"
+
+    def __init__(self, model: str, version: int, reasons: Sequence[str]) -> None:
+        why = "; ".join(reasons) if reasons else "it missed its key-metric targets"
+        super().__init__(
+            f"{model} v{version} is rejected ({why}); pass --force to use it anyway"
+        )
+
+
+class ValidationFailed(ModelpilotError):
+    """Input records failed schema validation; ``problems`` lists every one of them."""
+
+    http_status = 422
+    kind = "validation_error"
+
+    def __init__(self, problems: Sequence[dict[str, Any]]) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(_describe(p) for p in self.problems[:5])
+        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        super().__init__(f"{len(self.problems)} invalid input value(s): {shown}{more}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.kind, "message": self.message, "problems": self.problems}
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    where = problem.get("field", "?")
+    if "instance" in problem:
+        where = f"instances[{problem['instance']}].{where}"
+    return f"{where}: expected {problem.get('expected')}, got {problem.get('got')!r}"

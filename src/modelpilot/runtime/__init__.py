@@ -1,0 +1,6 @@
+"""The runtime protocol and its loaders: skops, joblib/pickle (trusted), ONNX, MLflow pyfunc."""
+
+from modelpilot.runtime._loading import FLAVORS, detect_flavor, load_runtime
+from modelpilot.runtime._protocol import ModelRuntime
+
+__all__ = ["FLAVORS", "ModelRuntime", "detect_flavor", "load_runtime"]

@@ -1,0 +1,90 @@
+"""scikit-learn estimators: skops files (safe), joblib/pickle files (only when trusted)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from modelpilot.errors import ArtifactError, UntrustedArtifactError
+
+
+class SklearnRuntime:
+    """Wraps any object with a scikit-learn style ``predict`` (and maybe ``predict_proba``)."""
+
+    def __init__(self, estimator: Any, *, flavor: str) -> None:
+        if not callable(getattr(estimator, "predict", None)):
+            raise ArtifactError(
+                f"the loaded {flavor} object is a {type(estimator).__name__}, which has no "
+                "predict method; save a fitted scikit-learn estimator or pipeline"
+            )
+        self.estimator = estimator
+        self.flavor = flavor
+        classes = getattr(estimator, "classes_", None)
+        self.classes: list[object] | None = (
+            [c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else None
+        )
+        self._has_proba = self.classes is not None and callable(
+            getattr(estimator, "predict_proba", None)
+        )
+        names = getattr(estimator, "feature_names_in_", None)
+        self.feature_names: list[str] | None = [str(n) for n in names] if names is not None else None
+
+    def _input(self, frame: pd.DataFrame) -> Any:
+        # A model fitted on a DataFrame wants the same columns in the same order; one fitted on
+        # an array wants an array (and scikit-learn warns when handed names it never saw).
+        if self.feature_names is not None:
+            return frame[self.feature_names]
+        return frame.to_numpy()
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.estimator.predict(self._input(frame)))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
+        if not self._has_proba:
+            return None
+        return np.asarray(self.estimator.predict_proba(self._input(frame)))
+
+
+_SAFE_PREFIXES = ("sklearn.", "numpy.")
+
+
+def load_skops(path: Path, *, trust: bool) -> SklearnRuntime:
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+        # skops leaves some of scikit-learn's own internals (e.g. the TreePredictor of
+        # HistGradientBoosting) off its default list. Classes from scikit-learn and NumPy are
+        # what a fitted estimator is made of, not user code, so we accept them; anything else
+        # (a custom transformer, a function) still needs the user's explicit --trust.
+        foreign = [t for t in untrusted if not t.startswith(_SAFE_PREFIXES)]
+        if foreign and not trust:
+            raise ArtifactError(
+                f"{path.name} contains types skops does not trust by default: "
+                f"{', '.join(foreign)}; pass --trust if you know where this file comes from"
+            )
+        estimator = sio.load(path, trusted=untrusted if untrusted else None)
+    except ArtifactError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(f"{path.name} is not a loadable skops file ({exc})") from None
+    return SklearnRuntime(estimator, flavor="skops")
+
+
+def load_pickle(path: Path, *, trust: bool) -> SklearnRuntime:
+    if not trust:
+        raise UntrustedArtifactError(str(path.name))
+    try:
+        if path.suffix == ".joblib":
+            estimator = joblib.load(path)
+        else:
+            with open(path, "rb") as handle:
+                estimator = pickle.load(handle)  # noqa: S301 - the user passed --trust
+    except Exception as exc:
+        raise ArtifactError(f"{path.name} cannot be unpickled ({exc})") from None
+    return SklearnRuntime(estimator, flavor="joblib" if path.suffix == ".joblib" else "pickle")

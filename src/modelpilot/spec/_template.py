@@ -1,0 +1,137 @@
+"""The commented project file `modelpilot init` writes, and in-place edits of its schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from modelpilot.spec._loader import parse_project
+from modelpilot.spec._model import FeatureSpec, Task
+
+_DEFAULT_METRICS: dict[str, list[str]] = {
+    "regression": ["mae <= 25000", "r2 >= 0.8"],
+    "binary": ["accuracy >= 0.9", "roc_auc >= 0.85"],
+    "multiclass": ["accuracy >= 0.9", "f1_macro >= 0.85"],
+}
+
+TEMPLATE = """\
+# modelpilot project file: the scoping stage of the ML lifecycle, written down.
+# Every command reads it; `modelpilot init` wrote this one. Relative paths are relative to this file.
+
+project: {project}          # the project's name; also the registered model's name by default
+task: {task}          # regression | binary | multiclass
+target: {target}            # the column that holds the label in training and evaluation data
+
+# The input schema. One entry per feature:
+#   type: numeric | categorical | boolean | text
+#   range: [low, high]            (numeric only) values outside are rejected at scoring time
+#   categories: [a, b, ...]       (categorical only) other values are reported as unseen
+#   nullable: true                missing values are allowed
+#   pii: true                     stored keyed-hashed (or dropped) in the prediction log
+# `modelpilot data check FILE --target {target} --write-schema` fills this in from your data.
+features:{features}
+
+# Key metrics and the targets a model version must reach to be deployed. A version that misses
+# one is registered as `rejected`. Write 'metric <= target' or {{name: ..., op: ..., target: ...}}.
+key_metrics:
+{metrics}
+
+# Software service-level objectives of the online service.
+service_objectives:
+  latency_p99_ms: 100       # 99th percentile of request latency
+  error_rate: 0.01          # share of requests that fail
+  throughput_rps: 100       # requests per second the service must sustain
+
+# Data checks before training (`modelpilot data check`). A failed check listed under
+# `blocking` makes the command exit non-zero; the others are warnings.
+data_checks:
+  max_missing_rate: 0.05            # per column, unless the feature is nullable
+  max_duplicate_rate: 0.05          # share of rows that repeat an earlier row
+  max_label_conflict_rate: 0.0      # share of rows whose identical features carry other labels
+  regression_label_tolerance: 0.1   # regression: relative spread of labels for identical rows
+  min_minority_share: 0.05          # classification: share of the rarest class
+  max_out_of_range_rate: 0.0        # share of values outside the declared range
+  max_unseen_category_rate: 0.0     # share of values not among the declared categories
+  blocking: [label_consistency, schema, missing_values]
+
+# Where metadata (SQLite by default; any SQLAlchemy URL such as postgresql+psycopg://...)
+# and model artifacts are kept.
+store:
+  database_url: sqlite:///.modelpilot/modelpilot.db
+  artifacts: .modelpilot/artifacts
+
+# The prediction log. durable: true answers a request only after its record is committed.
+logging:
+  durable: false
+  pii: hash                 # hash | drop: what to store for features marked pii
+"""
+
+
+def render_project(
+    *,
+    project: str,
+    task: Task,
+    target: str,
+    features: Sequence[FeatureSpec] = (),
+    key_metrics: Sequence[str] | None = None,
+) -> str:
+    """The text of a new, commented project file; it always validates.
+
+    Examples
+    --------
+    >>> text = render_project(project="houses", task="regression", target="price")
+    >>> parse_project(text).key_metrics[0].name
+    'mae'
+    """
+    metrics = list(key_metrics) if key_metrics is not None else _DEFAULT_METRICS[task]
+    text = TEMPLATE.format(
+        project=project,
+        task=task,
+        target=target,
+        features=render_features(features),
+        metrics="\n".join(f"  - {m}" for m in metrics) if metrics else "  []",
+    )
+    parse_project(text)  # never write a file we would refuse to read
+    return text
+
+
+def render_features(features: Sequence[FeatureSpec]) -> str:
+    """The YAML block of a feature list, one flow mapping per feature."""
+    if not features:
+        return " []"
+    lines = []
+    for feature in features:
+        data = feature.model_dump(exclude_defaults=True)
+        data.pop("name")
+        body = yaml.safe_dump(data, default_flow_style=True, width=10_000, sort_keys=False).strip()
+        body = body.strip("{}").strip()
+        lines.append(f"  - {{name: {_scalar(feature.name)}, {body}}}")
+    return "\n" + "\n".join(lines)
+
+
+def _scalar(value: str) -> str:
+    return yaml.safe_dump(value, default_style=None).strip().removesuffix("\n...").strip()
+
+
+def write_features(path: Path, features: Sequence[FeatureSpec]) -> None:
+    """Replace the ``features:`` block of a project file in place, keeping its comments."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("features:")), None)
+    block = "features:" + render_features(features) + "\n"
+    if start is None:
+        new_text = "".join(lines).rstrip("\n") + "\n\n" + block
+    else:
+        end = start + 1
+        # The block goes on while lines are indented, list items or blank; a top-level key or a
+        # column-0 comment (the next section's) ends it. Blank lines before that stay in place.
+        while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t-"):
+            end += 1
+        while end > start + 1 and not lines[end - 1].strip():
+            end -= 1
+        new_text = "".join(lines[:start]) + block + "".join(lines[end:])
+    parse_project(new_text, source=path.name)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,130 @@
+"""The metadata schema, as SQLAlchemy Core tables. Migrations in ``migrations/`` create it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(200), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("flavor", String(40), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("artifact_filename", String(500), nullable=False),
+    Column("schema_json", Text, nullable=False),
+    Column("profile_json", Text, nullable=False),
+    Column("metrics_json", Text, nullable=False),
+    Column("checks_json", Text, nullable=False),
+    Column("lineage_json", Text, nullable=False),
+    Column("tags_json", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("model_name", "version", name="uq_model_version"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("model_name", String(200), ForeignKey("models.name"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(200), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("at", Float, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_alias_history_model_alias", "model_name", "alias"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("details_json", Text, nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("batch_id", String(64), nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Index("ix_predictions_model_ts", "model", "ts"),
+    Index("ix_predictions_ts", "ts"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(32), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("label", Text, nullable=True),
+    Column("source", String(200), nullable=False),
+    Index("ix_feedback_prediction_id", "prediction_id"),
+    Index("ix_feedback_ts", "ts"),
+)
+
+scoring_runs = Table(
+    "scoring_runs",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("input_path", Text, nullable=False),
+    Column("output_path", Text, nullable=False),
+    Column("rejects_path", Text, nullable=True),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("n_rows", Integer, nullable=False, default=0),
+    Column("n_scored", Integer, nullable=False, default=0),
+    Column("n_rejected", Integer, nullable=False, default=0),
+    Column("status", String(20), nullable=False),
+)

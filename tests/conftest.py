@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
+from sqlalchemy import create_engine, text
 
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.spec import render_project
@@ -67,3 +69,43 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith("MODELPILOT_") and not key.startswith("MODELPILOT_TEST_"):
             monkeypatch.delenv(key, raising=False)
     yield
+
+
+def postgres_url() -> str:
+    """The PostgreSQL test server's URL; skips without one, but fails on CI, which must not skip."""
+    url = os.environ.get("MODELPILOT_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(
+            "MODELPILOT_TEST_POSTGRES_URL is not set, and CI must test the PostgreSQL backend; "
+            ".ci/run starts a server and sets it",
+            pytrace=False,
+        )
+    pytest.skip("set MODELPILOT_TEST_POSTGRES_URL=postgresql+psycopg://... to test PostgreSQL")
+
+
+@pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty metadata database on each backend the store supports.
+
+    On PostgreSQL every test gets a schema of its own (dropped afterwards), so reruns and
+    parallel workers never see each other's rows.
+    """
+    if request.param == "sqlite-file":
+        yield f"sqlite:///{tmp_path / 'metadata.db'}"
+        return
+    if request.param == "sqlite-memory":
+        yield "sqlite://"
+        return
+    base = postgres_url()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()

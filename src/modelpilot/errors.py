@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "ArtifactError",
+    "AuthError",
     "ConfigError",
     "ConflictError",
     "DataError",
@@ -72,6 +73,18 @@ class DataError(ModelpilotError):
     """A data file cannot be read or does not have the expected shape."""
 
     kind = "data_error"
+
+
+class AuthError(ModelpilotError):
+    """Missing (401) or insufficient (403) credentials."""
+
+    kind = "unauthorized"
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.http_status = status
+        if status == 403:
+            self.kind = "forbidden"
 
 
 class NotFoundError(ModelpilotError):
@@ -148,4 +161,10 @@ def _describe(problem: dict[str, Any]) -> str:
     where = problem.get("field", "?")
     if "instance" in problem:
         where = f"instances[{problem['instance']}].{where}"
-    return f"{where}: expected {problem.get('expected')}, got {problem.get('got')!r}"
+    return f"{where}: expected {problem.get('expected')}, got {_plain(problem.get('got'))!r}"
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds, so messages say -5.0, not np.float64(-5.0)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "shape", None) == () else value

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from modelpilot.cli._app import app, console, open_project, print_json
 from modelpilot.errors import ModelpilotError
@@ -18,6 +19,11 @@ alias_app = typer.Typer(help="Move aliases (production, candidate, ...) between 
                         no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(alias_app, name="alias")
+
+
+# User text (file names, paths, feature names, tags, reasons) is printed as it is: rich would
+# read "[urgent]" as markup and drop it, or fail on "[/]", and turn ":b:" into an emoji.
+_LITERAL = {"markup": False, "emoji": False}
 
 
 def _when(timestamp: float | None) -> str:
@@ -123,13 +129,16 @@ def models_show(
         console.print(f"[bold]{version.name} v{version.version}[/]  status: {version.status}  "
                       f"aliases: {', '.join(version.aliases) or '-'}")
         console.print(f"  artifact: {version.artifact.filename} ({version.flavor}, "
-                      f"{version.artifact.size_bytes:,} bytes, sha256 {version.artifact.sha256})")
-        console.print(f"  created: {_when(version.created_at)} by {version.created_by}")
+                      f"{version.artifact.size_bytes:,} bytes, sha256 {version.artifact.sha256})",
+                      **_LITERAL)
+        console.print(f"  created: {_when(version.created_at)} by {version.created_by}",
+                      **_LITERAL)
         lineage = version.lineage
         for key in ("git_commit", "data_path", "data_sha256", "data_rows", "eval_path"):
             if lineage.get(key) is not None:
-                console.print(f"  {key}: {lineage[key]}")
-        console.print(f"  features: {', '.join(f.name for f in version.features) or '-'}")
+                console.print(f"  {key}: {lineage[key]}", **_LITERAL)
+        console.print(f"  features: {', '.join(f.name for f in version.features) or '-'}",
+                      **_LITERAL)
         console.print("  key metrics:")
         print_checks(version)
         others = {k: v for k, v in version.metrics.items()
@@ -137,7 +146,8 @@ def models_show(
         if others:
             console.print("  other metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in others.items()))
         if version.tags:
-            console.print("  tags: " + ", ".join(f"{k}={v}" for k, v in version.tags.items()))
+            console.print("  tags: " + ", ".join(f"{k}={v}" for k, v in version.tags.items()),
+                          **_LITERAL)
         return
     versions = registry.list_versions(ref)
     if as_json:
@@ -148,7 +158,7 @@ def models_show(
         metrics = ", ".join(f"{c['metric']}={_fmt(c['value'])}" for c in v.checks) or "-"
         status = "[red]rejected[/]" if v.rejected else v.status
         table.add_row(f"v{v.version}", status, v.flavor, ", ".join(v.aliases) or "-", metrics,
-                      _when(v.created_at), v.created_by)
+                      _when(v.created_at), Text(v.created_by))
     console.print(table)
 
 
@@ -185,6 +195,6 @@ def alias_history(
     table = Table("when", "alias", "from", "to", "by", "reason")
     for row in rows:
         previous = f"v{row['previous_version']}" if row["previous_version"] else "-"
-        table.add_row(_when(row["at"]), row["alias"], previous, f"v{row['version']}", row["by"],
-                      row["reason"] or "")
+        table.add_row(_when(row["at"]), row["alias"], previous, f"v{row['version']}",
+                      Text(row["by"]), Text(row["reason"] or ""))
     console.print(table)

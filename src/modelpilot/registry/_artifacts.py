@@ -78,8 +78,12 @@ class LocalArtifactStore:
             sha = sha256_path(copy)
             final_dir = self.root / sha[:2] / sha
             final = final_dir / source.name
-            if not final.exists():
+            # A stored copy that no longer matches its name was damaged after it was stored;
+            # replacing it is what "register the model again" in verify's message promises.
+            if not final.exists() or sha256_path(final) != sha:
                 final_dir.mkdir(parents=True, exist_ok=True)
+                if final.is_dir():  # os.replace cannot replace a non-empty directory
+                    shutil.rmtree(final)
                 os.replace(copy, final)  # atomic on one file system
             return ArtifactRef(
                 uri=str(final.relative_to(self.root)), sha256=sha, filename=source.name,

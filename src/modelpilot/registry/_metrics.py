@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,21 @@ def compute_metrics(
     >>> compute_metrics("binary", [0, 1, 1, 0], [0, 1, 0, 0])["accuracy"]
     0.75
     """
+    # A holdout (or a monitoring window) holding a single class is ordinary, and scikit-learn
+    # warns about it on every call; the metrics it cannot define are simply left out.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _compute_metrics(task, y_true, y_pred, proba=proba, classes=classes)
+
+
+def _compute_metrics(
+    task: str,
+    y_true: Sequence[Any] | np.ndarray | pd.Series,
+    y_pred: Sequence[Any] | np.ndarray,
+    *,
+    proba: np.ndarray | None,
+    classes: Sequence[Any] | None,
+) -> dict[str, float | None]:
     truth = np.asarray(y_true)
     pred = np.asarray(y_pred)
     out: dict[str, float | None] = {}

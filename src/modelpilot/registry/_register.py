@@ -57,10 +57,11 @@ def evaluate(
     result = SchemaValidator(spec.features).validate_frame(frame)
     if result.n_invalid:
         first = result.problems[0]
+        got = first["got"].item() if hasattr(first["got"], "item") else first["got"]  # np.float64
         raise DataError(
             f"{holdout}: {result.n_invalid} of {len(frame)} holdout rows fail the schema "
             f"(first: row {first['row']}, {first['field']}: expected {first['expected']}, "
-            f"got {first['got']!r}); fix the file or the schema"
+            f"got {got!r}); fix the file or the schema"
         )
     if len(result.clean) == 0:
         raise DataError(f"{holdout}: no labelled rows to evaluate on")

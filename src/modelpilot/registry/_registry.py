@@ -94,6 +94,9 @@ class ModelVersion:
     def failed_checks(self) -> list[str]:
         return [
             f"{c['metric']} = {c['value']} misses {c['op']} {c['target']}"
+            if c["value"] is not None
+            # "mae = None misses <= 25000" hid why: say it was not evaluated (or not computable)
+            else f"{c['metric']} {c.get('reason') or 'could not be computed on the holdout'}"
             for c in self.checks if not c["passed"]
         ]
 

@@ -4,6 +4,7 @@ from modelpilot.spec._loader import PROJECT_FILE, find_project_dir, load_project
 from modelpilot.spec._model import (
     METRICS,
     DataChecks,
+    DeploymentSpec,
     FeatureSpec,
     KeyMetric,
     LoggingSettings,
@@ -18,6 +19,7 @@ __all__ = [
     "METRICS",
     "PROJECT_FILE",
     "DataChecks",
+    "DeploymentSpec",
     "FeatureSpec",
     "KeyMetric",
     "LoggingSettings",

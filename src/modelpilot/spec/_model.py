@@ -59,7 +59,8 @@ class FeatureSpec(_Strict):
         return self
 
 
-_SHORTHAND = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+# The target must not start with an operator character, or 'mae <= ' would parse as 'mae < ='.
+_SHORTHAND = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*([^\s<>=]\S*)\s*$")
 
 
 class KeyMetric(_Strict):
@@ -153,15 +154,31 @@ class LoggingSettings(_Strict):
 
 
 class ServingSettings(_Strict):
-    """The online server."""
+    """The online server.
+
+    Micro-batching is adaptive: a request goes to the model at once when the model is idle;
+    while it is busy, requests gather into the next batch (up to ``max_batch_size`` rows).
+    ``max_wait_ms`` > 0 additionally holds a batch that long for more requests.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1)
-    max_batch_size: int = Field(default=32, ge=1)
-    max_wait_ms: float = Field(default=2.0, ge=0)
+    workers: int = Field(default=1, ge=1, le=64)
+    max_batch_size: int = Field(default=64, ge=1)
+    max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    model_threads: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_instances: int = Field(default=10_000, ge=1)
     open_predict: bool = False
+    tokens_file: str = ".modelpilot/tokens.json"
+
+
+class DeploymentSpec(_Strict):
+    """A named endpoint bound to the version a model alias points to."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: str | None = None
+    alias: str = "production"
 
 
 class ProjectSpec(_Strict):
@@ -189,6 +206,7 @@ class ProjectSpec(_Strict):
     store: StoreSettings = Field(default_factory=StoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    deployments: list[DeploymentSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_project(self) -> ProjectSpec:
@@ -217,6 +235,14 @@ class ProjectSpec(_Strict):
             if feature.name == name:
                 return feature
         raise KeyError(name)
+
+    @property
+    def deployment_specs(self) -> list[DeploymentSpec]:
+        """The declared deployments, or one named after the model bound to @production."""
+        if self.deployments:
+            return [d if d.model else d.model_copy(update={"model": self.model_name})
+                    for d in self.deployments]
+        return [DeploymentSpec(name=self.model_name, model=self.model_name)]
 
     @property
     def feature_names(self) -> list[str]:

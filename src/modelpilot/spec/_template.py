@@ -66,6 +66,24 @@ store:
 logging:
   durable: false
   pii: hash                 # hash | drop: what to store for features marked pii
+  flush_interval_ms: 50     # the background writer commits at least this often
+
+# The online server (`modelpilot serve`). Predict calls need a token unless open_predict is
+# true; admin calls always do. Tokens: `modelpilot token create NAME --role predict|admin`,
+# or the MODELPILOT_PREDICT_TOKEN / MODELPILOT_ADMIN_TOKEN environment variables.
+serving:
+  host: 127.0.0.1
+  port: 8000
+  workers: 1
+  max_batch_size: 64        # micro-batching: concurrent requests share one model call
+  max_wait_ms: 0            # 0 = adaptive (no added latency); > 0 holds a batch for more
+  max_body_bytes: 1048576   # larger request bodies get 413
+  open_predict: false
+
+# Named endpoints. Without this section there is one, named after the model, bound to the
+# version its `production` alias points to.
+# deployments:
+#   - {{name: house-prices, model: house-prices, alias: production}}
 """
 
 
@@ -87,9 +105,11 @@ def render_project(
     """
     metrics = list(key_metrics) if key_metrics is not None else _DEFAULT_METRICS[task]
     text = TEMPLATE.format(
-        project=project,
+        # Quoted when YAML would read them as something else: a project in a directory named
+        # 2024, or a target column called `on`, must stay a string.
+        project=_scalar(project),
         task=task,
-        target=target,
+        target=_scalar(target),
         features=render_features(features),
         metrics="\n".join(f"  - {m}" for m in metrics) if metrics else "  []",
     )

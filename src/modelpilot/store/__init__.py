@@ -1,9 +1,11 @@
 """Storage: the metadata database (SQLAlchemy + Alembic) and the prediction log."""
 
 from modelpilot.store._db import create_database, resolve_url, upgrade
+from modelpilot.store._pii import PiiScrubber, load_pii_key
 from modelpilot.store._predictions import (
     FeedbackItem,
     FeedbackResult,
+    PredictionBatch,
     PredictionLog,
     PredictionRecord,
     new_ids,
@@ -13,8 +15,11 @@ __all__ = [
     "FeedbackItem",
     "FeedbackResult",
     "PredictionLog",
+    "PiiScrubber",
+    "PredictionBatch",
     "PredictionRecord",
     "create_database",
+    "load_pii_key",
     "new_ids",
     "resolve_url",
     "upgrade",

@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -83,20 +84,30 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
-predictions = Table(
-    "predictions",
+# The prediction log is stored as segments: one row per appended batch holding its rows as an
+# Arrow IPC blob (ids, times, inputs and outputs, columnar), plus one small index row per
+# prediction id for feedback look-ups. See store/_predictions.py for why.
+prediction_segments = Table(
+    "prediction_segments",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("ts", Float, nullable=False),
+    Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("model", String(200), nullable=False),
     Column("version", Integer, nullable=False),
     Column("source", String(20), nullable=False),
     Column("batch_id", String(64), nullable=True),
-    Column("latency_ms", Float, nullable=True),
-    Column("inputs", Text, nullable=False),
-    Column("outputs", Text, nullable=False),
-    Index("ix_predictions_model_ts", "model", "ts"),
-    Index("ix_predictions_ts", "ts"),
+    Column("ts_min", Float, nullable=False),
+    Column("ts_max", Float, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Index("ix_prediction_segments_model_ts", "model", "ts_max"),
+    Index("ix_prediction_segments_ts", "ts_max"),
+)
+
+prediction_ids = Table(
+    "prediction_ids",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("segment", Integer, nullable=False),
 )
 
 feedback = Table(

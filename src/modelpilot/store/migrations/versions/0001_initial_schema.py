@@ -61,21 +61,26 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
-    op.create_table('predictions',
+    op.create_table('prediction_ids',
     sa.Column('id', sa.String(length=32), nullable=False),
-    sa.Column('ts', sa.Float(), nullable=False),
+    sa.Column('segment', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('prediction_segments',
+    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('model', sa.String(length=200), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=20), nullable=False),
     sa.Column('batch_id', sa.String(length=64), nullable=True),
-    sa.Column('latency_ms', sa.Float(), nullable=True),
-    sa.Column('inputs', sa.Text(), nullable=False),
-    sa.Column('outputs', sa.Text(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.Column('ts_min', sa.Float(), nullable=False),
+    sa.Column('ts_max', sa.Float(), nullable=False),
+    sa.Column('n_rows', sa.Integer(), nullable=False),
+    sa.Column('payload', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('seq')
     )
-    with op.batch_alter_table('predictions', schema=None) as batch_op:
-        batch_op.create_index('ix_predictions_model_ts', ['model', 'ts'], unique=False)
-        batch_op.create_index('ix_predictions_ts', ['ts'], unique=False)
+    with op.batch_alter_table('prediction_segments', schema=None) as batch_op:
+        batch_op.create_index('ix_prediction_segments_model_ts', ['model', 'ts_max'], unique=False)
+        batch_op.create_index('ix_prediction_segments_ts', ['ts_max'], unique=False)
 
     op.create_table('scoring_runs',
     sa.Column('batch_id', sa.String(length=64), nullable=False),
@@ -130,11 +135,12 @@ def downgrade() -> None:
     op.drop_table('model_versions')
     op.drop_table('aliases')
     op.drop_table('scoring_runs')
-    with op.batch_alter_table('predictions', schema=None) as batch_op:
-        batch_op.drop_index('ix_predictions_ts')
-        batch_op.drop_index('ix_predictions_model_ts')
+    with op.batch_alter_table('prediction_segments', schema=None) as batch_op:
+        batch_op.drop_index('ix_prediction_segments_ts')
+        batch_op.drop_index('ix_prediction_segments_model_ts')
 
-    op.drop_table('predictions')
+    op.drop_table('prediction_segments')
+    op.drop_table('prediction_ids')
     op.drop_table('models')
     with op.batch_alter_table('feedback', schema=None) as batch_op:
         batch_op.drop_index('ix_feedback_ts')

@@ -1,0 +1,215 @@
+"""Deployments: named endpoints, the model versions loaded behind them, and the routing step.
+
+The routing step is a separate, replaceable piece (:class:`Router`): today every request goes
+to the version the deployment's alias points to (:class:`StaticRouter`); rollout strategies
+(shadow, canary, blue-green) replace it without touching the request path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+from modelpilot.data import SchemaValidator
+from modelpilot.errors import NotFoundError
+from modelpilot.registry import ModelRegistry, ModelVersion
+from modelpilot.runtime import ModelRuntime
+from modelpilot.serving._batching import MicroBatcher
+from modelpilot.serving._outputs import run_model
+from modelpilot.spec import DeploymentSpec, ServingSettings
+
+__all__ = ["BatchJob", "Deployment", "DeploymentManager", "LoadedVersion", "Router",
+           "StaticRouter"]
+
+
+@dataclass
+class BatchJob:
+    """Validated columns of one request's instances."""
+
+    columns: dict[str, list[Any]]
+    rows: int
+
+
+@dataclass
+class JobResult:
+    predictions: list[Any]
+    proba: list[list[float]] | None
+    classes: list[str] | None
+
+
+@dataclass
+class LoadedVersion:
+    """A model version in memory: its runtime, its validator and its micro-batcher."""
+
+    version: ModelVersion
+    runtime: ModelRuntime
+    validator: SchemaValidator
+    batcher: MicroBatcher[BatchJob, JobResult]
+
+    @property
+    def label(self) -> str:
+        return f"{self.version.name}:{self.version.version}"
+
+
+def _load(version: ModelVersion, runtime: ModelRuntime, *, executor: Executor,
+          settings: ServingSettings) -> LoadedVersion:
+    validator = SchemaValidator(version.features)
+    task = version.task
+
+    def run_batch(jobs: list[BatchJob]) -> list[JobResult]:
+        columns: dict[str, list[Any]] = {name: [] for name in validator.names}
+        for job in jobs:
+            for name in validator.names:
+                columns[name].extend(job.columns[name])
+        output = run_model(runtime, validator.to_frame(columns), task=task)
+        predictions = output.predictions.tolist()
+        proba = output.proba.tolist() if output.proba is not None else None
+        classes = [str(c) for c in output.classes] if output.classes is not None else None
+        results, start = [], 0
+        for job in jobs:
+            end = start + job.rows
+            results.append(JobResult(predictions[start:end],
+                                     proba[start:end] if proba is not None else None, classes))
+            start = end
+        return results
+
+    batcher: MicroBatcher[BatchJob, JobResult] = MicroBatcher(
+        run_batch, executor=executor, max_batch_size=settings.max_batch_size,
+        max_wait=settings.max_wait_ms / 1000.0, concurrency=settings.model_threads,
+        size=lambda job: job.rows,
+    )
+    return LoadedVersion(version, runtime, validator, batcher)
+
+
+class Router(Protocol):
+    """Chooses the loaded version that answers a request (``key`` makes the choice sticky)."""
+
+    def choose(self, key: str | None) -> LoadedVersion: ...
+
+    @property
+    def versions(self) -> Sequence[LoadedVersion]: ...
+
+
+@dataclass
+class StaticRouter:
+    """Every request goes to one version."""
+
+    target: LoadedVersion
+
+    def choose(self, key: str | None) -> LoadedVersion:
+        return self.target
+
+    @property
+    def versions(self) -> Sequence[LoadedVersion]:
+        return [self.target]
+
+
+@dataclass
+class Deployment:
+    spec: DeploymentSpec
+    router: Router
+    loaded_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def primary(self) -> LoadedVersion:
+        return self.router.versions[0]
+
+
+class DeploymentManager:
+    """Loads every deployment's version and swaps routers atomically on reload."""
+
+    def __init__(self, registry: ModelRegistry, specs: Sequence[DeploymentSpec], *,
+                 settings: ServingSettings, executor: Executor, trust: bool = False,
+                 force: bool = False) -> None:
+        self.registry = registry
+        self.specs = list(specs)
+        self.settings = settings
+        self.executor = executor
+        self.trust = trust
+        self.force = force
+        self._deployments: dict[str, Deployment] = {}
+        self._lock = threading.Lock()
+        self.ready = False
+
+    def load_version(self, version: ModelVersion) -> LoadedVersion:
+        runtime = self.registry.load(version, trust=self.trust, force=self.force)
+        loaded = _load(version, runtime, executor=self.executor, settings=self.settings)
+        _warm(loaded)
+        return loaded
+
+    def load_all(self, *, clock: Any = None) -> None:
+        import time
+
+        now = (clock or time.time)()
+        for spec in self.specs:
+            version = self.registry.resolve(f"{spec.model}@{spec.alias}")
+            loaded = self.load_version(version)
+            with self._lock:
+                self._deployments[spec.name] = Deployment(spec, StaticRouter(loaded), now)
+        self.ready = True
+
+    def get(self, name: str) -> Deployment:
+        deployment = self._deployments.get(name)
+        if deployment is None:
+            known = ", ".join(sorted(self._deployments)) or "none"
+            raise NotFoundError("deployment", name, hint=f"deployments: {known}")
+        return deployment
+
+    def find_by_model(self, name: str) -> Deployment:
+        """For the V2 protocol: a deployment by its name, else by its model's name."""
+        if name in self._deployments:
+            return self._deployments[name]
+        for deployment in self._deployments.values():
+            if deployment.spec.model == name:
+                return deployment
+        return self.get(name)
+
+    def all(self) -> list[Deployment]:
+        return list(self._deployments.values())
+
+    def replace_router(self, name: str, router: Router) -> None:
+        with self._lock:
+            self.get(name).router = router
+
+    def reload(self, name: str) -> Deployment:
+        """Re-resolve the deployment's alias; load and switch to the version it names now."""
+        deployment = self.get(name)
+        version = self.registry.resolve(f"{deployment.spec.model}@{deployment.spec.alias}")
+        if version.version != deployment.primary.version.version:
+            loaded = self.load_version(version)
+            self.replace_router(name, StaticRouter(loaded))
+        return self.get(name)
+
+
+def _warm(loaded: LoadedVersion) -> None:
+    """One prediction on a typical row before traffic arrives (first calls are slow)."""
+    row: dict[str, list[Any]] = {}
+    profile = loaded.version.profile.get("features", {})
+    for feature in loaded.validator.features:
+        stats = profile.get(feature.name, {})
+        if feature.type == "numeric":
+            quantiles = stats.get("quantiles") or []
+            value: Any = quantiles[len(quantiles) // 2] if quantiles else (
+                feature.range[0] if feature.range else 0.0)
+        elif feature.type == "boolean":
+            value = False
+        elif feature.categories:
+            value = feature.categories[0]
+        else:
+            counts = stats.get("counts") or {"": 1}
+            value = next(iter(counts))
+        row[feature.name] = [value]
+    try:
+        run_model(loaded.runtime, loaded.validator.to_frame(row), task=loaded.version.task)
+    except Exception:  # warming is best effort: a model that fails here fails per request
+        pass
+

@@ -1,0 +1,230 @@
+"""The background writer of the prediction log: group commit off the request path.
+
+Requests hand their records to :meth:`LogWriter.submit` and return; a thread commits whatever
+has gathered every ``flush_interval`` seconds in one transaction per model version. In durable
+mode a request waits for the commit of its own records before it answers. A full queue raises
+:class:`LogQueueFull` (the server answers 503): records are never dropped. A failing commit is
+retried with back-off, keeping the records, until it succeeds or the writer is stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelpilot.errors import ModelpilotError
+from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog
+
+__all__ = ["LogEntry", "LogQueueFull", "LogWriter"]
+
+Callback = Callable[[BaseException | None], None]
+
+
+class LogQueueFull(ModelpilotError):
+    http_status = 503
+    kind = "log_queue_full"
+
+    def __init__(self, queued: int, limit: int) -> None:
+        super().__init__(
+            f"the prediction log writer is {queued:,} records behind (limit {limit:,}); the "
+            "request was not processed, so nothing is lost: retry shortly, and check the "
+            "database if this persists")
+
+
+@dataclass(slots=True)
+class LogEntry:
+    id: str
+    ts: float
+    model: str
+    version: int
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    latency_ms: float | None = None
+    source: str = "online"
+
+
+@dataclass
+class _Pending:
+    entries: list[LogEntry]
+    callback: Callback | None
+    enqueued: float
+    seq: int
+
+
+@dataclass
+class WriterStats:
+    committed: int = 0
+    commits: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_commit_seconds: float = 0.0
+    last_flush: float = field(default_factory=time.monotonic)
+
+
+class LogWriter:
+    """Commits log entries in groups from a background thread.
+
+    Examples
+    --------
+    >>> from modelpilot.store import create_database
+    >>> log = PredictionLog(create_database("sqlite://"))
+    >>> writer = LogWriter(log, flush_interval=0.01)
+    >>> writer.start()
+    >>> writer.submit([LogEntry("p1", 1.0, "m", 1, {"x": 1.0}, {"prediction": 2.0})])
+    >>> writer.stop()
+    >>> log.count()
+    1
+    """
+
+    def __init__(
+        self,
+        log: PredictionLog,
+        *,
+        flush_interval: float = 0.05,
+        max_queue: int = 100_000,
+        scrubbers: Mapping[str, PiiScrubber] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = log
+        self.flush_interval = flush_interval
+        self.max_queue = max_queue
+        self.scrubbers = dict(scrubbers or {})
+        self.monotonic = monotonic
+        self.stats = WriterStats()
+        self._queue: deque[_Pending] = deque()
+        self._queued_entries = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._flushed = threading.Condition(self._lock)
+        self._submitted_seq = 0
+        self._committed_seq = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # ---- the request side -------------------------------------------------------------
+    @property
+    def queued(self) -> int:
+        return self._queued_entries
+
+    @property
+    def lag_seconds(self) -> float:
+        """Age of the oldest record not yet committed (0 when the queue is empty)."""
+        with self._lock:
+            if not self._queue:
+                return 0.0
+            return max(0.0, self.monotonic() - self._queue[0].enqueued)
+
+    def check_capacity(self, n: int) -> None:
+        if self._queued_entries + n > self.max_queue:
+            raise LogQueueFull(self._queued_entries, self.max_queue)
+
+    def submit(self, entries: Sequence[LogEntry], callback: Callback | None = None) -> None:
+        """Queue entries; ``callback(None)`` runs after their commit (``callback(exc)`` if the
+        writer stopped before it could commit them)."""
+        if not entries:
+            if callback is not None:
+                callback(None)
+            return
+        with self._lock:
+            if self._stopping and self._thread is None:
+                raise ModelpilotError("the prediction log writer is stopped")
+            self._submitted_seq += 1
+            self._queue.append(
+                _Pending(list(entries), callback, self.monotonic(), self._submitted_seq))
+            self._queued_entries += len(entries)
+            self._wake.notify()
+
+    def wait_flushed(self, timeout: float | None = None) -> bool:
+        """Block until everything submitted before the call is committed."""
+        with self._lock:
+            target = self._submitted_seq
+            self._wake.notify()
+            return self._flushed.wait_for(lambda: self._committed_seq >= target, timeout)
+
+    # ---- the thread -------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="modelpilot-log-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Commit everything queued, then stop the thread (the graceful-shutdown drain)."""
+        with self._lock:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        backoff = self.flush_interval
+        while True:
+            with self._lock:
+                if not self._queue and not self._stopping:
+                    self._wake.wait(self.flush_interval)
+                if not self._queue:
+                    if self._stopping:
+                        return
+                    continue
+                batch = list(self._queue)
+            try:
+                self._commit(batch)
+            except Exception as exc:  # keep the records and try again: never drop them
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                if self._stopping and backoff > 5.0:
+                    self._fail(batch, exc)
+                    return
+                time.sleep(min(backoff, 5.0))
+                backoff *= 2
+                continue
+            backoff = self.flush_interval
+            with self._lock:
+                for _ in batch:
+                    done = self._queue.popleft()
+                    self._queued_entries -= len(done.entries)
+                self._committed_seq = batch[-1].seq
+                self._flushed.notify_all()
+            for pending in batch:
+                if pending.callback is not None:
+                    pending.callback(None)
+            if not self._stopping:
+                # Group commit: let the next group gather for up to one interval.
+                with self._lock:
+                    if not self._stopping:
+                        self._wake.wait(self.flush_interval)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
+        groups: dict[tuple[str, int, str], list[LogEntry]] = {}
+        for pending in batch:
+            for entry in pending.entries:
+                groups.setdefault((entry.model, entry.version, entry.source), []).append(entry)
+        batches = []
+        for (model, version, source), entries in groups.items():
+            scrub = self.scrubbers.get(model)
+            inputs = [e.inputs for e in entries]
+            if scrub is not None and scrub.active:
+                inputs = [scrub.record(i) for i in inputs]
+            batches.append(PredictionBatch(
+                model=model, version=version, source=source, ids=[e.id for e in entries],
+                ts=[e.ts for e in entries], inputs=inputs, outputs=[e.outputs for e in entries],
+                latency_ms=[float("nan") if e.latency_ms is None else e.latency_ms
+                            for e in entries],
+            ))
+        written = self.log.append(batches)
+        self.stats.committed += written
+        self.stats.commits += 1
+        self.stats.last_commit_seconds = time.perf_counter() - started
+        self.stats.last_flush = self.monotonic()
+
+    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
+        for pending in batch:
+            if pending.callback is not None:
+                pending.callback(exc)

@@ -1,0 +1,47 @@
+"""Running the server: uvicorn on the project's host and port, one or several workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import uvicorn
+
+from modelpilot.project import Project
+from modelpilot.serving._app import ServingApp, create_app
+from modelpilot.serving._state import build_state
+
+__all__ = ["app_factory", "serve"]
+
+
+def app_factory() -> ServingApp:
+    """For uvicorn's ``--factory`` (one call per worker process); reads its options from env."""
+    project = Project.open(os.environ.get("MODELPILOT_PROJECT"))
+    trust = os.environ.get("MODELPILOT_SERVE_TRUST") == "1"
+    force = os.environ.get("MODELPILOT_SERVE_FORCE") == "1"
+    return create_app(build_state(project, trust=trust, force=force))
+
+
+def serve(project: Project, *, host: str | None = None, port: int | None = None,
+          workers: int | None = None, trust: bool = False, force: bool = False,
+          log_level: str = "info") -> None:
+    settings = project.spec.serving
+    n_workers = workers or settings.workers
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": settings.port if port is None else port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "lifespan": "on",
+    }
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if n_workers > 1:
+        os.environ["MODELPILOT_PROJECT"] = str(project.directory)
+        os.environ["MODELPILOT_SERVE_TRUST"] = "1" if trust else "0"
+        os.environ["MODELPILOT_SERVE_FORCE"] = "1" if force else "0"
+        uvicorn.run("modelpilot.serving._server:app_factory", factory=True, workers=n_workers,
+                    **options)
+        return
+    uvicorn.run(create_app(build_state(project, trust=trust, force=force)), **options)

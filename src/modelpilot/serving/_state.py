@@ -1,0 +1,74 @@
+"""What a running server holds: the project, its deployments, the log writer, the tokens."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelpilot.project import Project
+from modelpilot.serving._auth import TokenStore
+from modelpilot.serving._deployments import DeploymentManager
+from modelpilot.serving._logwriter import LogWriter
+from modelpilot.store import PiiScrubber, load_pii_key
+
+__all__ = ["ServerState", "build_state"]
+
+logger = logging.getLogger("modelpilot.serving")
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    predictions: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    model_errors: int = 0
+    feedback: int = 0
+
+
+@dataclass
+class ServerState:
+    project: Project
+    manager: DeploymentManager
+    writer: LogWriter
+    tokens: TokenStore
+    executor: ThreadPoolExecutor
+    clock: Callable[[], float] = time.time
+    started_at: float = field(default_factory=time.time)
+    counters: Counters = field(default_factory=Counters)
+    load_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def durable(self) -> bool:
+        return self.project.spec.logging.durable
+
+    @property
+    def ready(self) -> bool:
+        return self.manager.ready
+
+
+def build_state(project: Project, *, trust: bool = False, force: bool = False,
+                clock: Callable[[], float] = time.time) -> ServerState:
+    spec = project.spec
+    settings = spec.serving
+    specs = spec.deployment_specs
+    executor = ThreadPoolExecutor(max_workers=settings.model_threads * max(1, len(specs)) + 1,
+                                  thread_name_prefix="modelpilot-model")
+    manager = DeploymentManager(project.registry, specs, settings=settings, executor=executor,
+                                trust=trust, force=force)
+    key = load_pii_key(project.directory, project.environ)
+    scrubbers: dict[str, PiiScrubber] = {}
+    if any(f.pii for f in spec.features):
+        for deployment in specs:
+            scrubbers[deployment.model or spec.model_name] = PiiScrubber(
+                spec.features, mode=spec.logging.pii, key=key)
+    writer = LogWriter(project.prediction_log, flush_interval=spec.logging.flush_interval_ms / 1000,
+                       max_queue=spec.logging.max_queue, scrubbers=scrubbers)
+    tokens = TokenStore(path=project.resolve(settings.tokens_file), environ=project.environ,
+                        open_predict=settings.open_predict)
+    return ServerState(project, manager, writer, tokens, executor, clock=clock)

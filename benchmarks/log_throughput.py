@@ -39,9 +39,19 @@ def main() -> None:
         while written < args.rows:
             ids = new_ids(args.batch)
             times = ts + (written + np.arange(args.batch)) * 1e-3
-            written += log.append(PredictionBatch(
-                model="houses", version=1, ids=ids, ts=times, inputs=inputs, outputs=outputs,
-                source="batch", batch_id="b1", latency_ms=np.full(args.batch, 0.1)))
+            written += log.append(
+                PredictionBatch(
+                    model="houses",
+                    version=1,
+                    ids=ids,
+                    ts=times,
+                    inputs=inputs,
+                    outputs=outputs,
+                    source="batch",
+                    batch_id="b1",
+                    latency_ms=np.full(args.batch, 0.1),
+                )
+            )
         append_s = time.perf_counter() - started
 
         start = ts + args.rows * 1e-3 * 0.5
@@ -50,10 +60,14 @@ def main() -> None:
         read_s = time.perf_counter() - started
 
     print(f"backend        {url.split(':')[0]}")
-    print(f"append         {written:,} rows in {append_s:.2f}s = {written / append_s:,.0f} rows/s "
-          f"(batches of {args.batch:,})")
-    print(f"window read    {len(window):,} rows x {window.shape[1]} columns in {read_s:.2f}s = "
-          f"{len(window) / read_s:,.0f} rows/s")
+    print(
+        f"append         {written:,} rows in {append_s:.2f}s = {written / append_s:,.0f} rows/s "
+        f"(batches of {args.batch:,})"
+    )
+    print(
+        f"window read    {len(window):,} rows x {window.shape[1]} columns in {read_s:.2f}s = "
+        f"{len(window) / read_s:,.0f} rows/s"
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def project_dir(tmp_path: Path, house_data: tuple[pd.DataFrame, pd.DataFrame]) -
     """A fresh project directory: modelpilot.yaml, train.csv, holdout.parquet; no models yet."""
     train, holdout = house_data
     (tmp_path / "modelpilot.yaml").write_text(
-        render_project(project="houses", task="regression", target="price",
-                       features=HOUSE_FEATURES),
+        render_project(
+            project="houses", task="regression", target="price", features=HOUSE_FEATURES
+        ),
         encoding="utf-8",
     )
     train.to_csv(tmp_path / "train.csv", index=False)

@@ -56,13 +56,20 @@ class Client:
             raise ClientError(response.status_code, payload)
         return payload
 
-    def predict(self, deployment: str, instances: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-                *, key: str | None = None) -> list[dict[str, Any]]:
+    def predict(
+        self,
+        deployment: str,
+        instances: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        key: str | None = None,
+    ) -> list[dict[str, Any]]:
         """One prediction per instance: ``id``, ``prediction`` and, for classifiers,
         ``probabilities`` and ``confidence``."""
         body: dict[str, Any] = {
-            "instances": [dict(instances)] if isinstance(instances, Mapping)
-            else [dict(i) for i in instances]}
+            "instances": [dict(instances)]
+            if isinstance(instances, Mapping)
+            else [dict(i) for i in instances]
+        }
         if key is not None:
             body["key"] = key
         payload = self._check(self._http.post(f"/v1/deployments/{deployment}/predict", json=body))
@@ -72,8 +79,7 @@ class Client:
         return predictions
 
     def feedback(self, prediction_id: str, label: Any, *, kind: str = "label") -> dict[str, Any]:
-        return self.feedback_many([{"prediction_id": prediction_id, "label": label,
-                                    "kind": kind}])
+        return self.feedback_many([{"prediction_id": prediction_id, "label": label, "kind": kind}])
 
     def feedback_many(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Send labels; the result lists each item as accepted or with its error."""
@@ -92,5 +98,7 @@ class Client:
         return result
 
     def reload(self, deployment: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._check(self._http.post(f"/v1/deployments/{deployment}/reload"))
+        result: dict[str, Any] = self._check(
+            self._http.post(f"/v1/deployments/{deployment}/reload")
+        )
         return result

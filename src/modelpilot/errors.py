@@ -62,7 +62,8 @@ class ConfigError(ModelpilotError):
         n = len(self.problems)
         super().__init__(
             f"{source} has {n} problem{'s' if n != 1 else ''}:\n{lines}\n"
-            f"Fix the file and run the command again (`modelpilot init` writes a commented example)."
+            "Fix the file and run the command again "
+            "(`modelpilot init` writes a commented example)."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,9 +137,7 @@ class RejectedVersionError(ModelpilotError):
 
     def __init__(self, model: str, version: int, reasons: Sequence[str]) -> None:
         why = "; ".join(reasons) if reasons else "it missed its key-metric targets"
-        super().__init__(
-            f"{model} v{version} is rejected ({why}); pass --force to use it anyway"
-        )
+        super().__init__(f"{model} v{version} is rejected ({why}); pass --force to use it anyway")
 
 
 class ValidationFailed(ModelpilotError):

@@ -34,7 +34,9 @@ class Project:
 
     @classmethod
     def open(
-        cls, directory: str | os.PathLike[str] | None = None, *,
+        cls,
+        directory: str | os.PathLike[str] | None = None,
+        *,
         environ: Mapping[str, str] | None = None,
     ) -> Project:
         env = os.environ if environ is None else environ

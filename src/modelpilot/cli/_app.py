@@ -40,8 +40,13 @@ state = State()
 def _root(
     project: Annotated[
         Path | None,
-        typer.Option("--project", "-p", help="Project directory (default: the nearest one "
-                     "holding modelpilot.yaml, or $MODELPILOT_PROJECT).", show_default=False),
+        typer.Option(
+            "--project",
+            "-p",
+            help="Project directory (default: the nearest one "
+            "holding modelpilot.yaml, or $MODELPILOT_PROJECT).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     state.project_dir = project
@@ -80,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="modelpilot", standalone_mode=False)
     except ModelpilotError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True
+        )
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -33,7 +33,8 @@ def _run(args: list[str], *, expect: int = 0) -> int:
     code = main(args)
     if code != expect:
         raise ModelpilotError(
-            f"demo step `modelpilot {shlex.join(args)}` exited {code}, expected {expect}")
+            f"demo step `modelpilot {shlex.join(args)}` exited {code}, expected {expect}"
+        )
     return code
 
 
@@ -53,8 +54,9 @@ def _house_model(frame: pd.DataFrame) -> Pipeline:
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo "
-                                            "project.")] = Path("demo-project"),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to create the demo project.")
+    ] = Path("demo-project"),
     rows: Annotated[int, typer.Option("--rows", min=1000, help="Training rows.")] = 20_000,
 ) -> None:
     """Run the house-price example through scoping, data checks, registry and batch scoring."""
@@ -68,18 +70,35 @@ def demo(
     summary: list[tuple[str, str]] = []
 
     # 1. Scoping --------------------------------------------------------------------------
-    _stage("1. Scoping", "The project file declares the task, the input schema, the key "
-           "metrics a model must reach (MAE <= $25,000, R^2 >= 0.8) and the service objectives.")
-    (root / "modelpilot.yaml").write_text(render_project(
-        project="house-prices", task="regression", target="price", features=HOUSE_FEATURES,
-        key_metrics=["mae <= 25000", "r2 >= 0.8"]), encoding="utf-8")
-    console.print(f"wrote {root / 'modelpilot.yaml'} ({len(HOUSE_FEATURES)} features, target "
-                  "price, key metrics mae <= 25000 and r2 >= 0.8)")
-    summary.append(("Scoping", "modelpilot.yaml: regression on 9 features; mae <= 25000, r2 >= 0.8"))
+    _stage(
+        "1. Scoping",
+        "The project file declares the task, the input schema, the key "
+        "metrics a model must reach (MAE <= $25,000, R^2 >= 0.8) and the service objectives.",
+    )
+    (root / "modelpilot.yaml").write_text(
+        render_project(
+            project="house-prices",
+            task="regression",
+            target="price",
+            features=HOUSE_FEATURES,
+            key_metrics=["mae <= 25000", "r2 >= 0.8"],
+        ),
+        encoding="utf-8",
+    )
+    console.print(
+        f"wrote {root / 'modelpilot.yaml'} ({len(HOUSE_FEATURES)} features, target "
+        "price, key metrics mae <= 25000 and r2 >= 0.8)"
+    )
+    summary.append(
+        ("Scoping", "modelpilot.yaml: regression on 9 features; mae <= 25000, r2 >= 0.8")
+    )
 
     # 2. Data -----------------------------------------------------------------------------
-    _stage("2. Data", "A first export from the listings database has a problem: 60 houses "
-           "appear twice with very different prices. The data check catches it.")
+    _stage(
+        "2. Data",
+        "A first export from the listings database has a problem: 60 houses "
+        "appear twice with very different prices. The data check catches it.",
+    )
     raw = house_prices(rows, seed=1, conflicting_duplicates=60)
     raw.to_csv(data / "listings_raw.csv", index=False)
     _run([*project, "data", "check", str(data / "listings_raw.csv")], expect=1)
@@ -90,52 +109,107 @@ def demo(
     holdout = clean.drop(train.index)
     train.to_csv(data / "train.csv", index=False)
     holdout.to_parquet(data / "holdout.parquet")
-    console.print(f"\ndropped the {int(conflicted.sum())} conflicting rows; "
-                  f"{len(train):,} rows to train on, {len(holdout):,} held out")
+    console.print(
+        f"\ndropped the {int(conflicted.sum())} conflicting rows; "
+        f"{len(train):,} rows to train on, {len(holdout):,} held out"
+    )
     _run([*project, "data", "check", str(data / "train.csv")])
-    summary.append(("Data", f"caught {int(conflicted.sum())} rows with inconsistent labels; "
-                    "clean data passes every check"))
+    summary.append(
+        (
+            "Data",
+            f"caught {int(conflicted.sum())} rows with inconsistent labels; "
+            "clean data passes every check",
+        )
+    )
 
     # 3. Modeling -------------------------------------------------------------------------
-    _stage("3. Modeling", "A baseline (price from size alone) and a gradient-boosted model are "
-           "registered with their offline metrics; only one of them meets the targets.")
+    _stage(
+        "3. Modeling",
+        "A baseline (price from size alone) and a gradient-boosted model are "
+        "registered with their offline metrics; only one of them meets the targets.",
+    )
     models = root / "models"
     models.mkdir()
     baseline = make_pipeline(
         make_column_transformer(("passthrough", ["size_sqft"])), LinearRegression()
     ).fit(train.drop(columns="price"), train["price"])
     sio.dump(baseline, models / "baseline.skops")
-    _run([*project, "register", str(models / "baseline.skops"), "--eval",
-          str(data / "holdout.parquet"), "--data", str(data / "train.csv"), "--tag",
-          "kind=baseline"])
+    _run(
+        [
+            *project,
+            "register",
+            str(models / "baseline.skops"),
+            "--eval",
+            str(data / "holdout.parquet"),
+            "--data",
+            str(data / "train.csv"),
+            "--tag",
+            "kind=baseline",
+        ]
+    )
     sio.dump(_house_model(train), models / "gbm.skops")
-    _run([*project, "register", str(models / "gbm.skops"), "--eval",
-          str(data / "holdout.parquet"), "--data", str(data / "train.csv"), "--tag", "kind=gbm",
-          "--alias", "production"])
+    _run(
+        [
+            *project,
+            "register",
+            str(models / "gbm.skops"),
+            "--eval",
+            str(data / "holdout.parquet"),
+            "--data",
+            str(data / "train.csv"),
+            "--tag",
+            "kind=gbm",
+            "--alias",
+            "production",
+        ]
+    )
     _run([*project, "models", "show", "house-prices"])
-    summary.append(("Modeling", "v1 (baseline) rejected for missing its targets; v2 (gradient "
-                    "boosting) registered and aliased production"))
+    summary.append(
+        (
+            "Modeling",
+            "v1 (baseline) rejected for missing its targets; v2 (gradient "
+            "boosting) registered and aliased production",
+        )
+    )
 
     # 4. Deployment, batch ----------------------------------------------------------------
-    _stage("4. Deployment (batch)", "This month's new listings are scored with the production "
-           "model. A few rows are broken (a negative size, a missing location): they go to a "
-           "rejects file with their reasons, and every prediction goes to the prediction log.")
+    _stage(
+        "4. Deployment (batch)",
+        "This month's new listings are scored with the production "
+        "model. A few rows are broken (a negative size, a missing location): they go to a "
+        "rejects file with their reasons, and every prediction goes to the prediction log.",
+    )
     new = house_prices(5000, seed=2).drop(columns="price")
     new = new.astype({"size_sqft": object, "location": object})
     new.loc[[10, 200], "size_sqft"] = -1
     new.loc[[30], "location"] = None
     new.loc[[400], "size_sqft"] = "unknown"
     new.to_csv(data / "new_listings.csv", index=False)
-    _run([*project, "score", str(data / "new_listings.csv"), "-o",
-          str(root / "scored" / "new_listings_scored.parquet")])
+    _run(
+        [
+            *project,
+            "score",
+            str(data / "new_listings.csv"),
+            "-o",
+            str(root / "scored" / "new_listings_scored.parquet"),
+        ]
+    )
     scored = pd.read_parquet(root / "scored" / "new_listings_scored.parquet")
-    summary.append(("Deployment", f"scored {len(scored):,} listings (median price "
-                    f"${scored['prediction'].median():,.0f}); 4 broken rows rejected with reasons"))
+    summary.append(
+        (
+            "Deployment",
+            f"scored {len(scored):,} listings (median price "
+            f"${scored['prediction'].median():,.0f}); 4 broken rows rejected with reasons",
+        )
+    )
 
     elapsed = time.perf_counter() - started
-    _stage("Summary", "\n".join(f"[bold]{stage}[/]: {text}" for stage, text in summary)
-           + f"\n\nDone in {elapsed:.0f}s. Explore the project:\n"
-           f"  modelpilot -p {directory} models list\n"
-           f"  modelpilot -p {directory} models show house-prices@production\n"
-           f"  modelpilot -p {directory} alias history house-prices\n"
-           f"  modelpilot -p {directory} data check {directory}/data/listings_raw.csv --json")
+    _stage(
+        "Summary",
+        "\n".join(f"[bold]{stage}[/]: {text}" for stage, text in summary)
+        + f"\n\nDone in {elapsed:.0f}s. Explore the project:\n"
+        f"  modelpilot -p {directory} models list\n"
+        f"  modelpilot -p {directory} models show house-prices@production\n"
+        f"  modelpilot -p {directory} alias history house-prices\n"
+        f"  modelpilot -p {directory} data check {directory}/data/listings_raw.csv --json",
+    )

@@ -15,11 +15,16 @@ from modelpilot.spec._model import Task
 
 @app.command()
 def init(
-    name: Annotated[str | None, typer.Option("--name", help="Project name (default: the "
-                                             "directory's name).")] = None,
-    task: Annotated[Task, typer.Option("--task", help="regression, binary or multiclass.")] = "regression",
+    name: Annotated[
+        str | None, typer.Option("--name", help="Project name (default: the directory's name).")
+    ] = None,
+    task: Annotated[
+        Task, typer.Option("--task", help="regression, binary or multiclass.")
+    ] = "regression",
     target: Annotated[str, typer.Option("--target", help="The label column.")] = "target",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing project file.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing project file.")
+    ] = False,
 ) -> None:
     """Write a commented modelpilot.yaml in the project directory (default: here)."""
     directory = (state.project_dir or Path.cwd()).resolve()
@@ -29,5 +34,7 @@ def init(
         raise ModelpilotError(f"{file} already exists; pass --force to overwrite it")
     text = render_project(project=name or directory.name, task=task, target=target)
     file.write_text(text, encoding="utf-8")
-    console.print(f"wrote [bold]{file}[/]; next: `modelpilot data check DATA --target {target} "
-                  "--write-schema` fills in the feature schema")
+    console.print(
+        f"wrote [bold]{file}[/]; next: `modelpilot data check DATA --target {target} "
+        "--write-schema` fills in the feature schema"
+    )

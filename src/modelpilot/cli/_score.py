@@ -26,17 +26,26 @@ def _row_estimate(path: Path) -> int | None:
 def score(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Scored file (.csv/.parquet).")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="NAME, NAME:VERSION or "
-                                              "NAME@ALIAS (default: the project's model "
-                                              "@production).")] = None,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Where invalid rows go "
-                                                 "(default: OUTPUT.rejects.EXT).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="NAME, NAME:VERSION or NAME@ALIAS (default: the project's model @production).",
+        ),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Where invalid rows go (default: OUTPUT.rejects.EXT)."),
+    ] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Allow pickle/joblib models.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Allow a rejected version.")] = False,
-    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write to the prediction "
-                                         "log.")] = False,
-    batch_rows: Annotated[int, typer.Option("--batch-rows", min=1,
-                                            help="Rows per chunk.")] = 50_000,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not write to the prediction log.")
+    ] = False,
+    batch_rows: Annotated[
+        int, typer.Option("--batch-rows", min=1, help="Rows per chunk.")
+    ] = 50_000,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
 ) -> None:
     """Score INPUT with a registered model; invalid rows go to a rejects file with reasons."""
@@ -47,27 +56,45 @@ def score(
     project = open_project()
     version = project.registry.resolve(model or f"{project.spec.model_name}@production")
     runtime = project.registry.load(version, trust=trust, force=force)
-    scrubber = PiiScrubber(version.features, mode=project.spec.logging.pii,
-                           key=load_pii_key(project.directory, project.environ))
+    scrubber = PiiScrubber(
+        version.features,
+        mode=project.spec.logging.pii,
+        key=load_pii_key(project.directory, project.environ),
+    )
     total = _row_estimate(input_path)
-    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=as_json) as bar:
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as bar:
         task = bar.add_task("score", total=total)
         result = score_file(
-            version, runtime, input_path, output,
+            version,
+            runtime,
+            input_path,
+            output,
             log=None if no_log else project.prediction_log,
-            scrubber=scrubber if scrubber.active else None, rejects_path=rejects,
-            batch_rows=batch_rows, progress=lambda n: bar.advance(task, n),
+            scrubber=scrubber if scrubber.active else None,
+            rejects_path=rejects,
+            batch_rows=batch_rows,
+            progress=lambda n: bar.advance(task, n),
         )
     if as_json:
         print_json({**result.to_dict(), "model": version.name, "version": version.version})
         return
-    console.print(f"scored [bold]{result.n_scored:,}[/] of {result.n_rows:,} rows with "
-                  f"{version.name} v{version.version} in {result.seconds:.2f}s -> {result.output}")
+    console.print(
+        f"scored [bold]{result.n_scored:,}[/] of {result.n_rows:,} rows with "
+        f"{version.name} v{version.version} in {result.seconds:.2f}s -> {result.output}"
+    )
     if result.n_rejected:
         reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(result.reasons.items()))
-        console.print(f"[yellow]rejected {result.n_rejected:,} rows[/] ({reasons}) -> "
-                      f"{result.rejects}")
+        console.print(
+            f"[yellow]rejected {result.n_rejected:,} rows[/] ({reasons}) -> {result.rejects}"
+        )
     else:
         console.print("no rows rejected")
     if not no_log:

@@ -12,7 +12,8 @@ from rich.table import Table
 from modelpilot.cli._app import app, console, open_project, print_json
 from modelpilot.client import Client
 from modelpilot.errors import ModelpilotError
-from modelpilot.serving import TokenStore, serve as run_server
+from modelpilot.serving import TokenStore
+from modelpilot.serving import serve as run_server
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -20,8 +21,9 @@ app.add_typer(token_app, name="token")
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default from "
-                                             "modelpilot.yaml: 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default from modelpilot.yaml: 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Allow pickle/joblib models.")] = False,
@@ -30,14 +32,26 @@ def serve(
 ) -> None:
     """Serve the project's deployments over HTTP (JSON API and Open Inference Protocol V2)."""
     project = open_project()
-    tokens = TokenStore(path=project.resolve(project.spec.serving.tokens_file),
-                        environ=project.environ, open_predict=project.spec.serving.open_predict)
+    tokens = TokenStore(
+        path=project.resolve(project.spec.serving.tokens_file),
+        environ=project.environ,
+        open_predict=project.spec.serving.open_predict,
+    )
     if not any(tokens.configured.values()) and not project.spec.serving.open_predict:
-        console.print("[yellow]no tokens configured: every call will get 401. Create one with "
-                      "`modelpilot token create NAME --role predict` (or set "
-                      "MODELPILOT_PREDICT_TOKEN), or set serving.open_predict: true[/]")
-    run_server(project, host=host, port=port, workers=workers, trust=trust, force=force,
-               log_level=log_level)
+        console.print(
+            "[yellow]no tokens configured: every call will get 401. Create one with "
+            "`modelpilot token create NAME --role predict` (or set "
+            "MODELPILOT_PREDICT_TOKEN), or set serving.open_predict: true[/]"
+        )
+    run_server(
+        project,
+        host=host,
+        port=port,
+        workers=workers,
+        trust=trust,
+        force=force,
+        log_level=log_level,
+    )
 
 
 def _client(url: str | None, token: str | None) -> Client:
@@ -50,8 +64,7 @@ def _client(url: str | None, token: str | None) -> Client:
 @app.command()
 def predict(
     deployment: Annotated[str, typer.Argument(help="Deployment name.")],
-    data: Annotated[str, typer.Option("--json", help="One record or a list of records, as "
-                                      "JSON.")],
+    data: Annotated[str, typer.Option("--json", help="One record or a list of records, as JSON.")],
     url: Annotated[str | None, typer.Option(help="Server URL (default from the project).")] = None,
     token: Annotated[str | None, typer.Option(help="Token (default $MODELPILOT_TOKEN).")] = None,
     key: Annotated[str | None, typer.Option(help="Sticky routing key, e.g. a user id.")] = None,
@@ -70,8 +83,7 @@ def predict(
 @app.command()
 def feedback(
     prediction_id: Annotated[str, typer.Argument(help="The prediction's id.")],
-    label: Annotated[str, typer.Argument(help="The true label (JSON, e.g. 250000 or "
-                                         '"spam").')],
+    label: Annotated[str, typer.Argument(help='The true label (JSON, e.g. 250000 or "spam").')],
     url: Annotated[str | None, typer.Option(help="Server URL.")] = None,
     token: Annotated[str | None, typer.Option(help="Token (default $MODELPILOT_TOKEN).")] = None,
 ) -> None:
@@ -116,6 +128,6 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(name: Annotated[str, typer.Argument(help="Token name.")]) -> None:
-    """Revoke a token (a running server picks it up on restart)."""
+    """Revoke a token; a running server stops accepting it within a second."""
     _tokens().revoke(name)
     console.print(f"revoked {name}")

@@ -1,4 +1,4 @@
-"""Reading tabular files (CSV, Parquet) whole or in bounded chunks, with errors a person can act on."""
+"""Reading CSV and Parquet files, whole or in bounded chunks, with errors a person can act on."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ from modelpilot.errors import DataError, NotFoundError
 __all__ = ["file_format", "iter_batches", "read_table", "sha256_file"]
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-_ARROW_TYPES = {"numeric": pa.float64(), "categorical": pa.string(), "text": pa.string(),
-                "boolean": pa.bool_()}
+_ARROW_TYPES = {
+    "numeric": pa.float64(),
+    "categorical": pa.string(),
+    "text": pa.string(),
+    "boolean": pa.bool_(),
+}
 
 
 def file_format(path: str | os.PathLike[str]) -> str:
@@ -31,7 +35,7 @@ def file_format(path: str | os.PathLike[str]) -> str:
     >>> file_format("data/train.xlsx")
     Traceback (most recent call last):
     ...
-    modelpilot.errors.DataError: data/train.xlsx: unsupported file type '.xlsx'; expected .csv or .parquet
+    modelpilot.errors.DataError: data/train.xlsx: unsupported file type '.xlsx'; expected ...
     """
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
@@ -55,9 +59,7 @@ def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> s
     return digest.hexdigest()
 
 
-def _csv_convert_options(
-    path: Path, types: Mapping[str, str] | None
-) -> pacsv.ConvertOptions:
+def _csv_convert_options(path: Path, types: Mapping[str, str] | None) -> pacsv.ConvertOptions:
     # Ints are read as float64: a later chunk with a missing value or a decimal must not change
     # the column's type halfway through the file.
     column_types: dict[str, pa.DataType] = {}
@@ -134,7 +136,8 @@ def read_table(
     if not frames:
         file = Path(path)
         if file_format(file) == "parquet":
-            return pq.read_table(file).to_pandas()
+            empty: pd.DataFrame = pq.read_table(file).to_pandas()
+            return empty
         raise DataError(f"{path}: the file has no rows")
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 

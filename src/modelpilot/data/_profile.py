@@ -87,7 +87,10 @@ def _numeric_profile(con: duckdb.DuckDBPyConnection, column: str) -> dict[str, A
 
 def _counts_profile(con: duckdb.DuckDBPyConnection, column: str, kind: str) -> dict[str, Any]:
     col = f"CAST({_q(column)} AS VARCHAR)"
-    total, present = con.execute(f"SELECT COUNT(*), COUNT({_q(column)}) FROM src").fetchone() or (0, 0)
+    total, present = con.execute(f"SELECT COUNT(*), COUNT({_q(column)}) FROM src").fetchone() or (
+        0,
+        0,
+    )
     pairs = con.execute(
         f"SELECT {col} AS v, COUNT(*) AS c FROM src WHERE {_q(column)} IS NOT NULL "
         f"GROUP BY v ORDER BY c DESC, v LIMIT {MAX_CATEGORIES + 1}"
@@ -109,10 +112,16 @@ def _text_profile(con: duckdb.DuckDBPyConnection, column: str) -> dict[str, Any]
     col = f"LENGTH(CAST({_q(column)} AS VARCHAR))"
     probs = ", ".join(f"{i / 100:.2f}" for i in range(101))
     n, present, mean, quantiles = con.execute(
-        f"SELECT COUNT(*), COUNT({_q(column)}), AVG({col}), QUANTILE_CONT({col}, [{probs}]) FROM src"
+        f"SELECT COUNT(*), COUNT({_q(column)}), AVG({col}), "
+        f"QUANTILE_CONT({col}, [{probs}]) FROM src"
     ).fetchone() or (0, 0, None, None)
-    return {"type": "text", "count": int(n), "missing": int(n - present),
-            "mean_length": mean, "length_quantiles": [float(q) for q in quantiles or []]}
+    return {
+        "type": "text",
+        "count": int(n),
+        "missing": int(n - present),
+        "mean_length": mean,
+        "length_quantiles": [float(q) for q in quantiles or []],
+    }
 
 
 def build_profile(
@@ -130,7 +139,8 @@ def build_profile(
     >>> frame = pd.DataFrame({"x": np.arange(1000.0), "c": ["a", "b"] * 500})
     >>> profile = build_profile(frame, [FeatureSpec(name="x", type="numeric"),
     ...                                 FeatureSpec(name="c", type="categorical")])
-    >>> profile["n_rows"], profile["features"]["x"]["quantiles"][500], profile["features"]["c"]["counts"]
+    >>> columns = profile["features"]
+    >>> profile["n_rows"], columns["x"]["quantiles"][500], columns["c"]["counts"]
     (1000, 499.5, {'a': 500, 'b': 500})
     """
     con = duckdb.connect()

@@ -73,7 +73,8 @@ class SchemaValidator:
     ...     FeatureSpec(name="size", type="numeric", range=(10, 500)),
     ...     FeatureSpec(name="city", type="categorical", categories=["a", "b"]),
     ... ])
-    >>> result = validator.validate_records([{"size": 50, "city": "a"}, {"size": "big", "city": "a"}])
+    >>> records = [{"size": 50, "city": "a"}, {"size": "big", "city": "a"}]
+    >>> result = validator.validate_records(records)
     >>> result.valid_index, result.problems
     ([0], [{'instance': 1, 'field': 'size', 'expected': 'a number in [10, 500]', 'got': 'big'}])
     """
@@ -131,9 +132,14 @@ class SchemaValidator:
         unseen: dict[str, int] = {}
         for index, record in enumerate(records):
             if not isinstance(record, Mapping):
-                problems.append({"instance": index, "field": "(record)",
-                                 "expected": "an object of feature values",
-                                 "got": type(record).__name__})
+                problems.append(
+                    {
+                        "instance": index,
+                        "field": "(record)",
+                        "expected": "an object of feature values",
+                        "got": type(record).__name__,
+                    }
+                )
                 continue
             row: list[Any] = []
             ok = True
@@ -142,17 +148,29 @@ class SchemaValidator:
                     if feature.nullable:
                         row.append(None)
                         continue
-                    problems.append({"instance": index, "field": feature.name,
-                                     "expected": _expected(feature), "got": "(missing)"})
+                    problems.append(
+                        {
+                            "instance": index,
+                            "field": feature.name,
+                            "expected": _expected(feature),
+                            "got": "(missing)",
+                        }
+                    )
                     ok = False
                     continue
                 raw = record[feature.name]
                 value, good = self._check_value(feature, raw)
                 if not good:
-                    problems.append({"instance": index, "field": feature.name,
-                                     "expected": _expected(feature) if not _is_missing(raw)
-                                     else "a value (the feature is not nullable)",
-                                     "got": raw})
+                    problems.append(
+                        {
+                            "instance": index,
+                            "field": feature.name,
+                            "expected": _expected(feature)
+                            if not _is_missing(raw)
+                            else "a value (the feature is not nullable)",
+                            "got": raw,
+                        }
+                    )
                     ok = False
                     continue
                 allowed = self._categories.get(feature.name)
@@ -202,8 +220,13 @@ class SchemaValidator:
                 as_text = raw.astype(object)
                 is_str = np.array([isinstance(v, str) for v in as_text], dtype=bool)
                 is_num = np.array(
-                    [isinstance(v, int | float | np.integer | np.floating)
-                     and not isinstance(v, bool | np.bool_) for v in as_text], dtype=bool)
+                    [
+                        isinstance(v, int | float | np.integer | np.floating)
+                        and not isinstance(v, bool | np.bool_)
+                        for v in as_text
+                    ],
+                    dtype=bool,
+                )
                 if feature.type == "categorical":
                     bad = ~missing_mask & ~is_str & ~is_num
                     as_text = as_text.where(~is_num, as_text.map(lambda v: str(v)))
@@ -217,8 +240,9 @@ class SchemaValidator:
                         unseen[feature.name] = int(is_unseen.sum())
             if not feature.nullable:
                 if missing_mask.any():
-                    bad_cells.append((missing_mask, feature.name,
-                                      "a value (the feature is not nullable)", raw))
+                    bad_cells.append(
+                        (missing_mask, feature.name, "a value (the feature is not nullable)", raw)
+                    )
             if bad.any():
                 bad_cells.append((bad, feature.name, _expected(feature), raw))
             valid &= ~bad
@@ -228,11 +252,20 @@ class SchemaValidator:
         for mask, name, expected, raw in bad_cells:
             for index in np.flatnonzero(mask):
                 got = raw.iloc[index]
-                problems.append({"row": int(index) + row_offset, "field": name,
-                                 "expected": expected, "got": None if _is_missing(got) else got})
+                problems.append(
+                    {
+                        "row": int(index) + row_offset,
+                        "field": name,
+                        "expected": expected,
+                        "got": None if _is_missing(got) else got,
+                    }
+                )
         problems.sort(key=lambda p: p["row"])
-        clean_frame = pd.DataFrame(clean)[valid].reset_index(drop=True) if n else pd.DataFrame(
-            {name: pd.Series(dtype=object) for name in self.names})
+        clean_frame = (
+            pd.DataFrame(clean)[valid].reset_index(drop=True)
+            if n
+            else pd.DataFrame({name: pd.Series(dtype=object) for name in self.names})
+        )
         return FrameValidation(valid, clean_frame, problems, unseen)
 
     def to_frame(self, columns: Mapping[str, list[Any]]) -> pd.DataFrame:
@@ -242,7 +275,8 @@ class SchemaValidator:
             values = columns[feature.name]
             if feature.type == "numeric":
                 data[feature.name] = np.array(
-                    [np.nan if v is None else v for v in values], dtype=np.float64)
+                    [np.nan if v is None else v for v in values], dtype=np.float64
+                )
             else:
                 data[feature.name] = pd.Series(values, dtype=object)
         return pd.DataFrame(data)
@@ -256,7 +290,8 @@ def _numeric(raw: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, np.ndarra
         return values, ~missing & ~np.isfinite(values)
     is_bool = np.array([isinstance(v, bool | np.bool_) for v in raw], dtype=bool)
     values = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan)
+        dtype=np.float64, na_value=np.nan
+    )
     bad = ~missing & (~np.isfinite(values) | is_bool)
     return values, bad
 

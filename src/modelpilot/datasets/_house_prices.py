@@ -18,14 +18,22 @@ CONDITIONS = ["poor", "fair", "good", "excellent"]
 
 #: The schema of :func:`house_prices`, with ranges a real listing never leaves.
 HOUSE_FEATURES: list[FeatureSpec] = [
-    FeatureSpec(name="size_sqft", type="numeric", range=(200, 20000),
-                description="living area in square feet"),
+    FeatureSpec(
+        name="size_sqft",
+        type="numeric",
+        range=(200, 20000),
+        description="living area in square feet",
+    ),
     FeatureSpec(name="bedrooms", type="numeric", range=(0, 12)),
     FeatureSpec(name="bathrooms", type="numeric", range=(0, 8)),
     FeatureSpec(name="age_years", type="numeric", range=(0, 200)),
     FeatureSpec(name="lot_acres", type="numeric", range=(0, 100), nullable=True),
-    FeatureSpec(name="distance_km", type="numeric", range=(0, 200),
-                description="distance to the city centre"),
+    FeatureSpec(
+        name="distance_km",
+        type="numeric",
+        range=(0, 200),
+        description="distance to the city centre",
+    ),
     FeatureSpec(name="location", type="categorical", categories=LOCATIONS),
     FeatureSpec(name="condition", type="categorical", categories=CONDITIONS),
     FeatureSpec(name="has_garage", type="boolean"),
@@ -88,16 +96,22 @@ def house_prices(
     bathrooms = np.clip(np.round(bedrooms * 0.6 + rng.normal(0, 0.4, n)), 1, 8)
     age = np.clip(rng.gamma(2.0, 14.0, n), 0, 150).round()
     distance = np.where(
-        location == "urban", rng.uniform(0, 8, n),
+        location == "urban",
+        rng.uniform(0, 8, n),
         np.where(location == "suburban", rng.uniform(5, 30, n), rng.uniform(20, 80, n)),
     ).round(1)
-    lot = np.clip(np.where(location == "rural", rng.gamma(2.0, 1.5, n), rng.gamma(2.0, 0.12, n)),
-                  0.02, 90).round(2)
+    lot = np.clip(
+        np.where(location == "rural", rng.gamma(2.0, 1.5, n), rng.gamma(2.0, 0.12, n)), 0.02, 90
+    ).round(2)
     condition = rng.choice(CONDITIONS, size=n, p=[0.1, 0.3, 0.45, 0.15])
     garage = rng.random(n) < np.where(location == "urban", 0.4, 0.8)
 
-    premium = np.vectorize(_LOCATION_PREMIUM.__getitem__, otypes=[float])(location) if n else np.zeros(0)
-    factor = np.vectorize(_CONDITION_FACTOR.__getitem__, otypes=[float])(condition) if n else np.zeros(0)
+    premium = (
+        np.vectorize(_LOCATION_PREMIUM.__getitem__, otypes=[float])(location) if n else np.zeros(0)
+    )
+    factor = (
+        np.vectorize(_CONDITION_FACTOR.__getitem__, otypes=[float])(condition) if n else np.zeros(0)
+    )
     price = (
         40_000.0
         + 140.0 * size
@@ -112,18 +126,20 @@ def house_prices(
     price = np.maximum(price + rng.normal(0, noise, n), 30_000.0) * (1.0 + price_inflation)
     lot_values = lot.astype(float)
     lot_values[rng.random(n) < missing_lot_rate] = np.nan
-    frame = pd.DataFrame({
-        "size_sqft": size.round(),
-        "bedrooms": bedrooms,
-        "bathrooms": bathrooms,
-        "age_years": age,
-        "lot_acres": lot_values,
-        "distance_km": distance,
-        "location": location,
-        "condition": condition,
-        "has_garage": garage,
-        "price": price.round(-2),
-    })
+    frame = pd.DataFrame(
+        {
+            "size_sqft": size.round(),
+            "bedrooms": bedrooms,
+            "bathrooms": bathrooms,
+            "age_years": age,
+            "lot_acres": lot_values,
+            "distance_km": distance,
+            "location": location,
+            "condition": condition,
+            "has_garage": garage,
+            "price": price.round(-2),
+        }
+    )
     if conflicting_duplicates and n:
         picks = rng.choice(n, size=conflicting_duplicates, replace=conflicting_duplicates > n)
         copies = frame.iloc[picks].copy()

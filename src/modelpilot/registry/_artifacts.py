@@ -86,7 +86,9 @@ class LocalArtifactStore:
                     shutil.rmtree(final)
                 os.replace(copy, final)  # atomic on one file system
             return ArtifactRef(
-                uri=str(final.relative_to(self.root)), sha256=sha, filename=source.name,
+                uri=str(final.relative_to(self.root)),
+                sha256=sha,
+                filename=source.name,
                 size_bytes=_size(final),
             )
         finally:

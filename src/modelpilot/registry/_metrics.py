@@ -64,7 +64,8 @@ def _compute_metrics(
         nonzero = truth_f != 0
         out["mape"] = (
             _finite(np.mean(np.abs((truth_f[nonzero] - pred_f[nonzero]) / truth_f[nonzero])))
-            if nonzero.any() else None
+            if nonzero.any()
+            else None
         )
         out["r2"] = _finite(skm.r2_score(truth_f, pred_f)) if len(truth_f) > 1 else None
         return out
@@ -76,7 +77,8 @@ def _compute_metrics(
         positive = labels[-1]
         out["f1"] = _finite(skm.f1_score(truth, pred, pos_label=positive, zero_division=0))
         out["precision"] = _finite(
-            skm.precision_score(truth, pred, pos_label=positive, zero_division=0))
+            skm.precision_score(truth, pred, pos_label=positive, zero_division=0)
+        )
         out["recall"] = _finite(skm.recall_score(truth, pred, pos_label=positive, zero_division=0))
     if proba is not None and classes is not None and len(set(truth.tolist())) > 1:
         try:
@@ -84,7 +86,8 @@ def _compute_metrics(
                 out["roc_auc"] = _finite(skm.roc_auc_score(truth == classes[-1], proba[:, -1]))
             else:
                 out["roc_auc"] = _finite(
-                    skm.roc_auc_score(truth, proba, multi_class="ovr", labels=list(classes)))
+                    skm.roc_auc_score(truth, proba, multi_class="ovr", labels=list(classes))
+                )
             out["log_loss"] = _finite(skm.log_loss(truth, proba, labels=list(classes)))
         except ValueError:
             pass  # a class missing from the holdout: these two are undefined, the rest stand
@@ -105,11 +108,13 @@ def check_targets(
     checks = []
     for target in targets:
         value = metrics.get(target.name)
-        checks.append({
-            "metric": target.name,
-            "op": target.op,
-            "target": target.target,
-            "value": value,
-            "passed": value is not None and target.passes(value),
-        })
+        checks.append(
+            {
+                "metric": target.name,
+                "op": target.op,
+                "target": target.target,
+                "value": value,
+                "passed": value is not None and target.passes(value),
+            }
+        )
     return checks

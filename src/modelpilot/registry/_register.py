@@ -26,7 +26,11 @@ __all__ = ["evaluate", "register_model"]
 def _git_commit(directory: Path) -> str | None:
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=5,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
@@ -70,8 +74,9 @@ def evaluate(
     proba = runtime.predict_proba(result.clean) if spec.task != "regression" else None
     if spec.task != "regression" and runtime.classes is not None:
         truth = _align_labels(truth, runtime.classes)
-    return compute_metrics(spec.task, truth, predictions, proba=proba,
-                           classes=runtime.classes), len(truth)
+    return compute_metrics(
+        spec.task, truth, predictions, proba=proba, classes=runtime.classes
+    ), len(truth)
 
 
 def _align_labels(truth: Any, classes: list[object]) -> Any:
@@ -119,8 +124,14 @@ def register_model(
         lineage["eval_path"] = str(eval_file.resolve())
     elif spec.key_metrics:
         checks = [
-            {"metric": t.name, "op": t.op, "target": t.target, "value": None, "passed": False,
-             "reason": "not evaluated: register with --eval HOLDOUT"}
+            {
+                "metric": t.name,
+                "op": t.op,
+                "target": t.target,
+                "value": None,
+                "passed": False,
+                "reason": "not evaluated: register with --eval HOLDOUT",
+            }
             for t in spec.key_metrics
         ]
     profile: dict[str, Any] = {}
@@ -131,13 +142,21 @@ def register_model(
         lineage["data_path"] = str(data_file.resolve())
         lineage["data_rows"] = profile["n_rows"]
     return project.registry.create_version(
-        model_name, artifact, features=schema, actor=lineage["user"],
-        flavor=runtime.flavor, task=spec.task, target=spec.target, profile=profile,
-        metrics=metrics, checks=checks, lineage=lineage, tags=dict(tags or {}),
+        model_name,
+        artifact,
+        features=schema,
+        actor=lineage["user"],
+        flavor=runtime.flavor,
+        task=spec.task,
+        target=spec.target,
+        profile=profile,
+        metrics=metrics,
+        checks=checks,
+        lineage=lineage,
+        tags=dict(tags or {}),
     )
 
 
 def _target_spec(spec: ProjectSpec) -> FeatureSpec:
     kind = "numeric" if spec.task == "regression" else "categorical"
     return FeatureSpec(name=spec.target, type=kind, nullable=True)
-

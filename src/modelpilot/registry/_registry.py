@@ -97,17 +97,27 @@ class ModelVersion:
             if c["value"] is not None
             # "mae = None misses <= 25000" hid why: say it was not evaluated (or not computable)
             else f"{c['metric']} {c.get('reason') or 'could not be computed on the holdout'}"
-            for c in self.checks if not c["passed"]
+            for c in self.checks
+            if not c["passed"]
         ]
 
     def summary(self) -> dict[str, Any]:
         return {
-            "name": self.name, "version": self.version, "status": self.status,
-            "flavor": self.flavor, "sha256": self.artifact.sha256, "aliases": self.aliases,
-            "metrics": self.metrics, "checks": self.checks, "lineage": self.lineage,
-            "tags": self.tags, "created_at": self.created_at, "created_by": self.created_by,
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "flavor": self.flavor,
+            "sha256": self.artifact.sha256,
+            "aliases": self.aliases,
+            "metrics": self.metrics,
+            "checks": self.checks,
+            "lineage": self.lineage,
+            "tags": self.tags,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
             "features": [f.model_dump(exclude_defaults=True) for f in self.features],
-            "task": self.task, "target": self.target,
+            "task": self.task,
+            "target": self.target,
         }
 
 
@@ -178,26 +188,43 @@ class ModelRegistry:
                         select(models.c.name).where(models.c.name == name)
                     ).first()
                     if exists is None:
-                        connection.execute(insert(models).values(name=name, created_at=now,
-                                                                 description=""))
+                        connection.execute(
+                            insert(models).values(name=name, created_at=now, description="")
+                        )
                     latest = connection.execute(
-                        select(func.max(model_versions.c.version))
-                        .where(model_versions.c.model_name == name)
+                        select(func.max(model_versions.c.version)).where(
+                            model_versions.c.model_name == name
+                        )
                     ).scalar()
                     version = (latest or 0) + 1
-                    connection.execute(insert(model_versions).values(
-                        model_name=name, version=version, status=status, flavor=kind,
-                        artifact_uri=ref.uri, artifact_sha256=ref.sha256,
-                        artifact_filename=ref.filename, schema_json=_dumps(schema),
-                        profile_json=_dumps(dict(profile or {})),
-                        metrics_json=_dumps(dict(metrics or {})),
-                        checks_json=_dumps([dict(c) for c in checks]),
-                        lineage_json=_dumps({**dict(lineage or {}),
-                                             "artifact_bytes": ref.size_bytes}),
-                        tags_json=_dumps(dict(tags or {})), created_at=now, created_by=actor,
-                    ))
-                    self._audit(connection, actor, "register", f"{name}:{version}",
-                                {"status": status, "sha256": ref.sha256})
+                    connection.execute(
+                        insert(model_versions).values(
+                            model_name=name,
+                            version=version,
+                            status=status,
+                            flavor=kind,
+                            artifact_uri=ref.uri,
+                            artifact_sha256=ref.sha256,
+                            artifact_filename=ref.filename,
+                            schema_json=_dumps(schema),
+                            profile_json=_dumps(dict(profile or {})),
+                            metrics_json=_dumps(dict(metrics or {})),
+                            checks_json=_dumps([dict(c) for c in checks]),
+                            lineage_json=_dumps(
+                                {**dict(lineage or {}), "artifact_bytes": ref.size_bytes}
+                            ),
+                            tags_json=_dumps(dict(tags or {})),
+                            created_at=now,
+                            created_by=actor,
+                        )
+                    )
+                    self._audit(
+                        connection,
+                        actor,
+                        "register",
+                        f"{name}:{version}",
+                        {"status": status, "sha256": ref.sha256},
+                    )
                 return self.get(name, version)
             except IntegrityError:
                 if attempt == 4:  # two registrations racing for the same number, five times
@@ -205,64 +232,123 @@ class ModelRegistry:
         raise AssertionError("unreachable")
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, actor: str, reason: str = "",
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str = "",
         force: bool = False,
     ) -> ModelVersion:
         """Point ``alias`` at ``version``, keeping the previous target in the alias history."""
         if not re.match(r"^[A-Za-z0-9_.-]{1,100}$", alias):
-            raise ModelpilotError(f"alias {alias!r} is not allowed; use letters, digits, '.', '_', '-'")
+            raise ModelpilotError(
+                f"alias {alias!r} is not allowed; use letters, digits, '.', '_', '-'"
+            )
         target = self.get(name, version)
         if target.rejected and not force:
             raise RejectedVersionError(name, version, target.failed_checks)
         now = self.clock()
         with self.engine.begin() as connection:
             previous = connection.execute(
-                select(aliases.c.version).where(aliases.c.model_name == name, aliases.c.alias == alias)
+                select(aliases.c.version).where(
+                    aliases.c.model_name == name, aliases.c.alias == alias
+                )
             ).scalar()
             if previous is None:
-                connection.execute(insert(aliases).values(
-                    model_name=name, alias=alias, version=version, updated_at=now, updated_by=actor))
+                connection.execute(
+                    insert(aliases).values(
+                        model_name=name,
+                        alias=alias,
+                        version=version,
+                        updated_at=now,
+                        updated_by=actor,
+                    )
+                )
             else:
-                connection.execute(update(aliases).where(
-                    aliases.c.model_name == name, aliases.c.alias == alias,
-                ).values(version=version, updated_at=now, updated_by=actor))
-            connection.execute(insert(alias_history).values(
-                model_name=name, alias=alias, version=version, previous_version=previous, at=now,
-                by=actor, reason=reason))
-            self._audit(connection, actor, "alias.set", f"{name}@{alias}",
-                        {"version": version, "previous": previous, "reason": reason,
-                         "forced": bool(force and target.rejected)})
+                connection.execute(
+                    update(aliases)
+                    .where(
+                        aliases.c.model_name == name,
+                        aliases.c.alias == alias,
+                    )
+                    .values(version=version, updated_at=now, updated_by=actor)
+                )
+            connection.execute(
+                insert(alias_history).values(
+                    model_name=name,
+                    alias=alias,
+                    version=version,
+                    previous_version=previous,
+                    at=now,
+                    by=actor,
+                    reason=reason,
+                )
+            )
+            self._audit(
+                connection,
+                actor,
+                "alias.set",
+                f"{name}@{alias}",
+                {
+                    "version": version,
+                    "previous": previous,
+                    "reason": reason,
+                    "forced": bool(force and target.rejected),
+                },
+            )
         return self.get(name, version)
 
     def audit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         with self.engine.begin() as connection:
             self._audit(connection, actor, action, target, details)
 
-    def _audit(self, connection: Any, actor: str, action: str, target: str,
-               details: Mapping[str, Any]) -> None:
-        connection.execute(insert(audit_log).values(
-            at=self.clock(), actor=actor, action=action, target=target,
-            details_json=_dumps(dict(details))))
+    def _audit(
+        self, connection: Any, actor: str, action: str, target: str, details: Mapping[str, Any]
+    ) -> None:
+        connection.execute(
+            insert(audit_log).values(
+                at=self.clock(),
+                actor=actor,
+                action=action,
+                target=target,
+                details_json=_dumps(dict(details)),
+            )
+        )
 
     # ---- reading ----------------------------------------------------------------------
     def _row_to_version(self, row: Any, alias_names: list[str]) -> ModelVersion:
         schema = orjson.loads(row.schema_json)
         return ModelVersion(
-            name=row.model_name, version=row.version, status=row.status, flavor=row.flavor,
-            artifact=ArtifactRef(row.artifact_uri, row.artifact_sha256, row.artifact_filename,
-                                 int(orjson.loads(row.lineage_json).get("artifact_bytes", 0))),
+            name=row.model_name,
+            version=row.version,
+            status=row.status,
+            flavor=row.flavor,
+            artifact=ArtifactRef(
+                row.artifact_uri,
+                row.artifact_sha256,
+                row.artifact_filename,
+                int(orjson.loads(row.lineage_json).get("artifact_bytes", 0)),
+            ),
             features=[FeatureSpec.model_validate(f) for f in schema.get("features", [])],
-            task=schema.get("task"), target=schema.get("target"),
-            profile=orjson.loads(row.profile_json), metrics=orjson.loads(row.metrics_json),
-            checks=orjson.loads(row.checks_json), lineage=orjson.loads(row.lineage_json),
-            tags=orjson.loads(row.tags_json), created_at=row.created_at,
-            created_by=row.created_by, aliases=alias_names,
+            task=schema.get("task"),
+            target=schema.get("target"),
+            profile=orjson.loads(row.profile_json),
+            metrics=orjson.loads(row.metrics_json),
+            checks=orjson.loads(row.checks_json),
+            lineage=orjson.loads(row.lineage_json),
+            tags=orjson.loads(row.tags_json),
+            created_at=row.created_at,
+            created_by=row.created_by,
+            aliases=alias_names,
         )
 
     def _aliases_of(self, connection: Any, name: str) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         for alias, version in connection.execute(
-            select(aliases.c.alias, aliases.c.version).where(aliases.c.model_name == name)
+            select(aliases.c.alias, aliases.c.version)
+            .where(aliases.c.model_name == name)
             .order_by(aliases.c.alias)
         ):
             out.setdefault(version, []).append(alias)
@@ -270,41 +356,72 @@ class ModelRegistry:
 
     def get(self, name: str, version: int) -> ModelVersion:
         with self.engine.connect() as connection:
-            row = connection.execute(select(model_versions).where(
-                model_versions.c.model_name == name, model_versions.c.version == version)).first()
+            row = connection.execute(
+                select(model_versions).where(
+                    model_versions.c.model_name == name, model_versions.c.version == version
+                )
+            ).first()
             if row is None:
                 self._require_model(connection, name)
-                known = connection.execute(
-                    select(model_versions.c.version).where(model_versions.c.model_name == name)
-                    .order_by(model_versions.c.version)).scalars().all()
-                raise NotFoundError("version", f"{name}:{version}",
-                                    hint=f"{name} has versions {', '.join(map(str, known))}")
+                known = (
+                    connection.execute(
+                        select(model_versions.c.version)
+                        .where(model_versions.c.model_name == name)
+                        .order_by(model_versions.c.version)
+                    )
+                    .scalars()
+                    .all()
+                )
+                raise NotFoundError(
+                    "version",
+                    f"{name}:{version}",
+                    hint=f"{name} has versions {', '.join(map(str, known))}",
+                )
             return self._row_to_version(row, self._aliases_of(connection, name).get(version, []))
 
     def _require_model(self, connection: Any, name: str) -> None:
         if connection.execute(select(models.c.name).where(models.c.name == name)).first() is None:
-            names = connection.execute(select(models.c.name).order_by(models.c.name)).scalars().all()
-            hint = (f"registered models: {', '.join(names)}" if names
-                    else "no model is registered yet; run `modelpilot register`")
+            names = (
+                connection.execute(select(models.c.name).order_by(models.c.name)).scalars().all()
+            )
+            hint = (
+                f"registered models: {', '.join(names)}"
+                if names
+                else "no model is registered yet; run `modelpilot register`"
+            )
             raise NotFoundError("model", name, hint=hint)
 
     def alias_version(self, name: str, alias: str) -> int:
         with self.engine.connect() as connection:
             self._require_model(connection, name)
-            version = connection.execute(select(aliases.c.version).where(
-                aliases.c.model_name == name, aliases.c.alias == alias)).scalar()
+            version = connection.execute(
+                select(aliases.c.version).where(
+                    aliases.c.model_name == name, aliases.c.alias == alias
+                )
+            ).scalar()
             if version is None:
                 names = sorted({a for v in self._aliases_of(connection, name).values() for a in v})
-                raise NotFoundError("alias", f"{name}@{alias}", hint=(
-                    f"{name} has aliases {', '.join(names)}" if names
-                    else f"set one with `modelpilot alias set {name} {alias} VERSION`"))
+                raise NotFoundError(
+                    "alias",
+                    f"{name}@{alias}",
+                    hint=(
+                        f"{name} has aliases {', '.join(names)}"
+                        if names
+                        else f"set one with `modelpilot alias set {name} {alias} VERSION`"
+                    ),
+                )
             return int(version)
 
     def latest_version(self, name: str) -> int:
         with self.engine.connect() as connection:
             self._require_model(connection, name)
-            return int(connection.execute(select(func.max(model_versions.c.version)).where(
-                model_versions.c.model_name == name)).scalar_one())
+            return int(
+                connection.execute(
+                    select(func.max(model_versions.c.version)).where(
+                        model_versions.c.model_name == name
+                    )
+                ).scalar_one()
+            )
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
         """The version a reference names; a bare name means its latest version."""
@@ -318,24 +435,38 @@ class ModelRegistry:
     def list_models(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(model_versions.c.model_name, func.count(), func.max(model_versions.c.version),
-                       func.max(model_versions.c.created_at))
-                .group_by(model_versions.c.model_name).order_by(model_versions.c.model_name)
+                select(
+                    model_versions.c.model_name,
+                    func.count(),
+                    func.max(model_versions.c.version),
+                    func.max(model_versions.c.created_at),
+                )
+                .group_by(model_versions.c.model_name)
+                .order_by(model_versions.c.model_name)
             ).all()
             out = []
             for name, count, latest, updated in rows:
                 alias_map = self._aliases_of(connection, name)
-                out.append({"name": name, "versions": count, "latest": latest,
-                            "updated_at": updated,
-                            "aliases": {a: v for v, names in alias_map.items() for a in names}})
+                out.append(
+                    {
+                        "name": name,
+                        "versions": count,
+                        "latest": latest,
+                        "updated_at": updated,
+                        "aliases": {a: v for v, names in alias_map.items() for a in names},
+                    }
+                )
             return out
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self.engine.connect() as connection:
             self._require_model(connection, name)
             alias_map = self._aliases_of(connection, name)
-            rows = connection.execute(select(model_versions).where(
-                model_versions.c.model_name == name).order_by(model_versions.c.version)).all()
+            rows = connection.execute(
+                select(model_versions)
+                .where(model_versions.c.model_name == name)
+                .order_by(model_versions.c.version)
+            ).all()
             return [self._row_to_version(r, alias_map.get(r.version, [])) for r in rows]
 
     def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
@@ -348,16 +479,19 @@ class ModelRegistry:
 
     def audit_entries(self, *, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)).mappings().all()
+            rows = (
+                connection.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
+                .mappings()
+                .all()
+            )
         return [{**dict(r), "details": orjson.loads(r["details_json"])} for r in rows]
 
     # ---- loading ----------------------------------------------------------------------
-    def load(self, version: ModelVersion, *, trust: bool = False, force: bool = False
-             ) -> ModelRuntime:
+    def load(
+        self, version: ModelVersion, *, trust: bool = False, force: bool = False
+    ) -> ModelRuntime:
         """Verify the artifact's sha256, then load it through the runtime protocol."""
         if version.rejected and not force:
             raise RejectedVersionError(version.name, version.version, version.failed_checks)
         path = self.artifacts.verify(version.artifact)
         return load_runtime(path, flavor=version.flavor, trust=trust)
-

@@ -14,8 +14,13 @@ from modelpilot.runtime._sklearn import load_pickle, load_skops
 
 __all__ = ["FLAVORS", "detect_flavor", "load_runtime"]
 
-_SUFFIXES = {".skops": "skops", ".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle",
-             ".onnx": "onnx"}
+_SUFFIXES = {
+    ".skops": "skops",
+    ".joblib": "joblib",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".onnx": "onnx",
+}
 FLAVORS: dict[str, Callable[..., ModelRuntime]] = {
     "skops": load_skops,
     "joblib": load_pickle,
@@ -45,7 +50,8 @@ def detect_flavor(path: str | os.PathLike[str]) -> str:
     if flavor is None:
         raise ArtifactError(
             f"{artifact.name}: unknown model format {artifact.suffix!r}; expected .skops "
-            "(scikit-learn via skops), .joblib/.pkl (with --trust), .onnx, or an MLflow model directory"
+            "(scikit-learn via skops), .joblib/.pkl (with --trust), .onnx, "
+            "or an MLflow model directory"
         )
     return flavor
 

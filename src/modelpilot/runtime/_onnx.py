@@ -30,15 +30,15 @@ class OnnxRuntime:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:
             raise ArtifactError(f"{path.name} is not a loadable ONNX model ({exc})") from None
         self.inputs = self.session.get_inputs()
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.classes = classes
-        self._proba_output = next(
-            (o for o in self.outputs if "prob" in o.lower()), None
-        )
+        self._proba_output = next((o for o in self.outputs if "prob" in o.lower()), None)
         if self.classes is None and self._proba_output is not None:
             self.classes = self._classes_from_metadata()
 

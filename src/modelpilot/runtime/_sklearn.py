@@ -26,13 +26,17 @@ class SklearnRuntime:
         self.flavor = flavor
         classes = getattr(estimator, "classes_", None)
         self.classes: list[object] | None = (
-            [c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else None
+            [c.item() if hasattr(c, "item") else c for c in classes]
+            if classes is not None
+            else None
         )
         self._has_proba = self.classes is not None and callable(
             getattr(estimator, "predict_proba", None)
         )
         names = getattr(estimator, "feature_names_in_", None)
-        self.feature_names: list[str] | None = [str(n) for n in names] if names is not None else None
+        self.feature_names: list[str] | None = (
+            [str(n) for n in names] if names is not None else None
+        )
 
     def _input(self, frame: pd.DataFrame) -> Any:
         # A model fitted on a DataFrame wants the same columns in the same order; one fitted on
@@ -84,7 +88,7 @@ def load_pickle(path: Path, *, trust: bool) -> SklearnRuntime:
             estimator = joblib.load(path)
         else:
             with open(path, "rb") as handle:
-                estimator = pickle.load(handle)  # noqa: S301 - the user passed --trust
+                estimator = pickle.load(handle)
     except Exception as exc:
         raise ArtifactError(f"{path.name} cannot be unpickled ({exc})") from None
     return SklearnRuntime(estimator, flavor="joblib" if path.suffix == ".joblib" else "pickle")

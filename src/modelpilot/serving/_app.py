@@ -52,7 +52,8 @@ class ModelFailed(ModelpilotError):
         self.prediction_ids = ids
         super().__init__(
             f"the model failed on this request ({type(exc).__name__}); the server keeps "
-            f"serving. Prediction id(s) {', '.join(ids[:5])} identify it in the server log")
+            f"serving. Prediction id(s) {', '.join(ids[:5])} identify it in the server log"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.kind, "message": self.message, "prediction_ids": self.prediction_ids}
@@ -68,8 +69,10 @@ class BodyTooLarge(ModelpilotError):
     kind = "body_too_large"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the request body is larger than {limit:,} bytes "
-                         "(serving.max_body_bytes); send fewer instances per request")
+        super().__init__(
+            f"the request body is larger than {limit:,} bytes "
+            "(serving.max_body_bytes); send fewer instances per request"
+        )
 
 
 class BadRequest(ModelpilotError):
@@ -80,8 +83,9 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-async def _send(send: Send, status: int, body: bytes,
-                headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     all_headers = list(headers or _JSON)
     all_headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
@@ -108,12 +112,12 @@ class ServingApp:
         if scope["type"] == "http" and scope["method"] == "POST":
             path: str = scope["path"]
             if path.startswith("/v1/deployments/") and path.endswith("/predict"):
-                name = path[len("/v1/deployments/"):-len("/predict")]
+                name = path[len("/v1/deployments/") : -len("/predict")]
                 if name and "/" not in name:
                     await self._handle(scope, receive, send, name, v2=False)
                     return
             if path.startswith("/v2/models/") and path.endswith("/infer"):
-                name = path[len("/v2/models/"):-len("/infer")]
+                name = path[len("/v2/models/") : -len("/infer")]
                 if name.count("/") == 2 and "/versions/" in "/" + name:
                     name = name.split("/")[0]  # /v2/models/{name}/versions/{v}/infer
                 if name and "/" not in name:
@@ -138,37 +142,51 @@ class ServingApp:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, name: str, *,
-                      v2: bool) -> None:
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, name: str, *, v2: bool
+    ) -> None:
         state = self.state
         state.counters.requests += 1
         try:
-            headers = {k: v for k, v in scope["headers"]
-                       if k in (b"authorization", b"x-modelpilot-key",
-                                b"inference-header-content-length")}
+            headers = {
+                k: v
+                for k, v in scope["headers"]
+                if k in (b"authorization", b"x-modelpilot-key", b"inference-header-content-length")
+            }
             auth = headers.get(b"authorization")
             state.tokens.authenticate(auth.decode("latin-1") if auth else None, role="predict")
             if not state.ready:
-                raise NotReady("the server is still loading its models; retry in a moment "
-                               "(GET /readyz says when it is ready)")
+                raise NotReady(
+                    "the server is still loading its models; retry in a moment "
+                    "(GET /readyz says when it is ready)"
+                )
             body = await self._read_body(scope, receive)
-            deployment = (state.manager.find_by_model(name) if v2 else state.manager.get(name))
+            deployment = state.manager.find_by_model(name) if v2 else state.manager.get(name)
             raw_key = headers.get(b"x-modelpilot-key")
             key = raw_key.decode("latin-1") if raw_key else None
             if v2:
                 length = headers.get(b"inference-header-content-length")
                 loaded = deployment.router.choose(key)
-                request = decode_request(body, int(length) if length else None,
-                                         loaded.validator.features)
-                ids, result, loaded = await self._predict(deployment, request.records, key,
-                                                          loaded=loaded)
+                request = decode_request(
+                    body, int(length) if length else None, loaded.validator.features
+                )
+                ids, result, loaded = await self._predict(
+                    deployment, request.records, key, loaded=loaded
+                )
                 payload, header_length = encode_response(
-                    request, model_name=name, model_version=loaded.version.version,
-                    predictions=result.predictions, proba=result.proba, ids=ids)
+                    request,
+                    model_name=name,
+                    model_version=loaded.version.version,
+                    predictions=result.predictions,
+                    proba=result.proba,
+                    ids=ids,
+                )
                 extra = [(b"content-type", b"application/json")]
                 if header_length is not None:
-                    extra = [(b"content-type", b"application/octet-stream"),
-                             (b"inference-header-content-length", str(header_length).encode())]
+                    extra = [
+                        (b"content-type", b"application/octet-stream"),
+                        (b"inference-header-content-length", str(header_length).encode()),
+                    ]
                 await _send(send, 200, payload, extra)
                 return
             records, key = _v1_records(body, key)
@@ -185,20 +203,40 @@ class ServingApp:
         except Exception:
             state.counters.errors_5xx += 1
             logger.exception("unexpected error on %s", scope["path"])
-            await _send(send, 500, _dumps({"error": "internal_error", "message":
-                                           "an unexpected error occurred; see the server log"}))
+            await _send(
+                send,
+                500,
+                _dumps(
+                    {
+                        "error": "internal_error",
+                        "message": "an unexpected error occurred; see the server log",
+                    }
+                ),
+            )
 
-    async def _predict(self, deployment: Deployment, records: list[Any], key: str | None, *,
-                       loaded: LoadedVersion | None = None
-                       ) -> tuple[list[str], JobResult, LoadedVersion]:
+    async def _predict(
+        self,
+        deployment: Deployment,
+        records: list[Any],
+        key: str | None,
+        *,
+        loaded: LoadedVersion | None = None,
+    ) -> tuple[list[str], JobResult, LoadedVersion]:
         state = self.state
         if not records:
-            raise ValidationFailed([{"field": "instances", "expected": "at least one instance",
-                                     "got": []}])
+            raise ValidationFailed(
+                [{"field": "instances", "expected": "at least one instance", "got": []}]
+            )
         if len(records) > self.max_instances:
-            raise ValidationFailed([{"field": "instances", "expected":
-                                     f"at most {self.max_instances} instances",
-                                     "got": f"{len(records)} instances"}])
+            raise ValidationFailed(
+                [
+                    {
+                        "field": "instances",
+                        "expected": f"at most {self.max_instances} instances",
+                        "got": f"{len(records)} instances",
+                    }
+                ]
+            )
         target = loaded or deployment.router.choose(key)
         checked = target.validator.validate_records(records)
         if checked.problems:
@@ -210,8 +248,7 @@ class ServingApp:
         except Exception as exc:
             ids = new_ids(len(records), clock=state.clock)
             state.counters.model_errors += 1
-            logger.error("model %s failed on prediction ids %s", target.label, ids,
-                         exc_info=exc)
+            logger.error("model %s failed on prediction ids %s", target.label, ids, exc_info=exc)
             raise ModelFailed(ids, exc) from None
         latency_ms = (time.perf_counter() - started) * 1000
         now = state.clock()
@@ -222,11 +259,21 @@ class ServingApp:
         for index, pid in enumerate(ids):
             outputs: dict[str, Any] = {"prediction": result.predictions[index]}
             if result.proba is not None and result.classes is not None:
-                outputs["probabilities"] = dict(zip(result.classes, result.proba[index],
-                                                    strict=True))
+                outputs["probabilities"] = dict(
+                    zip(result.classes, result.proba[index], strict=True)
+                )
                 outputs["confidence"] = max(result.proba[index])
-            entries.append(LogEntry(pid, now, target.version.name, target.version.version,
-                                    {n: columns[n][index] for n in names}, outputs, latency_ms))
+            entries.append(
+                LogEntry(
+                    pid,
+                    now,
+                    target.version.name,
+                    target.version.version,
+                    {n: columns[n][index] for n in names},
+                    outputs,
+                    latency_ms,
+                )
+            )
         await self._log(entries)
         state.counters.predictions += len(records)
         return ids, result, target
@@ -247,6 +294,7 @@ class ServingApp:
                     committed.set_result(None)
                 else:
                     committed.set_exception(error)
+
             loop.call_soon_threadsafe(resolve)
 
         writer.submit(entries, done)
@@ -257,23 +305,35 @@ def _v1_records(body: bytes, key: str | None) -> tuple[list[Any], str | None]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the request body is not valid JSON ({exc}); send "
-                         '{"instances": [{...}, ...]} or one record {...}') from None
+        raise BadRequest(
+            f"the request body is not valid JSON ({exc}); send "
+            '{"instances": [{...}, ...]} or one record {...}'
+        ) from None
     if not isinstance(payload, dict):
-        raise BadRequest('the request body must be a JSON object: {"instances": [...]} or one '
-                         f"record; got a {type(payload).__name__}")
+        raise BadRequest(
+            'the request body must be a JSON object: {"instances": [...]} or one '
+            f"record; got a {type(payload).__name__}"
+        )
     if "instances" in payload:
         instances = payload["instances"]
         if not isinstance(instances, list):
-            raise ValidationFailed([{"field": "instances", "expected": "a list of records",
-                                     "got": type(instances).__name__}])
+            raise ValidationFailed(
+                [
+                    {
+                        "field": "instances",
+                        "expected": "a list of records",
+                        "got": type(instances).__name__,
+                    }
+                ]
+            )
         request_key = payload.get("key")
         return instances, key or (str(request_key) if request_key is not None else None)
     return [payload], key
 
 
-def _v1_response(deployment: Deployment, loaded: LoadedVersion, ids: list[str],
-                 result: JobResult) -> dict[str, Any]:
+def _v1_response(
+    deployment: Deployment, loaded: LoadedVersion, ids: list[str], result: JobResult
+) -> dict[str, Any]:
     predictions = []
     for index, pid in enumerate(ids):
         item: dict[str, Any] = {"id": pid, "prediction": result.predictions[index]}
@@ -282,8 +342,12 @@ def _v1_response(deployment: Deployment, loaded: LoadedVersion, ids: list[str],
             item["probabilities"] = dict(zip(result.classes, row, strict=True))
             item["confidence"] = max(row)
         predictions.append(item)
-    return {"deployment": deployment.name, "model": loaded.version.name,
-            "version": loaded.version.version, "predictions": predictions}
+    return {
+        "deployment": deployment.name,
+        "model": loaded.version.name,
+        "version": loaded.version.version,
+        "predictions": predictions,
+    }
 
 
 # ---- the Starlette part ---------------------------------------------------------------------
@@ -293,18 +357,21 @@ def _json(value: Any, status: int = 200) -> Response:
 
 def _starlette(state: ServerState, app: ServingApp) -> Starlette:
     def principal(request: Request, role: str) -> Any:
-        return state.tokens.authenticate(request.headers.get("authorization"),
-                                         role=role)  # type: ignore[arg-type]
+        return state.tokens.authenticate(request.headers.get("authorization"), role=role)  # type: ignore[arg-type]
 
     async def healthz(request: Request) -> Response:
         return _json({"status": "live"})
 
     async def readyz(request: Request) -> Response:
         if state.ready:
-            return _json({"status": "ready",
-                          "deployments": [d.name for d in state.manager.all()]})
-        return _json({"status": "loading" if state.load_error is None else "failed",
-                      "error": state.load_error}, 503)
+            return _json({"status": "ready", "deployments": [d.name for d in state.manager.all()]})
+        return _json(
+            {
+                "status": "loading" if state.load_error is None else "failed",
+                "error": state.load_error,
+            },
+            503,
+        )
 
     async def v2_live(request: Request) -> Response:
         return _json({"live": True})
@@ -322,9 +389,15 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
             raise NotReady("the server is still loading its models")
         deployment = state.manager.find_by_model(request.path_params["name"])
         version = deployment.primary.version
-        return _json(model_metadata(request.path_params["name"],
-                                    [v.version.version for v in deployment.router.versions],
-                                    version.features, flavor=version.flavor, task=version.task))
+        return _json(
+            model_metadata(
+                request.path_params["name"],
+                [v.version.version for v in deployment.router.versions],
+                version.features,
+                flavor=version.flavor,
+                task=version.task,
+            )
+        )
 
     async def v2_model_ready(request: Request) -> Response:
         if not state.ready:
@@ -343,8 +416,9 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         before = state.manager.get(name).primary.version.version
         deployment = await loop.run_in_executor(None, state.manager.reload, name)
         after = deployment.primary.version.version
-        state.project.registry.audit(who.name, "deployment.reload", name,
-                                     {"from": before, "to": after})
+        state.project.registry.audit(
+            who.name, "deployment.reload", name, {"from": before, "to": after}
+        )
         return _json(_describe(deployment))
 
     async def feedback(request: Request) -> Response:
@@ -358,15 +432,27 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         # A label may follow its prediction within milliseconds: commit what is queued first,
         # so a just-answered prediction id is never reported as unknown.
         await loop.run_in_executor(None, state.writer.wait_flushed, 10.0)
-        results = await loop.run_in_executor(
-            None, state.project.prediction_log.add_feedback, items)
+        results = await loop.run_in_executor(None, state.project.prediction_log.add_feedback, items)
         state.counters.feedback += sum(r.accepted for r in results)
-        body = {"accepted": sum(r.accepted for r in results),
-                "rejected": sum(not r.accepted for r in results),
-                "results": [{"prediction_id": r.prediction_id, "accepted": r.accepted,
-                             **({"error": r.error} if r.error else {})} for r in results]}
-        status = 200 if all(r.accepted for r in results) else 207 if any(
-            r.accepted for r in results) else 422
+        body = {
+            "accepted": sum(r.accepted for r in results),
+            "rejected": sum(not r.accepted for r in results),
+            "results": [
+                {
+                    "prediction_id": r.prediction_id,
+                    "accepted": r.accepted,
+                    **({"error": r.error} if r.error else {}),
+                }
+                for r in results
+            ],
+        }
+        status = (
+            200
+            if all(r.accepted for r in results)
+            else 207
+            if any(r.accepted for r in results)
+            else 422
+        )
         return _json(body, status)
 
     async def openapi(request: Request) -> Response:
@@ -374,19 +460,38 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
 
     async def on_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, ModelpilotError):
-            return Response(_error_body(exc, v2=request.url.path.startswith("/v2/")),
-                            status_code=exc.http_status, media_type="application/json")
+            return Response(
+                _error_body(exc, v2=request.url.path.startswith("/v2/")),
+                status_code=exc.http_status,
+                media_type="application/json",
+            )
         logger.exception("unexpected error on %s", request.url.path, exc_info=exc)
-        return _json({"error": "internal_error",
-                      "message": "an unexpected error occurred; see the server log"}, 500)
+        return _json(
+            {
+                "error": "internal_error",
+                "message": "an unexpected error occurred; see the server log",
+            },
+            500,
+        )
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return _json({"error": "not_found", "message": f"no endpoint {request.method} "
-                      f"{request.url.path}; see /openapi.json"}, 404)
+        return _json(
+            {
+                "error": "not_found",
+                "message": f"no endpoint {request.method} {request.url.path}; see /openapi.json",
+            },
+            404,
+        )
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return _json({"error": "method_not_allowed", "message": f"{request.method} is not "
-                      f"allowed on {request.url.path}; see /openapi.json"}, 405)
+        return _json(
+            {
+                "error": "method_not_allowed",
+                "message": f"{request.method} is not "
+                f"allowed on {request.url.path}; see /openapi.json",
+            },
+            405,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -410,10 +515,13 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
             state.executor.shutdown(wait=True)
 
     routes = [
-        Route("/healthz", healthz), Route("/readyz", readyz),
-        Route("/v2/health/live", v2_live), Route("/v2/health/ready", v2_ready),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/v2/health/live", v2_live),
+        Route("/v2/health/ready", v2_ready),
         Route("/v2", v2_server),
-        Route("/v2/models/{name}", v2_model), Route("/v2/models/{name}/ready", v2_model_ready),
+        Route("/v2/models/{name}", v2_model),
+        Route("/v2/models/{name}/ready", v2_model_ready),
         Route("/v2/models/{name}/versions/{version}", v2_model),
         Route("/v1/deployments", deployments),
         Route("/v1/deployments/{name}/reload", reload, methods=["POST"]),
@@ -422,36 +530,69 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
     ]
     for extra in state.extra.get("routes", []):
         routes.append(extra)
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        Exception: on_error, ModelpilotError: on_error, NotFoundError: on_error,
-        404: not_found, 405: method_not_allowed})
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            Exception: on_error,
+            ModelpilotError: on_error,
+            NotFoundError: on_error,
+            404: not_found,
+            405: method_not_allowed,
+        },
+    )
 
 
 def _describe(deployment: Deployment) -> dict[str, Any]:
-    return {"name": deployment.name, "model": deployment.spec.model,
-            "alias": deployment.spec.alias,
-            "versions": [{"version": v.version.version, "status": v.version.status,
-                          "batches": v.batcher.stats.calls, "rows": v.batcher.stats.rows}
-                         for v in deployment.router.versions]}
+    return {
+        "name": deployment.name,
+        "model": deployment.spec.model,
+        "alias": deployment.spec.alias,
+        "versions": [
+            {
+                "version": v.version.version,
+                "status": v.version.status,
+                "batches": v.batcher.stats.calls,
+                "rows": v.batcher.stats.rows,
+            }
+            for v in deployment.router.versions
+        ],
+    }
 
 
 def _feedback_items(payload: Any) -> list[FeedbackItem]:
     raw = payload.get("items", [payload]) if isinstance(payload, dict) else payload
     if not isinstance(raw, list) or not raw:
-        raise ValidationFailed([{"field": "(body)", "expected": '{"prediction_id": ..., '
-                                 '"label": ...} or {"items": [...]} or a list of them',
-                                 "got": type(payload).__name__}])
+        raise ValidationFailed(
+            [
+                {
+                    "field": "(body)",
+                    "expected": '{"prediction_id": ..., '
+                    '"label": ...} or {"items": [...]} or a list of them',
+                    "got": type(payload).__name__,
+                }
+            ]
+        )
     items, problems = [], []
     for index, item in enumerate(raw):
         if not isinstance(item, dict) or not isinstance(item.get("prediction_id"), str):
-            problems.append({"instance": index, "field": "prediction_id",
-                             "expected": "a prediction id string",
-                             "got": item.get("prediction_id") if isinstance(item, dict)
-                             else item})
+            problems.append(
+                {
+                    "instance": index,
+                    "field": "prediction_id",
+                    "expected": "a prediction id string",
+                    "got": item.get("prediction_id") if isinstance(item, dict) else item,
+                }
+            )
             continue
-        items.append(FeedbackItem(item["prediction_id"], item.get("label"),
-                                  kind=str(item.get("kind", "label")),
-                                  source=str(item.get("source", "api"))))
+        items.append(
+            FeedbackItem(
+                item["prediction_id"],
+                item.get("label"),
+                kind=str(item.get("kind", "label")),
+                source=str(item.get("source", "api")),
+            )
+        )
     if problems:
         raise ValidationFailed(problems)
     return items

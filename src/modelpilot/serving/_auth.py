@@ -50,20 +50,42 @@ class TokenStore:
     >>> store.authenticate("Bearer nope", role="predict")
     Traceback (most recent call last):
     ...
-    modelpilot.errors.AuthError: the token is not valid; check it or create one with `modelpilot token create NAME --role predict`
+    modelpilot.errors.AuthError: the token is not valid; check it or create one with ...
     """
 
-    def __init__(self, *, path: Path | None, environ: Mapping[str, str],
-                 open_predict: bool = False) -> None:
+    def __init__(
+        self, *, path: Path | None, environ: Mapping[str, str], open_predict: bool = False
+    ) -> None:
         self.path = path
         self.open_predict = open_predict
-        self._by_digest: dict[str, Principal] = {}
+        self._env: dict[str, Principal] = {}
         for role in ROLES:
             token = environ.get(f"MODELPILOT_{role.upper()}_TOKEN")
             if token:
-                self._by_digest[_digest(token)] = Principal(f"env:{role}", role)
+                self._env[_digest(token)] = Principal(f"env:{role}", role)
+        self._by_digest: dict[str, Principal] = {}
+        self._mtime: float | None = None
+        self._checked = 0.0
+        self._reload()
+
+    def _reload(self) -> None:
+        mtime = self.path.stat().st_mtime if self.path is not None and self.path.exists() else None
+        table = dict(self._env)
         for entry in self._read():
-            self._by_digest[entry["sha256"]] = Principal(entry["name"], entry["role"])
+            table[entry["sha256"]] = Principal(entry["name"], entry["role"])
+        self._by_digest = table
+        self._mtime = mtime
+
+    def _refresh(self) -> None:
+        # A token created or revoked with the CLI takes effect within a second, without a
+        # restart; the file is stat-ed at most once a second.
+        now = time.monotonic()
+        if self.path is None or now - self._checked < 1.0:
+            return
+        self._checked = now
+        mtime = self.path.stat().st_mtime if self.path.exists() else None
+        if mtime != self._mtime:
+            self._reload()
 
     def _read(self) -> list[dict[str, Any]]:
         if self.path is None or not self.path.exists():
@@ -73,8 +95,10 @@ class TokenStore:
             entries = data["tokens"]
             return [e for e in entries if e["role"] in ROLES and "sha256" in e and "name" in e]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(str(self.path), [f"{self.path}: not a valid token file ({exc}); "
-                                               "remove it and create tokens again"]) from None
+            raise ConfigError(
+                str(self.path),
+                [f"{self.path}: not a valid token file ({exc}); remove it and create tokens again"],
+            ) from None
 
     @property
     def configured(self) -> dict[Role, int]:
@@ -87,13 +111,20 @@ class TokenStore:
         """The caller behind an ``Authorization`` header, if it may act in ``role``."""
         if role == "predict" and self.open_predict and not header:
             return Principal("anonymous", "predict")
+        self._refresh()
         if not header:
-            hint = ("" if self._by_digest else
-                    f"; no {role} token is configured: create one with "
-                    f"`modelpilot token create NAME --role {role}` or set "
-                    f"MODELPILOT_{role.upper()}_TOKEN")
-            raise AuthError(f"this endpoint needs a {role} token: send the header "
-                            f"'Authorization: Bearer TOKEN'{hint}", status=401)
+            hint = (
+                ""
+                if self._by_digest
+                else f"; no {role} token is configured: create one with "
+                f"`modelpilot token create NAME --role {role}` or set "
+                f"MODELPILOT_{role.upper()}_TOKEN"
+            )
+            raise AuthError(
+                f"this endpoint needs a {role} token: send the header "
+                f"'Authorization: Bearer TOKEN'{hint}",
+                status=401,
+            )
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthError("the Authorization header must be 'Bearer TOKEN'", status=401)
@@ -103,11 +134,17 @@ class TokenStore:
             if hmac.compare_digest(known, digest):
                 principal = candidate
         if principal is None:
-            raise AuthError("the token is not valid; check it or create one with "
-                            f"`modelpilot token create NAME --role {role}`", status=401)
+            raise AuthError(
+                "the token is not valid; check it or create one with "
+                f"`modelpilot token create NAME --role {role}`",
+                status=401,
+            )
         if not principal.allows(role):
-            raise AuthError(f"token {principal.name!r} has role {principal.role!r}; this "
-                            f"endpoint needs a {role} token", status=403)
+            raise AuthError(
+                f"token {principal.name!r} has role {principal.role!r}; this "
+                f"endpoint needs a {role} token",
+                status=403,
+            )
         return principal
 
     # ---- managing the file ------------------------------------------------------------
@@ -127,11 +164,13 @@ class TokenStore:
             raise ModelpilotError(f"role must be predict or admin, got {role!r}")
         entries = self._read()
         if any(e["name"] == name for e in entries):
-            raise ConflictError(f"a token named {name!r} exists; revoke it first or pick "
-                                "another name")
+            raise ConflictError(
+                f"a token named {name!r} exists; revoke it first or pick another name"
+            )
         token = "mp_" + secrets.token_urlsafe(32)
-        entries.append({"name": name, "role": role, "sha256": _digest(token),
-                        "created_at": clock()})
+        entries.append(
+            {"name": name, "role": role, "sha256": _digest(token), "created_at": clock()}
+        )
         self._write(entries)
         return token
 

@@ -47,10 +47,14 @@ class ScoringResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "batch_id": self.batch_id, "output": str(self.output),
-            "rejects": str(self.rejects) if self.rejects else None, "rows": self.n_rows,
-            "scored": self.n_scored, "rejected": self.n_rejected,
-            "seconds": round(self.seconds, 3), "rejection_reasons": self.reasons,
+            "batch_id": self.batch_id,
+            "output": str(self.output),
+            "rejects": str(self.rejects) if self.rejects else None,
+            "rows": self.n_rows,
+            "scored": self.n_scored,
+            "rejected": self.n_rejected,
+            "seconds": round(self.seconds, 3),
+            "rejection_reasons": self.reasons,
         }
 
 
@@ -76,16 +80,21 @@ class _TableWriter:
                 table = table.cast(self._schema)
             self._parquet.write_table(table)
         else:
-            frame.to_csv(self.tmp, mode="a" if self._csv_started else "w",
-                         header=not self._csv_started, index=False)
+            frame.to_csv(
+                self.tmp,
+                mode="a" if self._csv_started else "w",
+                header=not self._csv_started,
+                index=False,
+            )
             self._csv_started = True
         self.rows += len(frame)
 
     def commit(self, empty_columns: list[str]) -> None:
         if self.format == "parquet":
             if self._parquet is None:
-                pq.write_table(pa.table({c: pa.array([], pa.string()) for c in empty_columns}),
-                               self.tmp)
+                pq.write_table(
+                    pa.table({c: pa.array([], pa.string()) for c in empty_columns}), self.tmp
+                )
             else:
                 self._parquet.close()
         elif not self._csv_started:
@@ -98,11 +107,14 @@ class _TableWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def _rejects_frame(chunk: pd.DataFrame, problems: list[dict[str, Any]], offset: int) -> pd.DataFrame:
+def _rejects_frame(
+    chunk: pd.DataFrame, problems: list[dict[str, Any]], offset: int
+) -> pd.DataFrame:
     reasons: dict[int, list[str]] = {}
     for problem in problems:
         reasons.setdefault(problem["row"], []).append(
-            f"{problem['field']}: expected {problem['expected']}, got {problem['got']!r}")
+            f"{problem['field']}: expected {problem['expected']}, got {problem['got']!r}"
+        )
     rows = sorted(reasons)
     frame = chunk.iloc[[r - offset for r in rows]].copy().astype(object)
     frame.insert(0, "_row", rows)
@@ -128,7 +140,8 @@ def score_file(
     if output_path.resolve() == input_path.resolve():
         raise DataError(f"{output_path}: the output must not overwrite the input file")
     rejects = rejects_path or output_path.with_name(
-        output_path.stem + ".rejects" + output_path.suffix)
+        output_path.stem + ".rejects" + output_path.suffix
+    )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     validator = SchemaValidator(version.features)
     batch_id = f"batch-{new_ids(1, clock=clock)[0][:20]}"
@@ -138,10 +151,18 @@ def score_file(
     engine = log.engine if log is not None else None
     if engine is not None:
         with engine.begin() as connection:
-            connection.execute(insert(scoring_runs).values(
-                batch_id=batch_id, model=version.name, version=version.version,
-                input_path=str(input_path), output_path=str(output_path),
-                rejects_path=str(rejects), started_at=clock(), status="running"))
+            connection.execute(
+                insert(scoring_runs).values(
+                    batch_id=batch_id,
+                    model=version.name,
+                    version=version.version,
+                    input_path=str(input_path),
+                    output_path=str(output_path),
+                    rejects_path=str(rejects),
+                    started_at=clock(),
+                    status="running",
+                )
+            )
     # CSV cells are read as text and converted by the validator, so one bad cell rejects its
     # row instead of failing the whole read (a typed CSV reader stops at the first bad value).
     types = {f.name: "text" for f in version.features}
@@ -169,19 +190,26 @@ def score_file(
                 writer.write(scored)
                 if log is not None:
                     inputs = checked.clean if scrubber is None else scrubber.frame(checked.clean)
-                    log.append(PredictionBatch(
-                        model=version.name, version=version.version, ids=ids,
-                        ts=np.full(len(ids), clock()), inputs=inputs,
-                        outputs=pd.DataFrame(output.columns()), source="batch",
-                        batch_id=batch_id, latency_ms=np.full(len(ids), latency_ms),
-                    ))
+                    log.append(
+                        PredictionBatch(
+                            model=version.name,
+                            version=version.version,
+                            ids=ids,
+                            ts=np.full(len(ids), clock()),
+                            inputs=inputs,
+                            outputs=pd.DataFrame(output.columns()),
+                            source="batch",
+                            batch_id=batch_id,
+                            latency_ms=np.full(len(ids), latency_ms),
+                        )
+                    )
             result.n_rows += len(chunk)
             result.n_scored += len(valid_rows)
             result.n_rejected += int((~checked.valid).sum())
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))
-        writer.commit(input_columns + ["prediction"])
+        writer.commit([*input_columns, "prediction"])
         if result.n_rejected:
             reject_writer.commit(["_row", *input_columns, "_reason"])
         else:
@@ -192,16 +220,30 @@ def score_file(
         reject_writer.abort()
         if engine is not None:
             with engine.begin() as connection:
-                connection.execute(update(scoring_runs).where(
-                    scoring_runs.c.batch_id == batch_id).values(
-                    status="failed", finished_at=clock(), n_rows=result.n_rows,
-                    n_scored=result.n_scored, n_rejected=result.n_rejected))
+                connection.execute(
+                    update(scoring_runs)
+                    .where(scoring_runs.c.batch_id == batch_id)
+                    .values(
+                        status="failed",
+                        finished_at=clock(),
+                        n_rows=result.n_rows,
+                        n_scored=result.n_scored,
+                        n_rejected=result.n_rejected,
+                    )
+                )
         raise
     result.seconds = time.perf_counter() - started
     if engine is not None:
         with engine.begin() as connection:
-            connection.execute(update(scoring_runs).where(scoring_runs.c.batch_id == batch_id)
-                               .values(status="done", finished_at=clock(), n_rows=result.n_rows,
-                                       n_scored=result.n_scored, n_rejected=result.n_rejected))
+            connection.execute(
+                update(scoring_runs)
+                .where(scoring_runs.c.batch_id == batch_id)
+                .values(
+                    status="done",
+                    finished_at=clock(),
+                    n_rows=result.n_rows,
+                    n_scored=result.n_scored,
+                    n_rejected=result.n_rejected,
+                )
+            )
     return result
-

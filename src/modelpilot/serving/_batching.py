@@ -95,8 +95,7 @@ class MicroBatcher(Generic[T, R]):
 
     def _maybe_dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._queue and self._running < self.concurrency:
-            if (self.max_wait > 0 and self._queued_rows < self.max_batch_size
-                    and self._running == 0):
+            if self.max_wait > 0 and self._queued_rows < self.max_batch_size and self._running == 0:
                 if self._timer is None:
                     self._timer = loop.call_later(self.max_wait, self._on_timer, loop)
                 return
@@ -129,10 +128,11 @@ class MicroBatcher(Generic[T, R]):
 
     def _call(self, items: list[T]) -> list[R | BaseException]:
         try:
-            results = list(self.run_batch(items))
+            results: list[R | BaseException] = list(self.run_batch(items))
             if len(results) != len(items):
                 raise RuntimeError(
-                    f"the batch function returned {len(results)} results for {len(items)} items")
+                    f"the batch function returned {len(results)} results for {len(items)} items"
+                )
             return results
         except Exception as exc:
             if len(items) == 1:
@@ -145,8 +145,12 @@ class MicroBatcher(Generic[T, R]):
                 out.append(exc)
         return out
 
-    def _finish(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job[T, R]],
-                done: asyncio.Future[list[R | BaseException]]) -> None:
+    def _finish(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        jobs: list[_Job[T, R]],
+        done: asyncio.Future[list[R | BaseException]],
+    ) -> None:
         self._running -= 1
         error = done.exception()
         for index, job in enumerate(jobs):
@@ -161,4 +165,3 @@ class MicroBatcher(Generic[T, R]):
             else:
                 job.future.set_result(result)
         self._maybe_dispatch(loop)
-

@@ -13,7 +13,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-
 from modelpilot.data import SchemaValidator
 from modelpilot.errors import NotFoundError
 from modelpilot.registry import ModelRegistry, ModelVersion
@@ -22,8 +21,7 @@ from modelpilot.serving._batching import MicroBatcher
 from modelpilot.serving._outputs import run_model
 from modelpilot.spec import DeploymentSpec, ServingSettings
 
-__all__ = ["BatchJob", "Deployment", "DeploymentManager", "LoadedVersion", "Router",
-           "StaticRouter"]
+__all__ = ["BatchJob", "Deployment", "DeploymentManager", "LoadedVersion", "Router", "StaticRouter"]
 
 
 @dataclass
@@ -55,8 +53,9 @@ class LoadedVersion:
         return f"{self.version.name}:{self.version.version}"
 
 
-def _load(version: ModelVersion, runtime: ModelRuntime, *, executor: Executor,
-          settings: ServingSettings) -> LoadedVersion:
+def _load(
+    version: ModelVersion, runtime: ModelRuntime, *, executor: Executor, settings: ServingSettings
+) -> LoadedVersion:
     validator = SchemaValidator(version.features)
     task = version.task
 
@@ -72,14 +71,20 @@ def _load(version: ModelVersion, runtime: ModelRuntime, *, executor: Executor,
         results, start = [], 0
         for job in jobs:
             end = start + job.rows
-            results.append(JobResult(predictions[start:end],
-                                     proba[start:end] if proba is not None else None, classes))
+            results.append(
+                JobResult(
+                    predictions[start:end], proba[start:end] if proba is not None else None, classes
+                )
+            )
             start = end
         return results
 
     batcher: MicroBatcher[BatchJob, JobResult] = MicroBatcher(
-        run_batch, executor=executor, max_batch_size=settings.max_batch_size,
-        max_wait=settings.max_wait_ms / 1000.0, concurrency=settings.model_threads,
+        run_batch,
+        executor=executor,
+        max_batch_size=settings.max_batch_size,
+        max_wait=settings.max_wait_ms / 1000.0,
+        concurrency=settings.model_threads,
         size=lambda job: job.rows,
     )
     return LoadedVersion(version, runtime, validator, batcher)
@@ -127,9 +132,16 @@ class Deployment:
 class DeploymentManager:
     """Loads every deployment's version and swaps routers atomically on reload."""
 
-    def __init__(self, registry: ModelRegistry, specs: Sequence[DeploymentSpec], *,
-                 settings: ServingSettings, executor: Executor, trust: bool = False,
-                 force: bool = False) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        specs: Sequence[DeploymentSpec],
+        *,
+        settings: ServingSettings,
+        executor: Executor,
+        trust: bool = False,
+        force: bool = False,
+    ) -> None:
         self.registry = registry
         self.specs = list(specs)
         self.settings = settings
@@ -198,8 +210,11 @@ def _warm(loaded: LoadedVersion) -> None:
         stats = profile.get(feature.name, {})
         if feature.type == "numeric":
             quantiles = stats.get("quantiles") or []
-            value: Any = quantiles[len(quantiles) // 2] if quantiles else (
-                feature.range[0] if feature.range else 0.0)
+            value: Any = (
+                quantiles[len(quantiles) // 2]
+                if quantiles
+                else (feature.range[0] if feature.range else 0.0)
+            )
         elif feature.type == "boolean":
             value = False
         elif feature.categories:
@@ -212,4 +227,3 @@ def _warm(loaded: LoadedVersion) -> None:
         run_model(loaded.runtime, loaded.validator.to_frame(row), task=loaded.version.task)
     except Exception:  # warming is best effort: a model that fails here fails per request
         pass
-

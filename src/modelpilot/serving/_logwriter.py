@@ -32,7 +32,8 @@ class LogQueueFull(ModelpilotError):
         super().__init__(
             f"the prediction log writer is {queued:,} records behind (limit {limit:,}); the "
             "request was not processed, so nothing is lost: retry shortly, and check the "
-            "database if this persists")
+            "database if this persists"
+        )
 
 
 @dataclass(slots=True)
@@ -134,7 +135,8 @@ class LogWriter:
                 raise ModelpilotError("the prediction log writer is stopped")
             self._submitted_seq += 1
             self._queue.append(
-                _Pending(list(entries), callback, self.monotonic(), self._submitted_seq))
+                _Pending(list(entries), callback, self.monotonic(), self._submitted_seq)
+            )
             self._queued_entries += len(entries)
             self._wake.notify()
 
@@ -149,8 +151,7 @@ class LogWriter:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="modelpilot-log-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="modelpilot-log-writer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -212,12 +213,20 @@ class LogWriter:
             inputs = [e.inputs for e in entries]
             if scrub is not None and scrub.active:
                 inputs = [scrub.record(i) for i in inputs]
-            batches.append(PredictionBatch(
-                model=model, version=version, source=source, ids=[e.id for e in entries],
-                ts=[e.ts for e in entries], inputs=inputs, outputs=[e.outputs for e in entries],
-                latency_ms=[float("nan") if e.latency_ms is None else e.latency_ms
-                            for e in entries],
-            ))
+            batches.append(
+                PredictionBatch(
+                    model=model,
+                    version=version,
+                    source=source,
+                    ids=[e.id for e in entries],
+                    ts=[e.ts for e in entries],
+                    inputs=inputs,
+                    outputs=[e.outputs for e in entries],
+                    latency_ms=[
+                        float("nan") if e.latency_ms is None else e.latency_ms for e in entries
+                    ],
+                )
+            )
         written = self.log.append(batches)
         self.stats.committed += written
         self.stats.commits += 1

@@ -38,8 +38,7 @@ class ModelOutput:
         names = [str(c) for c in self.classes]
         confidence = self.proba.max(axis=1).tolist()
         return [
-            {"prediction": p, "probabilities": dict(zip(names, row, strict=True)),
-             "confidence": c}
+            {"prediction": p, "probabilities": dict(zip(names, row, strict=True)), "confidence": c}
             for p, row, c in zip(preds, self.proba.tolist(), confidence, strict=True)
         ]
 

@@ -23,9 +23,16 @@ def app_factory() -> ServingApp:
     return create_app(build_state(project, trust=trust, force=force))
 
 
-def serve(project: Project, *, host: str | None = None, port: int | None = None,
-          workers: int | None = None, trust: bool = False, force: bool = False,
-          log_level: str = "info") -> None:
+def serve(
+    project: Project,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    trust: bool = False,
+    force: bool = False,
+    log_level: str = "info",
+) -> None:
     settings = project.spec.serving
     n_workers = workers or settings.workers
     options: dict[str, Any] = {
@@ -41,7 +48,8 @@ def serve(project: Project, *, host: str | None = None, port: int | None = None,
         os.environ["MODELPILOT_PROJECT"] = str(project.directory)
         os.environ["MODELPILOT_SERVE_TRUST"] = "1" if trust else "0"
         os.environ["MODELPILOT_SERVE_FORCE"] = "1" if force else "0"
-        uvicorn.run("modelpilot.serving._server:app_factory", factory=True, workers=n_workers,
-                    **options)
+        uvicorn.run(
+            "modelpilot.serving._server:app_factory", factory=True, workers=n_workers, **options
+        )
         return
     uvicorn.run(create_app(build_state(project, trust=trust, force=force)), **options)

@@ -52,23 +52,39 @@ class ServerState:
         return self.manager.ready
 
 
-def build_state(project: Project, *, trust: bool = False, force: bool = False,
-                clock: Callable[[], float] = time.time) -> ServerState:
+def build_state(
+    project: Project,
+    *,
+    trust: bool = False,
+    force: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> ServerState:
     spec = project.spec
     settings = spec.serving
     specs = spec.deployment_specs
-    executor = ThreadPoolExecutor(max_workers=settings.model_threads * max(1, len(specs)) + 1,
-                                  thread_name_prefix="modelpilot-model")
-    manager = DeploymentManager(project.registry, specs, settings=settings, executor=executor,
-                                trust=trust, force=force)
+    executor = ThreadPoolExecutor(
+        max_workers=settings.model_threads * max(1, len(specs)) + 1,
+        thread_name_prefix="modelpilot-model",
+    )
+    manager = DeploymentManager(
+        project.registry, specs, settings=settings, executor=executor, trust=trust, force=force
+    )
     key = load_pii_key(project.directory, project.environ)
     scrubbers: dict[str, PiiScrubber] = {}
     if any(f.pii for f in spec.features):
         for deployment in specs:
             scrubbers[deployment.model or spec.model_name] = PiiScrubber(
-                spec.features, mode=spec.logging.pii, key=key)
-    writer = LogWriter(project.prediction_log, flush_interval=spec.logging.flush_interval_ms / 1000,
-                       max_queue=spec.logging.max_queue, scrubbers=scrubbers)
-    tokens = TokenStore(path=project.resolve(settings.tokens_file), environ=project.environ,
-                        open_predict=settings.open_predict)
+                spec.features, mode=spec.logging.pii, key=key
+            )
+    writer = LogWriter(
+        project.prediction_log,
+        flush_interval=spec.logging.flush_interval_ms / 1000,
+        max_queue=spec.logging.max_queue,
+        scrubbers=scrubbers,
+    )
+    tokens = TokenStore(
+        path=project.resolve(settings.tokens_file),
+        environ=project.environ,
+        open_predict=settings.open_predict,
+    )
     return ServerState(project, manager, writer, tokens, executor, clock=clock)

@@ -96,7 +96,9 @@ def _describe(error: Mapping[str, Any]) -> str:
 def _problems(error: ValidationError, root: yaml.Node | None, source: str) -> list[str]:
     problems = []
     for item in error.errors():
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(
+            p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
         line = _line_of(root, loc)
         where = f"{source}:{line}: " if line else ""
         problems.append(f"{where}{format_location(loc)}: {_describe(item)}")
@@ -124,9 +126,13 @@ def parse_project(text: str, *, source: str = PROJECT_FILE) -> ProjectSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ConfigError(source, [f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+        raise ConfigError(
+            source, [f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(source, [f"{source}: expected a mapping of settings, got {type(data).__name__}"])
+        raise ConfigError(
+            source, [f"{source}: expected a mapping of settings, got {type(data).__name__}"]
+        )
     try:
         return ProjectSpec.model_validate(data)
     except ValidationError as exc:
@@ -141,8 +147,10 @@ def find_project_dir(start: str | os.PathLike[str] | None = None) -> Path:
             return candidate
     raise ConfigError(
         str(here / PROJECT_FILE),
-        [f"no {PROJECT_FILE} in {here} or above; run `modelpilot init` to create one, "
-         "or pass --project DIR"],
+        [
+            f"no {PROJECT_FILE} in {here} or above; run `modelpilot init` to create one, "
+            "or pass --project DIR"
+        ],
     )
 
 
@@ -154,7 +162,9 @@ def load_project(path: str | os.PathLike[str]) -> ProjectSpec:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(file), [f"{file}: no such file; run `modelpilot init` to create one"]) from None
+        raise ConfigError(
+            str(file), [f"{file}: no such file; run `modelpilot init` to create one"]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(file), [f"{file}: cannot be read ({exc})"]) from None
     return parse_project(text, source=file.name if file.name else str(file))

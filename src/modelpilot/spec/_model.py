@@ -11,6 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Task = Literal["regression", "binary", "multiclass"]
 FeatureType = Literal["numeric", "categorical", "boolean", "text"]
 Comparison = Literal["<=", ">=", "<", ">"]
+CheckName = Literal[
+    "missing_values",
+    "constant_columns",
+    "duplicate_rows",
+    "label_consistency",
+    "class_balance",
+    "out_of_range",
+    "unseen_categories",
+    "schema",
+]
 
 #: Metrics modelpilot can compute offline and online, with the direction that is better.
 METRICS: dict[str, Literal["lower", "higher"]] = {
@@ -53,9 +63,13 @@ class FeatureSpec(_Strict):
                 raise ValueError(f"range is only allowed on numeric features, not {self.type}")
             low, high = self.range
             if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-                raise ValueError(f"range must be [low, high] with low <= high, got {list(self.range)}")
+                raise ValueError(
+                    f"range must be [low, high] with low <= high, got {list(self.range)}"
+                )
         if self.categories is not None and self.type != "categorical":
-            raise ValueError(f"categories are only allowed on categorical features, not {self.type}")
+            raise ValueError(
+                f"categories are only allowed on categorical features, not {self.type}"
+            )
         return self
 
 
@@ -123,18 +137,9 @@ class DataChecks(_Strict):
     min_minority_share: float = Field(default=0.05, ge=0, le=0.5)
     max_out_of_range_rate: float = Field(default=0.0, ge=0, le=1)
     max_unseen_category_rate: float = Field(default=0.0, ge=0, le=1)
-    blocking: list[
-        Literal[
-            "missing_values",
-            "constant_columns",
-            "duplicate_rows",
-            "label_consistency",
-            "class_balance",
-            "out_of_range",
-            "unseen_categories",
-            "schema",
-        ]
-    ] = Field(default_factory=lambda: ["label_consistency", "schema", "missing_values"])
+    blocking: list[CheckName] = Field(
+        default_factory=lambda: list[CheckName](["label_consistency", "schema", "missing_values"])
+    )
 
 
 class StoreSettings(_Strict):
@@ -219,9 +224,13 @@ class ProjectSpec(_Strict):
         for metric in self.key_metrics:
             is_regression = metric.name in REGRESSION_METRICS
             if is_regression != (self.task == "regression"):
+                fitting = (
+                    "mae, rmse, mape or r2"
+                    if self.task == "regression"
+                    else "accuracy, f1, roc_auc, ..."
+                )
                 raise ValueError(
-                    f"metric {metric.name!r} does not fit task {self.task!r}; "
-                    f"use {'mae, rmse, mape or r2' if self.task == 'regression' else 'accuracy, f1, roc_auc, ...'}"
+                    f"metric {metric.name!r} does not fit task {self.task!r}; use {fitting}"
                 )
         return self
 
@@ -240,12 +249,12 @@ class ProjectSpec(_Strict):
     def deployment_specs(self) -> list[DeploymentSpec]:
         """The declared deployments, or one named after the model bound to @production."""
         if self.deployments:
-            return [d if d.model else d.model_copy(update={"model": self.model_name})
-                    for d in self.deployments]
+            return [
+                d if d.model else d.model_copy(update={"model": self.model_name})
+                for d in self.deployments
+            ]
         return [DeploymentSpec(name=self.model_name, model=self.model_name)]
 
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
-
-

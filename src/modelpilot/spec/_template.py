@@ -18,7 +18,7 @@ _DEFAULT_METRICS: dict[str, list[str]] = {
 
 TEMPLATE = """\
 # modelpilot project file: the scoping stage of the ML lifecycle, written down.
-# Every command reads it; `modelpilot init` wrote this one. Relative paths are relative to this file.
+# Every command reads it. Relative paths are relative to this file.
 
 project: {project}          # the project's name; also the registered model's name by default
 task: {task}          # regression | binary | multiclass

@@ -14,9 +14,9 @@ from modelpilot.store._predictions import (
 __all__ = [
     "FeedbackItem",
     "FeedbackResult",
-    "PredictionLog",
     "PiiScrubber",
     "PredictionBatch",
+    "PredictionLog",
     "PredictionRecord",
     "create_database",
     "load_pii_key",

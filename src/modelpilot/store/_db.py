@@ -39,8 +39,10 @@ def resolve_url(url: str, base_dir: str | os.PathLike[str]) -> str:
     except ArgumentError:
         raise ConfigError(
             "store.database_url",
-            [f"store.database_url: expected an SQLAlchemy URL such as "
-             f"sqlite:///.modelpilot/modelpilot.db, got {url!r}"],
+            [
+                f"store.database_url: expected an SQLAlchemy URL such as "
+                f"sqlite:///.modelpilot/modelpilot.db, got {url!r}"
+            ],
         ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)

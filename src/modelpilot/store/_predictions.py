@@ -27,6 +27,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from modelpilot.store._tables import feedback, prediction_ids, prediction_segments
 
@@ -99,8 +100,10 @@ class PredictionBatch:
             "id": pa.array(list(self.ids), pa.string()),
             "ts": pa.array(np.asarray(self.ts, dtype=np.float64)),
             "latency_ms": pa.array(
-                np.full(n, np.nan) if self.latency_ms is None
-                else np.asarray(self.latency_ms, dtype=np.float64)),
+                np.full(n, np.nan)
+                if self.latency_ms is None
+                else np.asarray(self.latency_ms, dtype=np.float64)
+            ),
         }
         for prefix, part in ((_IN, self.inputs), (_OUT, self.outputs)):
             frame = part if isinstance(part, pd.DataFrame) else _flat_frame(part)
@@ -183,7 +186,9 @@ class PredictionLog:
         style = self.engine.dialect.paramstyle
         mark = "?" if style == "qmark" else "%s"
         self._ids_sql = f"INSERT INTO prediction_ids (id, segment) VALUES ({mark}, {mark})"
-        self._copy = self.engine.dialect.name == "postgresql" and self.engine.dialect.driver == "psycopg"
+        self._copy = (
+            self.engine.dialect.name == "postgresql" and self.engine.dialect.driver == "psycopg"
+        )
 
     def append(self, items: PredictionBatch | Sequence[PredictionBatch | PredictionRecord]) -> int:
         """Write batches (or records, grouped into batches) in one transaction; returns rows."""
@@ -197,11 +202,19 @@ class PredictionLog:
                 if n == 0:
                     continue
                 ts = np.asarray(batch.ts, dtype=np.float64)
-                seq = connection.execute(insert(prediction_segments).values(
-                    model=batch.model, version=batch.version, source=batch.source,
-                    batch_id=batch.batch_id, ts_min=float(ts.min()), ts_max=float(ts.max()),
-                    n_rows=n, payload=_encode(batch.to_arrow()),
-                )).inserted_primary_key[0]
+                inserted = connection.execute(
+                    insert(prediction_segments).values(
+                        model=batch.model,
+                        version=batch.version,
+                        source=batch.source,
+                        batch_id=batch.batch_id,
+                        ts_min=float(ts.min()),
+                        ts_max=float(ts.max()),
+                        n_rows=n,
+                        payload=_encode(batch.to_arrow()),
+                    )
+                )
+                seq = int(inserted.inserted_primary_key[0])  # type: ignore[index]
                 self._insert_ids(connection, batch.ids, seq)
                 written += n
         return written
@@ -209,10 +222,20 @@ class PredictionLog:
     def _insert_ids(self, connection: Any, ids: Sequence[str], seq: int) -> None:
         if self._copy:
             # PostgreSQL: COPY is several times faster than executemany for many small rows.
+            statement = "COPY prediction_ids (id, segment) FROM STDIN"
             cursor = connection.connection.driver_connection.cursor()
-            with cursor.copy("COPY prediction_ids (id, segment) FROM STDIN") as copy:
-                for pid in ids:
-                    copy.write_row((pid, seq))
+            try:
+                with cursor.copy(statement) as copy:
+                    for pid in ids:
+                        copy.write_row((pid, seq))
+            except self.engine.dialect.loaded_dbapi.Error as exc:
+                # The raw cursor bypasses SQLAlchemy: wrap its error as SQLAlchemy would, so a
+                # duplicate id is an IntegrityError on every backend.
+                raise DBAPIError.instance(
+                    statement, None, exc, self.engine.dialect.loaded_dbapi.Error
+                ) from None
+            finally:
+                cursor.close()
             return
         # Straight to the driver's executemany: no per-row SQLAlchemy processing.
         connection.exec_driver_sql(self._ids_sql, [(pid, seq) for pid in ids])
@@ -242,8 +265,10 @@ class PredictionLog:
         features by name, then the outputs (``prediction``, ``proba_<class>``, ``confidence``).
         """
         query = select(
-            prediction_segments.c.model, prediction_segments.c.version,
-            prediction_segments.c.source, prediction_segments.c.batch_id,
+            prediction_segments.c.model,
+            prediction_segments.c.version,
+            prediction_segments.c.source,
+            prediction_segments.c.batch_id,
             prediction_segments.c.payload,
         ).order_by(prediction_segments.c.seq)
         if model is not None:
@@ -266,8 +291,10 @@ class PredictionLog:
         if not segments:
             return _segments_frame([], start=None, end=None, limit=None)
         query = select(
-            prediction_segments.c.model, prediction_segments.c.version,
-            prediction_segments.c.source, prediction_segments.c.batch_id,
+            prediction_segments.c.model,
+            prediction_segments.c.version,
+            prediction_segments.c.source,
+            prediction_segments.c.batch_id,
             prediction_segments.c.payload,
         ).where(prediction_segments.c.seq.in_(sorted(set(segments.values()))))
         with self.engine.connect() as connection:
@@ -278,7 +305,8 @@ class PredictionLog:
     def _segments_of(self, ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         stmt = select(prediction_ids.c.id, prediction_ids.c.segment).where(
-            prediction_ids.c.id.in_(bindparam("ids", expanding=True)))
+            prediction_ids.c.id.in_(bindparam("ids", expanding=True))
+        )
         with self.engine.connect() as connection:
             for begin in range(0, len(ids), 500):
                 chunk = list(ids[begin : begin + 500])
@@ -296,21 +324,33 @@ class PredictionLog:
         rows, results = [], []
         for item in items:
             if item.kind not in FEEDBACK_KINDS:
-                results.append(FeedbackResult(
-                    item.prediction_id, False,
-                    f"kind must be one of {', '.join(FEEDBACK_KINDS)}, got {item.kind!r}"))
+                results.append(
+                    FeedbackResult(
+                        item.prediction_id,
+                        False,
+                        f"kind must be one of {', '.join(FEEDBACK_KINDS)}, got {item.kind!r}",
+                    )
+                )
             elif item.prediction_id not in known:
-                results.append(FeedbackResult(
-                    item.prediction_id, False,
-                    f"no prediction with id {item.prediction_id!r} is logged"))
+                results.append(
+                    FeedbackResult(
+                        item.prediction_id,
+                        False,
+                        f"no prediction with id {item.prediction_id!r} is logged",
+                    )
+                )
             elif item.kind == "label" and item.label is None:
                 results.append(FeedbackResult(item.prediction_id, False, "a label is required"))
             else:
-                rows.append({
-                    "prediction_id": item.prediction_id, "ts": now, "kind": item.kind,
-                    "label": None if item.label is None else orjson.dumps(item.label).decode(),
-                    "source": item.source,
-                })
+                rows.append(
+                    {
+                        "prediction_id": item.prediction_id,
+                        "ts": now,
+                        "kind": item.kind,
+                        "label": None if item.label is None else orjson.dumps(item.label).decode(),
+                        "source": item.source,
+                    }
+                )
                 results.append(FeedbackResult(item.prediction_id, True))
         if rows:
             with self.engine.begin() as connection:
@@ -351,14 +391,23 @@ def _as_batches(items: Sequence[PredictionBatch | PredictionRecord]) -> list[Pre
         if isinstance(item, PredictionBatch):
             batches.append(item)
         else:
-            groups.setdefault((item.model, item.version, item.source, item.batch_id), []).append(item)
+            groups.setdefault((item.model, item.version, item.source, item.batch_id), []).append(
+                item
+            )
     for (model, version, source, batch_id), records in groups.items():
-        batches.append(PredictionBatch(
-            model=model, version=version, source=source, batch_id=batch_id,
-            ids=[r.id for r in records], ts=[r.ts for r in records],
-            inputs=[r.inputs for r in records], outputs=[r.outputs for r in records],
-            latency_ms=[np.nan if r.latency_ms is None else r.latency_ms for r in records],
-        ))
+        batches.append(
+            PredictionBatch(
+                model=model,
+                version=version,
+                source=source,
+                batch_id=batch_id,
+                ids=[r.id for r in records],
+                ts=[r.ts for r in records],
+                inputs=[r.inputs for r in records],
+                outputs=[r.outputs for r in records],
+                latency_ms=[np.nan if r.latency_ms is None else r.latency_ms for r in records],
+            )
+        )
     return batches
 
 
@@ -389,10 +438,15 @@ def _segments_frame(
         data = data.head(limit)
     inputs = [c for c in data.columns if c.startswith(_IN)]
     outputs = [c for c in data.columns if c.startswith(_OUT)]
-    renamed = {c: c[len(_IN):] for c in inputs}
+    renamed = {c: c[len(_IN) :] for c in inputs}
     taken = set(_META) | set(renamed.values())
     # An output never hides an input of the same name: it keeps an "output_" prefix then.
-    renamed.update({c: c[len(_OUT):] if c[len(_OUT):] not in taken else "output_" + c[len(_OUT):]
-                    for c in outputs})
+    renamed.update(
+        {
+            c: c[len(_OUT) :] if c[len(_OUT) :] not in taken else "output_" + c[len(_OUT) :]
+            for c in outputs
+        }
+    )
     ordered = _META + inputs + outputs
-    return data[ordered].rename(columns=renamed)
+    result: pd.DataFrame = data[ordered].rename(columns=renamed)
+    return result

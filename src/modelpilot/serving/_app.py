@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -106,6 +107,7 @@ class ServingApp:
         self.state = state
         self.max_body = state.project.spec.serving.max_body_bytes
         self.max_instances = state.project.spec.serving.max_instances
+        self._background: set[asyncio.Task[None]] = set()
         self.starlette = _starlette(state, self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -155,6 +157,12 @@ class ServingApp:
             }
             auth = headers.get(b"authorization")
             state.tokens.authenticate(auth.decode("latin-1") if auth else None, role="predict")
+            if not state.ready and state.load_error is not None:
+                # Retrying will not help: say what failed and what to do.
+                raise NotReady(
+                    f"loading the deployments failed ({state.load_error}); fix the cause "
+                    "and restart the server"
+                )
             if not state.ready:
                 raise NotReady(
                     "the server is still loading its models; retry in a moment "
@@ -243,18 +251,30 @@ class ServingApp:
             raise ValidationFailed(checked.problems)
         state.writer.check_capacity(len(records))
         started = time.perf_counter()
+        names = target.validator.names
+        columns = checked.columns
         try:
             result = await target.batcher.submit(BatchJob(checked.columns, len(records)))
         except Exception as exc:
             ids = new_ids(len(records), clock=state.clock)
             state.counters.model_errors += 1
             logger.error("model %s failed on prediction ids %s", target.label, ids, exc_info=exc)
+            # Failed predictions are logged too (prediction null, the error's type), so error
+            # rates per version come from the log, and the ids in the 500 can be looked up.
+            failed_ms = (time.perf_counter() - started) * 1000
+            failed = {"prediction": None, "error": type(exc).__name__}
+            state.writer.submit(
+                [
+                    LogEntry(pid, state.clock(), target.version.name, target.version.version,
+                             {n: columns[n][i] for n in names}, failed, failed_ms)
+                    for i, pid in enumerate(ids)
+                ]
+            )
             raise ModelFailed(ids, exc) from None
         latency_ms = (time.perf_counter() - started) * 1000
         now = state.clock()
         ids = new_ids(len(records), clock=state.clock)
-        names = target.validator.names
-        columns = checked.columns
+        inputs = [{n: columns[n][index] for n in names} for index in range(len(ids))]
         entries = []
         for index, pid in enumerate(ids):
             outputs: dict[str, Any] = {"prediction": result.predictions[index]}
@@ -263,20 +283,51 @@ class ServingApp:
                     zip(result.classes, result.proba[index], strict=True)
                 )
                 outputs["confidence"] = max(result.proba[index])
-            entries.append(
-                LogEntry(
-                    pid,
-                    now,
-                    target.version.name,
-                    target.version.version,
-                    {n: columns[n][index] for n in names},
-                    outputs,
-                    latency_ms,
-                )
-            )
+            entries.append(LogEntry(pid, now, target.version.name, target.version.version,
+                                    inputs[index], outputs, latency_ms))
         await self._log(entries)
         state.counters.predictions += len(records)
+        mirrors = deployment.router.mirrors(target)
+        if mirrors:
+            loop = asyncio.get_running_loop()
+            for mirror in mirrors:
+                # After this request's answer: a mirror never delays or fails the primary's.
+                task = loop.create_task(self._mirror(mirror, inputs, ids))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         return ids, result, target
+
+    async def _mirror(self, loaded: LoadedVersion, inputs: list[dict[str, Any]],
+                      ids: list[str]) -> None:
+        """Score a copy of a request with another version; log it as ``source="shadow"``."""
+        await asyncio.sleep(0)  # let the primary's response go out first
+        state = self.state
+        started = time.perf_counter()
+        outputs: list[dict[str, Any]]
+        try:
+            checked = loaded.validator.validate_records(inputs)
+            if checked.problems:
+                raise ValidationFailed(checked.problems)
+            result = await loaded.batcher.submit(BatchJob(checked.columns, len(inputs)))
+            outputs = [{"prediction": p} for p in result.predictions]
+            if result.proba is not None and result.classes is not None:
+                for out, row in zip(outputs, result.proba, strict=True):
+                    out["probabilities"] = dict(zip(result.classes, row, strict=True))
+                    out["confidence"] = max(row)
+        except Exception as exc:
+            outputs = [{"prediction": None, "error": type(exc).__name__} for _ in inputs]
+        latency_ms = (time.perf_counter() - started) * 1000
+        now = state.clock()
+        try:
+            state.writer.submit(
+                [
+                    LogEntry(pid, now, loaded.version.name, loaded.version.version, record,
+                             out, latency_ms, source="shadow")
+                    for pid, record, out in zip(ids, inputs, outputs, strict=True)
+                ]
+            )
+        except ModelpilotError:
+            logger.warning("shadow result of %s not logged: the log is full", loaded.label)
 
     async def _log(self, entries: list[LogEntry]) -> None:
         writer = self.state.writer
@@ -455,6 +506,51 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         )
         return _json(body, status)
 
+    def controller() -> Any:
+        if state.controller is None:
+            raise NotReady("the server is still loading its models; retry in a moment")
+        return state.controller
+
+    async def admin(request: Request) -> Response:
+        who = principal(request, "admin")
+        name = request.path_params["name"]
+        action = request.path_params["action"]
+        body: dict[str, Any] = {}
+        raw = await request.body()
+        if raw:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"the request body is not valid JSON ({exc})") from None
+            if not isinstance(body, dict):
+                raise BadRequest("the request body must be a JSON object")
+        ctl = controller()
+        reason = str(body.get("reason", ""))
+        loop = asyncio.get_running_loop()
+        if action == "deploy":
+            if not isinstance(body.get("version"), int):
+                raise ValidationFailed([{"field": "version", "expected": "a version number",
+                                         "got": body.get("version")}])
+            call = functools.partial(ctl.deploy, name, body["version"],
+                                     str(body.get("strategy", "canary")), actor=who.name,
+                                     force=bool(body.get("force", False)), reason=reason)
+        elif action in ("rollback", "promote", "abort"):
+            call = functools.partial(getattr(ctl, action), name, actor=who.name, reason=reason)
+        elif action in ("pause", "resume"):
+            call = functools.partial(getattr(ctl, action), name, actor=who.name)
+        else:
+            raise NotFoundError("action", action,
+                                hint="use deploy, rollback, promote, pause, resume or abort")
+        state.manager.get(name)
+        return _json(await loop.run_in_executor(None, call))
+
+    async def status(request: Request) -> Response:
+        principal(request, "predict")
+        name = request.path_params["name"]
+        state.manager.get(name)
+        loop = asyncio.get_running_loop()
+        return _json(await loop.run_in_executor(None, controller().status, name))
+
     async def openapi(request: Request) -> Response:
         return _json(openapi_document(state))
 
@@ -499,16 +595,43 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         loop = asyncio.get_running_loop()
 
         def load() -> None:
+            from modelpilot.rollout import RolloutController
+
             try:
                 state.manager.load_all()
+                ctl = RolloutController(state.project, state.manager, clock=state.clock)
+                ctl.attach()
+                state.controller = ctl
             except Exception as exc:  # readyz reports it; the process stays up to say so
                 state.load_error = str(exc)
+                state.manager.ready = False
                 logger.error("loading the deployments failed: %s", exc)
 
+        def control() -> None:
+            ctl = state.controller
+            if ctl is None:
+                return
+            ctl.heartbeat()
+            # One worker process runs the rollouts' analysis; every worker follows the state.
+            if ctl.store.acquire_lease("rollout-controller", ctl.worker_id, ttl=5.0):
+                ctl.tick()
+            else:
+                ctl.reconcile()
+
+        async def control_loop() -> None:
+            while True:
+                await asyncio.sleep(state.tick_seconds)
+                try:
+                    await loop.run_in_executor(None, control)
+                except Exception:
+                    logger.exception("the rollout controller failed; retrying")
+
         loading = loop.run_in_executor(None, load)
+        controlling = loop.create_task(control_loop())
         try:
             yield
         finally:
+            controlling.cancel()
             await asyncio.wait_for(asyncio.shield(loading), timeout=None)
             # The drain: uvicorn has finished the in-flight requests; commit what they logged.
             await loop.run_in_executor(None, state.writer.stop)
@@ -526,6 +649,8 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         Route("/v1/deployments", deployments),
         Route("/v1/deployments/{name}/reload", reload, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
+        Route("/v1/deployments/{name}/status", status),
+        Route("/v1/deployments/{name}/{action}", admin, methods=["POST"]),
         Route("/openapi.json", openapi),
     ]
     for extra in state.extra.get("routes", []):

@@ -95,8 +95,14 @@ class Router(Protocol):
 
     def choose(self, key: str | None) -> LoadedVersion: ...
 
+    def mirrors(self, chosen: LoadedVersion) -> Sequence[LoadedVersion]:
+        """Versions that also score the request after it was answered (shadow traffic)."""
+        ...
+
     @property
     def versions(self) -> Sequence[LoadedVersion]: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -108,9 +114,15 @@ class StaticRouter:
     def choose(self, key: str | None) -> LoadedVersion:
         return self.target
 
+    def mirrors(self, chosen: LoadedVersion) -> Sequence[LoadedVersion]:
+        return ()
+
     @property
     def versions(self) -> Sequence[LoadedVersion]:
         return [self.target]
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "static", "traffic": {str(self.target.version.version): 100.0}}
 
 
 @dataclass
@@ -149,14 +161,30 @@ class DeploymentManager:
         self.trust = trust
         self.force = force
         self._deployments: dict[str, Deployment] = {}
+        self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()
         self.ready = False
 
-    def load_version(self, version: ModelVersion) -> LoadedVersion:
-        runtime = self.registry.load(version, trust=self.trust, force=self.force)
+    def load_version(self, version: ModelVersion, *, force: bool = False) -> LoadedVersion:
+        """Load (or reuse) a version; loaded versions stay cached so switching back is instant."""
+        key = (version.name, version.version)
+        cached = self._loaded.get(key)
+        if cached is not None:
+            return cached
+        runtime = self.registry.load(version, trust=self.trust, force=self.force or force)
         loaded = _load(version, runtime, executor=self.executor, settings=self.settings)
         _warm(loaded)
+        with self._lock:
+            self._loaded[key] = loaded
         return loaded
+
+    def unload(self, name: str, version: int) -> None:
+        """Forget a loaded version no router uses any more (frees its memory)."""
+        in_use = {(v.version.name, v.version.version)
+                  for d in self._deployments.values() for v in d.router.versions}
+        with self._lock:
+            if (name, version) not in in_use:
+                self._loaded.pop((name, version), None)
 
     def load_all(self, *, clock: Any = None) -> None:
         import time

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -52,4 +55,19 @@ def serve(
             "modelpilot.serving._server:app_factory", factory=True, workers=n_workers, **options
         )
         return
-    uvicorn.run(create_app(build_state(project, trust=trust, force=force)), **options)
+    app = create_app(build_state(project, trust=trust, force=force))
+    if threading.current_thread() is not threading.main_thread():
+        uvicorn.run(app, **options)
+        return
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again, which kills the
+    # process with status -15. A drained stop is a success: with this handler in place while
+    # uvicorn runs, the re-raised signal lands here and `modelpilot serve` exits with 0.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(app, **options)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM after uvicorn's graceful shutdown: nothing left to do."""

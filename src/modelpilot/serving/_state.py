@@ -41,6 +41,8 @@ class ServerState:
     started_at: float = field(default_factory=time.time)
     counters: Counters = field(default_factory=Counters)
     load_error: str | None = None
+    controller: Any = None  # a RolloutController once the deployments are loaded
+    tick_seconds: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

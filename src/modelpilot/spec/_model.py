@@ -178,6 +178,62 @@ class ServingSettings(_Strict):
     tokens_file: str = ".modelpilot/tokens.json"
 
 
+GateMetric = Literal["error_rate", "latency_p99", "prediction_shift", "agreement", "key_metric"]
+
+
+class GateSpec(_Strict):
+    """One check of a rollout step's analysis, candidate against primary.
+
+    ``threshold`` by metric: ``error_rate`` — the largest allowed increase of the candidate's
+    error rate over the primary's (absolute, e.g. 0.02); ``latency_p99`` — the largest allowed
+    ratio of p99 latencies (e.g. 2.0); ``prediction_shift`` — the largest allowed distance
+    between the two prediction distributions (Kolmogorov-Smirnov statistic for regression,
+    total variation of class shares for classification); ``agreement`` — the smallest share of
+    mirrored requests on which both answer alike (same class; regression: within 10%);
+    ``key_metric`` — the sequential test's significance level for "the candidate is worse".
+    ``slack`` (``latency_p99`` only) is an absolute difference in milliseconds below which the
+    ratio is not held against the candidate: a p99 of 4 ms against 1.5 ms is noise, not a
+    regression.
+    """
+
+    metric: GateMetric
+    threshold: float = Field(gt=0)
+    min_samples: int = Field(default=50, ge=1)
+    slack: float = Field(default=0.0, ge=0)
+
+
+def _default_gates() -> list[GateSpec]:
+    return [
+        GateSpec(metric="error_rate", threshold=0.02, min_samples=50),
+        GateSpec(metric="latency_p99", threshold=2.0, min_samples=50, slack=10.0),
+        GateSpec(metric="prediction_shift", threshold=0.2, min_samples=50),
+        GateSpec(metric="agreement", threshold=0.8, min_samples=30),
+        GateSpec(metric="key_metric", threshold=0.05, min_samples=30),
+    ]
+
+
+class RolloutSettings(_Strict):
+    """How canary, shadow, blue-green and rolling deployments proceed and are judged."""
+
+    steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0], min_length=1)
+    step_interval_s: float = Field(default=600.0, gt=0)
+    analysis_interval_s: float = Field(default=10.0, gt=0)
+    failure_limit: int = Field(default=2, ge=1)
+    gates: list[GateSpec] = Field(default_factory=_default_gates)
+    mirror_fraction: float = Field(default=1.0, ge=0, le=1)
+    blue_green_window_s: float = Field(default=600.0, ge=0)
+    smoke_requests: int = Field(default=20, ge=1, le=10_000)
+
+    @field_validator("steps")
+    @classmethod
+    def _check_steps(cls, steps: list[float]) -> list[float]:
+        if any(not 0 < s <= 100 for s in steps) or steps != sorted(steps) or steps[-1] != 100:
+            raise ValueError(
+                f"steps must be increasing traffic percentages in (0, 100] ending at 100, "
+                f"got {steps}")
+        return steps
+
+
 class DeploymentSpec(_Strict):
     """A named endpoint bound to the version a model alias points to."""
 
@@ -212,6 +268,7 @@ class ProjectSpec(_Strict):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
 
     @model_validator(mode="after")
     def _check_project(self) -> ProjectSpec:

@@ -80,6 +80,23 @@ serving:
   max_body_bytes: 1048576   # larger request bodies get 413
   open_predict: false
 
+# Deployment patterns (`modelpilot deploy NAME --version V --strategy canary|shadow|...`).
+# A canary ramps through `steps` (percent of traffic), each held `step_interval_s`; every
+# `analysis_interval_s` the gates compare the candidate with the primary, and `failure_limit`
+# failed analyses roll it back. Passing every step promotes it (the production alias moves).
+rollout:
+  steps: [5, 25, 50, 100]
+  step_interval_s: 600
+  analysis_interval_s: 10
+  failure_limit: 2
+  gates:
+    - {{metric: error_rate, threshold: 0.02, min_samples: 50}}        # max increase
+    - {{metric: latency_p99, threshold: 2.0, min_samples: 50, slack: 10}}  # max ratio
+    - {{metric: prediction_shift, threshold: 0.2, min_samples: 50}}   # max KS / TV distance
+    - {{metric: agreement, threshold: 0.8, min_samples: 30}}          # min agreement
+    - {{metric: key_metric, threshold: 0.05, min_samples: 30}}        # sequential test alpha
+  blue_green_window_s: 600  # the old version stays loaded this long for instant rollback
+
 # Named endpoints. Without this section there is one, named after the model, bound to the
 # version its `production` alias points to.
 # deployments:

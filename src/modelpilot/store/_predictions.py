@@ -215,7 +215,9 @@ class PredictionLog:
                     )
                 )
                 seq = int(inserted.inserted_primary_key[0])  # type: ignore[index]
-                self._insert_ids(connection, batch.ids, seq)
+                if batch.source != "shadow":
+                    # Shadow rows share their primary's id: only the primary's is indexed.
+                    self._insert_ids(connection, batch.ids, seq)
                 written += n
         return written
 

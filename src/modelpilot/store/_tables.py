@@ -139,3 +139,62 @@ scoring_runs = Table(
     Column("n_rejected", Integer, nullable=False, default=0),
     Column("status", String(20), nullable=False),
 )
+
+# ---- deployments and rollouts (migration 0002) ------------------------------------------------
+# One row per deployment: the version it serves, the last good one (rollback's target), and the
+# active rollout. ``revision`` increases with every change; conditional updates on it make two
+# admins racing get a clean conflict instead of a corrupted state.
+deployment_states = Table(
+    "deployment_states",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_good_version", Integer, nullable=True),
+    Column("active_rollout", Integer, nullable=True),
+    Column("revision", Integer, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(200), nullable=False),
+    Column("strategy", String(20), nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("primary_version", Integer, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("step", Integer, nullable=False, default=0),
+    Column("step_started_at", Float, nullable=False),
+    Column("paused", Integer, nullable=False, default=0),
+    Column("config_json", Text, nullable=False),
+    Column("history_json", Text, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_rollouts_deployment", "deployment"),
+)
+
+# Worker processes of one server report here; the rolling strategy moves them one at a time,
+# and the rollout controller runs in the one that holds the lease.
+server_workers = Table(
+    "server_workers",
+    metadata,
+    Column("worker_id", String(64), primary_key=True),
+    Column("deployment", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("target_version", Integer, nullable=True),
+    Column("healthy", Integer, nullable=False, default=1),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

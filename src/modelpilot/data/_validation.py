@@ -35,6 +35,17 @@ def _expected(feature: FeatureSpec) -> str:
     return "a string"
 
 
+def _outside(value: Any, bounds: tuple[float, float]) -> bool:
+    """A finite number outside ``bounds`` (bools and unparsable values are type errors)."""
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and not bounds[0] <= number <= bounds[1]
+
+
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -61,6 +72,8 @@ class RecordValidation:
     valid_index: list[int]
     problems: list[dict[str, Any]]
     unseen: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+    out_of_range: dict[str, int] = field(default_factory=dict)
 
 
 class SchemaValidator:
@@ -130,6 +143,10 @@ class SchemaValidator:
         valid_index: list[int] = []
         problems: list[dict[str, Any]] = []
         unseen: dict[str, int] = {}
+        # Input metrics count every value sent, valid or not: a rejected out-of-range value is
+        # exactly what monitoring must see.
+        missing: dict[str, int] = {}
+        out_of_range: dict[str, int] = {}
         for index, record in enumerate(records):
             if not isinstance(record, Mapping):
                 problems.append(
@@ -145,6 +162,7 @@ class SchemaValidator:
             ok = True
             for feature in self.features:
                 if feature.name not in record:
+                    missing[feature.name] = missing.get(feature.name, 0) + 1
                     if feature.nullable:
                         row.append(None)
                         continue
@@ -160,7 +178,11 @@ class SchemaValidator:
                     continue
                 raw = record[feature.name]
                 value, good = self._check_value(feature, raw)
+                if value is None and _is_missing(raw):
+                    missing[feature.name] = missing.get(feature.name, 0) + 1
                 if not good:
+                    if feature.range is not None and _outside(raw, feature.range):
+                        out_of_range[feature.name] = out_of_range.get(feature.name, 0) + 1
                     problems.append(
                         {
                             "instance": index,
@@ -181,7 +203,7 @@ class SchemaValidator:
                 valid_index.append(index)
                 for name, value in zip(self.names, row, strict=True):
                     columns[name].append(value)
-        return RecordValidation(columns, valid_index, problems, unseen)
+        return RecordValidation(columns, valid_index, problems, unseen, missing, out_of_range)
 
     # ---- frames (batch) ----------------------------------------------------------------
     def missing_columns(self, columns: Sequence[str]) -> list[str]:

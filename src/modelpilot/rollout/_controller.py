@@ -46,8 +46,14 @@ def _locked(method: F) -> F:
 class RolloutController:
     """Starts, advances, promotes and rolls back deployments of one server."""
 
-    def __init__(self, project: Project, manager: DeploymentManager, *,
-                 clock: Callable[[], float] = time.time, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        manager: DeploymentManager,
+        *,
+        clock: Callable[[], float] = time.time,
+        worker_id: str | None = None,
+    ) -> None:
         self.project = project
         self.manager = manager
         self.clock = clock
@@ -71,24 +77,43 @@ class RolloutController:
 
     def _move_alias(self, name: str, version: int, actor: str, reason: str) -> None:
         spec = self.manager.get(name).spec
-        self.project.registry.set_alias(spec.model or self.project.spec.model_name, spec.alias,
-                                        version, actor=actor, reason=reason, force=True)
+        self.project.registry.set_alias(
+            spec.model or self.project.spec.model_name,
+            spec.alias,
+            version,
+            actor=actor,
+            reason=reason,
+            force=True,
+        )
 
     @_locked
     def attach(self, actor: str = "server") -> None:
         """Record every deployment's state (first start) and rebuild routers from it."""
         for deployment in self.manager.all():
-            self.store.ensure(deployment.name, deployment.spec.model or "",
-                              deployment.primary.version.version, actor)
+            self.store.ensure(
+                deployment.name,
+                deployment.spec.model or "",
+                deployment.primary.version.version,
+                actor,
+            )
         self.reconcile(force=True)
 
     # ---- admin actions ----------------------------------------------------------------
     @_locked
-    def deploy(self, name: str, version: int, strategy: str, *, actor: str, force: bool = False,
-               reason: str = "") -> dict[str, Any]:
+    def deploy(
+        self,
+        name: str,
+        version: int,
+        strategy: str,
+        *,
+        actor: str,
+        force: bool = False,
+        reason: str = "",
+    ) -> dict[str, Any]:
         if strategy not in STRATEGIES:
-            raise ModelpilotError(f"strategy must be one of {', '.join(STRATEGIES)}, "
-                                  f"got {strategy!r}")
+            raise ModelpilotError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
+            )
         target = self._version(name, version)
         if target.rejected and not force:
             raise RejectedVersionError(target.name, target.version, target.failed_checks)
@@ -97,27 +122,35 @@ class RolloutController:
             active = self.store.get(state.active_rollout)
             raise ConflictError(
                 f"cannot deploy v{version} to {name!r}: a {active.strategy} of "
-                f"v{active.candidate_version} is {active.status}; abort or roll it back first")
+                f"v{active.candidate_version} is {active.status}; abort or roll it back first"
+            )
         if version == state.version:
             raise ConflictError(f"{name!r} already serves v{version}")
         if strategy == "direct":
             if not force:
                 raise ModelpilotError(
                     "direct replaces the serving version at once, with no analysis; pass "
-                    "--force to do it anyway, or use --strategy canary, shadow or blue-green")
+                    "--force to do it anyway, or use --strategy canary, shadow or blue-green"
+                )
             loaded = self.manager.load_version(target, force=force)
-            self.store.set_version(name, version, last_good=state.version, actor=actor,
-                                   expect_revision=state.revision)
+            self.store.set_version(
+                name, version, last_good=state.version, actor=actor, expect_revision=state.revision
+            )
             self.manager.replace_router(name, StaticRouter(loaded))
             self._move_alias(name, version, actor, reason or "direct deploy")
-            self._audit(actor, "deploy.direct", name, {"from": state.version, "to": version,
-                                                       "reason": reason})
+            self._audit(
+                actor,
+                "deploy.direct",
+                name,
+                {"from": state.version, "to": version, "reason": reason},
+            )
             self.reconcile()
             return self.status(name)
         config = {
             "steps": list(self.settings.steps) if strategy == "canary" else [100.0],
             "step_interval_s": self.settings.step_interval_s,
-            "failures": 0, "force": force,
+            "failures": 0,
+            "force": force,
             "window_until": None,
         }
         # Load (and for blue-green, warm and smoke-test) before claiming the deployment: a
@@ -125,12 +158,21 @@ class RolloutController:
         loaded = self.manager.load_version(target, force=force)
         if strategy in ("blue-green", "rolling"):
             smoke_test(loaded, self.settings.smoke_requests)
-        record = self.store.start(name, strategy=strategy, candidate=version,
-                                  primary=state.version, config=config, actor=actor,
-                                  reason=reason)
-        self._audit(actor, f"deploy.{strategy}", name, {"rollout": record.id, "from":
-                                                        state.version, "to": version,
-                                                        "reason": reason})
+        record = self.store.start(
+            name,
+            strategy=strategy,
+            candidate=version,
+            primary=state.version,
+            config=config,
+            actor=actor,
+            reason=reason,
+        )
+        self._audit(
+            actor,
+            f"deploy.{strategy}",
+            name,
+            {"rollout": record.id, "from": state.version, "to": version, "reason": reason},
+        )
         if strategy == "blue-green":
             self._switch(record, actor)
         self.reconcile()
@@ -141,8 +183,7 @@ class RolloutController:
         now = self.clock()
         record.status = "switched"
         record.config["window_until"] = now + self.settings.blue_green_window_s
-        record.history.append({"at": now, "event": "switched",
-                               "to": record.candidate_version})
+        record.history.append({"at": now, "event": "switched", "to": record.candidate_version})
         self.store.update(record)
         self._move_alias(record.deployment, record.candidate_version, actor, "blue-green switch")
 
@@ -153,8 +194,14 @@ class RolloutController:
         active = self.store.active(name)
         if active is not None:
             back_to = active.primary_version or state.version
-            self.store.finish(active, "rolled_back", reason or "rolled back by an admin",
-                              version=back_to, last_good=state.last_good_version, actor=actor)
+            self.store.finish(
+                active,
+                "rolled_back",
+                reason or "rolled back by an admin",
+                version=back_to,
+                last_good=state.last_good_version,
+                actor=actor,
+            )
             if active.strategy in ("blue-green", "rolling") or active.status == "switched":
                 self._move_alias(name, back_to, actor, f"rollback: {reason}")
             if active.strategy == "rolling":
@@ -164,11 +211,16 @@ class RolloutController:
                 raise ConflictError(f"{name!r} has no earlier version to roll back to")
             back_to = state.last_good_version
             self.manager.load_version(self._version(name, back_to), force=True)
-            self.store.set_version(name, back_to, last_good=None, actor=actor,
-                                   expect_revision=state.revision)
+            self.store.set_version(
+                name, back_to, last_good=None, actor=actor, expect_revision=state.revision
+            )
             self._move_alias(name, back_to, actor, f"rollback: {reason}")
-        self._audit(actor, "rollback", name, {"to": back_to, "reason": reason,
-                                              "rollout": active.id if active else None})
+        self._audit(
+            actor,
+            "rollback",
+            name,
+            {"to": back_to, "reason": reason, "rollout": active.id if active else None},
+        )
         self.reconcile()
         return self.status(name)
 
@@ -180,12 +232,21 @@ class RolloutController:
 
     def _promote(self, record: RolloutRecord, actor: str, reason: str) -> None:
         state = self.store.state(record.deployment)
-        self.store.finish(record, "promoted", reason, version=record.candidate_version,
-                          last_good=record.primary_version or state.version, actor=actor)
+        self.store.finish(
+            record,
+            "promoted",
+            reason,
+            version=record.candidate_version,
+            last_good=record.primary_version or state.version,
+            actor=actor,
+        )
         self._move_alias(record.deployment, record.candidate_version, actor, reason)
-        self._audit(actor, "promote", record.deployment, {"rollout": record.id,
-                                                          "version": record.candidate_version,
-                                                          "reason": reason})
+        self._audit(
+            actor,
+            "promote",
+            record.deployment,
+            {"rollout": record.id, "version": record.candidate_version, "reason": reason},
+        )
         self.reconcile()
 
     @_locked
@@ -237,19 +298,23 @@ class RolloutController:
             if not force and self._applied.get(state.name) == state.revision:
                 continue
             active = self.store.get(state.active_rollout) if state.active_rollout else None
-            primary = self.manager.load_version(self._version(state.name, state.version),
-                                                force=True)
+            primary = self.manager.load_version(
+                self._version(state.name, state.version), force=True
+            )
             router: Any = StaticRouter(primary)
             if active is not None:
                 candidate = self.manager.load_version(
-                    self._version(state.name, active.candidate_version), force=True)
+                    self._version(state.name, active.candidate_version), force=True
+                )
                 if active.strategy == "shadow":
                     router = ShadowRouter(primary, candidate)
                 elif active.strategy == "canary":
-                    weight = float(active.config["steps"][min(active.step,
-                                                              len(active.config["steps"]) - 1)])
-                    router = CanaryRouter(primary, candidate, weight,
-                                          mirror_fraction=self.settings.mirror_fraction)
+                    weight = float(
+                        active.config["steps"][min(active.step, len(active.config["steps"]) - 1)]
+                    )
+                    router = CanaryRouter(
+                        primary, candidate, weight, mirror_fraction=self.settings.mirror_fraction
+                    )
                 elif active.strategy == "blue-green":
                     router = StaticRouter(candidate)
                     self._standby[state.name] = (primary, float(active.config["window_until"]))
@@ -262,16 +327,16 @@ class RolloutController:
                 if old not in router.versions and state.name not in self._standby:
                     self.manager.unload(old.version.name, old.version.version)
 
-    def _rolling_router(self, name: str, primary: LoadedVersion, candidate: LoadedVersion
-                        ) -> StaticRouter:
+    def _rolling_router(
+        self, name: str, primary: LoadedVersion, candidate: LoadedVersion
+    ) -> StaticRouter:
         workers = {w["worker_id"]: w for w in self.store.workers(name)}
         mine = workers.get(self.worker_id)
         if mine is not None and mine["target_version"] == candidate.version.version:
             try:
                 smoke_test(candidate, self.settings.smoke_requests)
             except ModelpilotError:
-                self.store.heartbeat(self.worker_id, name, primary.version.version,
-                                     healthy=False)
+                self.store.heartbeat(self.worker_id, name, primary.version.version, healthy=False)
                 return StaticRouter(primary)
             self.store.heartbeat(self.worker_id, name, candidate.version.version, healthy=True)
             return StaticRouter(candidate)
@@ -280,8 +345,9 @@ class RolloutController:
     # ---- the loop ---------------------------------------------------------------------
     def heartbeat(self) -> None:
         for deployment in self.manager.all():
-            self.store.heartbeat(self.worker_id, deployment.name,
-                                 deployment.primary.version.version, healthy=True)
+            self.store.heartbeat(
+                self.worker_id, deployment.name, deployment.primary.version.version, healthy=True
+            )
 
     @_locked
     def tick(self) -> list[dict[str, Any]]:
@@ -311,13 +377,25 @@ class RolloutController:
 
     def _finish_blue_green(self, record: RolloutRecord) -> None:
         state = self.store.state(record.deployment)
-        self.store.finish(record, "promoted", "blue-green window over",
-                          version=record.candidate_version,
-                          last_good=record.primary_version or state.version, actor="controller")
+        self.store.finish(
+            record,
+            "promoted",
+            "blue-green window over",
+            version=record.candidate_version,
+            last_good=record.primary_version or state.version,
+            actor="controller",
+        )
         self._standby.pop(record.deployment, None)
-        self._audit("controller", "promote", record.deployment,
-                    {"rollout": record.id, "version": record.candidate_version,
-                     "reason": "blue-green window over"})
+        self._audit(
+            "controller",
+            "promote",
+            record.deployment,
+            {
+                "rollout": record.id,
+                "version": record.candidate_version,
+                "reason": "blue-green window over",
+            },
+        )
 
     def window(self, record: RolloutRecord, since: float) -> StepWindow:
         log = self.project.prediction_log
@@ -334,21 +412,24 @@ class RolloutController:
         if "error" in mirrored:
             mirrored = mirrored[mirrored["error"].isna()]
         ok = candidate if "error" not in candidate else candidate[candidate["error"].isna()]
-        pairs = ok[["id", "prediction"]].merge(mirrored[["id", "prediction"]], on="id",
-                                               suffixes=("_c", "_p"))
+        pairs = ok[["id", "prediction"]].merge(
+            mirrored[["id", "prediction"]], on="id", suffixes=("_c", "_p")
+        )
         pairs = pairs.rename(columns={"prediction_c": "candidate", "prediction_p": "primary"})
-        return StepWindow(candidate.reset_index(drop=True), primary.reset_index(drop=True),
-                          pairs)
+        return StepWindow(candidate.reset_index(drop=True), primary.reset_index(drop=True), pairs)
 
-    def _labeled(self, record: RolloutRecord, since: float
-                 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    def _labeled(
+        self, record: RolloutRecord, since: float
+    ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         model = self._version(record.deployment, record.candidate_version).name
         labeled = self.project.prediction_log.labeled(model=model, start=since)
         if labeled.empty:
             return None
         online = labeled[labeled["source"] == "online"]
-        return (online[online["version"] == record.candidate_version],
-                online[online["version"] == record.primary_version])
+        return (
+            online[online["version"] == record.candidate_version],
+            online[online["version"] == record.primary_version],
+        )
 
     def _tick_canary(self, record: RolloutRecord, now: float) -> list[dict[str, Any]]:
         if record.paused:
@@ -359,24 +440,39 @@ class RolloutController:
         if now - last < self.settings.analysis_interval_s and elapsed < interval:
             return []
         self._last_analysis[record.id] = now
-        results = analyze(self.window(record, record.step_started_at), self.settings.gates,
-                          task=self.project.spec.task, key_metrics=self.project.spec.key_metrics,
-                          labeled=self._labeled(record, record.step_started_at))
+        results = analyze(
+            self.window(record, record.step_started_at),
+            self.settings.gates,
+            task=self.project.spec.task,
+            key_metrics=self.project.spec.key_metrics,
+            labeled=self._labeled(record, record.step_started_at),
+        )
         failed = [r for r in results if r.status == "fail"]
-        record.history.append({"at": now, "step": record.step,
-                               "weight": record.config["steps"][record.step],
-                               "gates": [r.to_dict() for r in results]})
+        record.history.append(
+            {
+                "at": now,
+                "step": record.step,
+                "weight": record.config["steps"][record.step],
+                "gates": [r.to_dict() for r in results],
+            }
+        )
         if failed:
             record.config["failures"] = int(record.config.get("failures", 0)) + 1
             if record.config["failures"] >= self.settings.failure_limit:
-                reason = "; ".join(f"{r.metric} failed ({r.detail}: {_fmt(r.value)} vs "
-                                   f"{r.threshold:g})" for r in failed)
-                self.store.finish(record, "rolled_back", f"gates failed: {reason}",
-                                  actor="controller")
-                self._audit("controller", "rollback", record.deployment,
-                            {"rollout": record.id, "reason": reason, "step": record.step})
-                return [{"deployment": record.deployment, "event": "rolled_back",
-                         "reason": reason}]
+                reason = "; ".join(
+                    f"{r.metric} failed ({r.detail}: {_fmt(r.value)} vs {r.threshold:g})"
+                    for r in failed
+                )
+                self.store.finish(
+                    record, "rolled_back", f"gates failed: {reason}", actor="controller"
+                )
+                self._audit(
+                    "controller",
+                    "rollback",
+                    record.deployment,
+                    {"rollout": record.id, "reason": reason, "step": record.step},
+                )
+                return [{"deployment": record.deployment, "event": "rolled_back", "reason": reason}]
             self.store.update(record, bump=False)
             return [{"deployment": record.deployment, "event": "gate_failed"}]
         blocking = [r for r in results if r.status == "insufficient" and r.metric != "key_metric"]
@@ -388,8 +484,13 @@ class RolloutController:
             record.step_started_at = now
             record.config["failures"] = 0
             self.store.update(record)
-            return [{"deployment": record.deployment, "event": "step",
-                     "weight": record.config["steps"][record.step]}]
+            return [
+                {
+                    "deployment": record.deployment,
+                    "event": "step",
+                    "weight": record.config["steps"][record.step],
+                }
+            ]
         self.store.update(record, bump=False)
         return []
 
@@ -408,10 +509,12 @@ class RolloutController:
         frame = self.project.prediction_log.window(model=model, start=record.created_at)
         if frame.empty:
             return {"requests": 0, "mirrored": 0}
-        primary = frame[(frame["source"] == "online")
-                        & (frame["version"] == record.primary_version)]
-        shadow = frame[(frame["source"] == "shadow")
-                       & (frame["version"] == record.candidate_version)]
+        primary = frame[
+            (frame["source"] == "online") & (frame["version"] == record.primary_version)
+        ]
+        shadow = frame[
+            (frame["source"] == "shadow") & (frame["version"] == record.candidate_version)
+        ]
         return compare_shadow(primary, shadow, task=self.project.spec.task)
 
     def _tick_rolling(self, record: RolloutRecord) -> list[dict[str, Any]]:
@@ -421,8 +524,12 @@ class RolloutController:
             reason = "a worker failed its health check on the new version"
             self.store.set_target(record.deployment, None, record.primary_version)
             self.store.finish(record, "rolled_back", reason, actor="controller")
-            self._audit("controller", "rollback", record.deployment,
-                        {"rollout": record.id, "reason": reason})
+            self._audit(
+                "controller",
+                "rollback",
+                record.deployment,
+                {"rollout": record.id, "reason": reason},
+            )
             return [{"deployment": record.deployment, "event": "rolled_back", "reason": reason}]
         moving = [w for w in workers if w["target_version"] == target and w["version"] != target]
         if moving:
@@ -435,17 +542,21 @@ class RolloutController:
         self.store.set_target(record.deployment, nxt["worker_id"], target)
         record.history.append({"at": self.clock(), "event": "worker", "worker": nxt["worker_id"]})
         self.store.update(record)
-        return [{"deployment": record.deployment, "event": "worker_moving",
-                 "worker": nxt["worker_id"]}]
+        return [
+            {"deployment": record.deployment, "event": "worker_moving", "worker": nxt["worker_id"]}
+        ]
 
     # ---- reading ----------------------------------------------------------------------
     def status(self, name: str) -> dict[str, Any]:
         state = self.store.state(name)
         deployment = self.manager.get(name)
         out: dict[str, Any] = {
-            "deployment": name, "model": deployment.spec.model, "version": state.version,
+            "deployment": name,
+            "model": deployment.spec.model,
+            "version": state.version,
             "last_good_version": state.last_good_version,
-            "routing": deployment.router.describe(), "rollout": None,
+            "routing": deployment.router.describe(),
+            "rollout": None,
         }
         active = self.store.active(name)
         if active is not None:
@@ -453,12 +564,14 @@ class RolloutController:
             if active.strategy == "canary":
                 steps = active.config["steps"]
                 remaining = float(active.config["step_interval_s"]) - (
-                    self.clock() - active.step_started_at)
+                    self.clock() - active.step_started_at
+                )
                 info["step_of"] = f"{active.step + 1}/{len(steps)}"
                 info["weight"] = steps[active.step]
                 info["next_step_in_s"] = None if active.paused else max(0.0, remaining)
                 gates: list[dict[str, Any]] = next(
-                    (h["gates"] for h in reversed(active.history) if "gates" in h), [])
+                    (h["gates"] for h in reversed(active.history) if "gates" in h), []
+                )
                 info["gates"] = gates
             if active.strategy == "shadow":
                 info["shadow"] = self.shadow_report(active)
@@ -469,11 +582,11 @@ class RolloutController:
                 info["standby_version"] = active.primary_version
                 info["standby_until"] = active.config.get("window_until")
             out["rollout"] = info
-        out["recent"] = [r.to_dict() | {"history": r.history[-3:]}
-                         for r in self.store.history(name, limit=5)]
+        out["recent"] = [
+            r.to_dict() | {"history": r.history[-3:]} for r in self.store.history(name, limit=5)
+        ]
         return out
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
-

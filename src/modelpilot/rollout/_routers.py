@@ -48,8 +48,11 @@ class ShadowRouter:
         return [self.primary, self.candidate]
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "shadow", "traffic": {str(self.primary.version.version): 100.0},
-                "shadow": self.candidate.version.version}
+        return {
+            "kind": "shadow",
+            "traffic": {str(self.primary.version.version): 100.0},
+            "shadow": self.candidate.version.version,
+        }
 
 
 @dataclass
@@ -81,5 +84,10 @@ class CanaryRouter:
         return [self.primary, self.candidate]
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "canary", "traffic": {str(self.primary.version.version): 100 - self.weight,
-                                              str(self.candidate.version.version): self.weight}}
+        return {
+            "kind": "canary",
+            "traffic": {
+                str(self.primary.version.version): 100 - self.weight,
+                str(self.candidate.version.version): self.weight,
+            },
+        }

@@ -36,8 +36,13 @@ class SequentialResult:
         return self.difference > 0 and self.p_value < alpha
 
 
-def msprt(loss_a: Sequence[float] | np.ndarray, loss_b: Sequence[float] | np.ndarray, *,
-          tau: float | None = None, previous_p: float = 1.0) -> SequentialResult:
+def msprt(
+    loss_a: Sequence[float] | np.ndarray,
+    loss_b: Sequence[float] | np.ndarray,
+    *,
+    tau: float | None = None,
+    previous_p: float = 1.0,
+) -> SequentialResult:
     """Always-valid p-value for "mean loss of B differs from A".
 
     ``tau`` (the mixing scale) defaults to the pooled standard deviation of the losses, which
@@ -67,6 +72,7 @@ def msprt(loss_a: Sequence[float] | np.ndarray, loss_b: Sequence[float] | np.nda
     n = 2.0 / (1.0 / len(a) + 1.0 / len(b))
     tau2 = scale**2 / n
     log_ratio = 0.5 * math.log(variance / (variance + tau2)) + (
-        tau2 * difference**2 / (2 * variance * (variance + tau2)))
+        tau2 * difference**2 / (2 * variance * (variance + tau2))
+    )
     p = min(1.0, math.exp(-log_ratio)) if log_ratio < 700 else 0.0
     return SequentialResult(difference, min(previous_p, p), len(a), len(b))

@@ -51,16 +51,22 @@ def smoke_test(loaded: LoadedVersion, n: int) -> None:
     records = smoke_records(loaded, n)
     checked = loaded.validator.validate_records(records)
     if checked.problems:
-        raise SmokeFailed(f"{loaded.label}: the smoke requests do not fit its schema "
-                          f"({checked.problems[0]})")
+        raise SmokeFailed(
+            f"{loaded.label}: the smoke requests do not fit its schema ({checked.problems[0]})"
+        )
     try:
-        output = run_model(loaded.runtime, loaded.validator.to_frame(checked.columns),
-                           task=loaded.version.task)
+        output = run_model(
+            loaded.runtime, loaded.validator.to_frame(checked.columns), task=loaded.version.task
+        )
     except Exception as exc:
-        raise SmokeFailed(f"{loaded.label} failed its smoke requests ({type(exc).__name__}: "
-                          f"{exc}); the switch did not happen") from None
+        raise SmokeFailed(
+            f"{loaded.label} failed its smoke requests ({type(exc).__name__}: "
+            f"{exc}); the switch did not happen"
+        ) from None
     predictions = output.predictions.tolist()
     bad = [p for p in predictions if p is None or (isinstance(p, float) and not math.isfinite(p))]
     if len(predictions) != n or bad:
-        raise SmokeFailed(f"{loaded.label} answered {len(bad)} of {n} smoke requests with "
-                          "null/NaN; the switch did not happen")
+        raise SmokeFailed(
+            f"{loaded.label} answered {len(bad)} of {n} smoke requests with "
+            "null/NaN; the switch did not happen"
+        )

@@ -59,12 +59,20 @@ class RolloutRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "deployment": self.deployment, "strategy": self.strategy,
+            "id": self.id,
+            "deployment": self.deployment,
+            "strategy": self.strategy,
             "candidate_version": self.candidate_version,
-            "primary_version": self.primary_version, "status": self.status, "step": self.step,
-            "step_started_at": self.step_started_at, "paused": self.paused,
-            "config": self.config, "reason": self.reason, "created_at": self.created_at,
-            "created_by": self.created_by, "finished_at": self.finished_at,
+            "primary_version": self.primary_version,
+            "status": self.status,
+            "step": self.step,
+            "step_started_at": self.step_started_at,
+            "paused": self.paused,
+            "config": self.config,
+            "reason": self.reason,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "finished_at": self.finished_at,
             "history": self.history[-20:],
         }
 
@@ -82,17 +90,28 @@ class RolloutStore:
     def ensure(self, name: str, model: str, version: int, actor: str) -> DeploymentState:
         with self.engine.begin() as connection:
             row = connection.execute(
-                select(deployment_states).where(deployment_states.c.name == name)).first()
+                select(deployment_states).where(deployment_states.c.name == name)
+            ).first()
             if row is None:
-                connection.execute(insert(deployment_states).values(
-                    name=name, model=model, version=version, last_good_version=None,
-                    active_rollout=None, revision=0, updated_at=self.clock(), updated_by=actor))
+                connection.execute(
+                    insert(deployment_states).values(
+                        name=name,
+                        model=model,
+                        version=version,
+                        last_good_version=None,
+                        active_rollout=None,
+                        revision=0,
+                        updated_at=self.clock(),
+                        updated_by=actor,
+                    )
+                )
         return self.state(name)
 
     def state(self, name: str) -> DeploymentState:
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(deployment_states).where(deployment_states.c.name == name)).first()
+                select(deployment_states).where(deployment_states.c.name == name)
+            ).first()
         if row is None:
             raise NotFoundError("deployment", name, hint="is the server running it?")
         return DeploymentState(**row._mapping)
@@ -102,11 +121,23 @@ class RolloutStore:
             rows = connection.execute(select(deployment_states)).all()
         return [DeploymentState(**r._mapping) for r in rows]
 
-    def set_version(self, name: str, version: int, *, last_good: int | None, actor: str,
-                    expect_revision: int | None = None, clear_rollout: bool = False) -> None:
-        values: dict[str, Any] = {"version": version, "last_good_version": last_good,
-                                  "revision": deployment_states.c.revision + 1,
-                                  "updated_at": self.clock(), "updated_by": actor}
+    def set_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        last_good: int | None,
+        actor: str,
+        expect_revision: int | None = None,
+        clear_rollout: bool = False,
+    ) -> None:
+        values: dict[str, Any] = {
+            "version": version,
+            "last_good_version": last_good,
+            "revision": deployment_states.c.revision + 1,
+            "updated_at": self.clock(),
+            "updated_by": actor,
+        }
         if clear_rollout:
             values["active_rollout"] = None
         query = update(deployment_states).where(deployment_states.c.name == name)
@@ -114,40 +145,79 @@ class RolloutStore:
             query = query.where(deployment_states.c.revision == expect_revision)
         with self.engine.begin() as connection:
             if connection.execute(query.values(**values)).rowcount == 0:
-                raise ConflictError(f"deployment {name!r} changed meanwhile; look at "
-                                    "`modelpilot status` and try again")
+                raise ConflictError(
+                    f"deployment {name!r} changed meanwhile; look at "
+                    "`modelpilot status` and try again"
+                )
 
     def bump(self, name: str) -> None:
         with self.engine.begin() as connection:
-            connection.execute(update(deployment_states).where(deployment_states.c.name == name)
-                               .values(revision=deployment_states.c.revision + 1))
+            connection.execute(
+                update(deployment_states)
+                .where(deployment_states.c.name == name)
+                .values(revision=deployment_states.c.revision + 1)
+            )
 
     # ---- rollouts ---------------------------------------------------------------------
-    def start(self, name: str, *, strategy: str, candidate: int, primary: int | None,
-              config: dict[str, Any], actor: str, reason: str, status: str = "running"
-              ) -> RolloutRecord:
+    def start(
+        self,
+        name: str,
+        *,
+        strategy: str,
+        candidate: int,
+        primary: int | None,
+        config: dict[str, Any],
+        actor: str,
+        reason: str,
+        status: str = "running",
+    ) -> RolloutRecord:
         """Insert a rollout and claim the deployment for it, or raise a 409."""
         now = self.clock()
         with self.engine.begin() as connection:
-            rollout_id = int(connection.execute(insert(rollouts).values(
-                deployment=name, strategy=strategy, candidate_version=candidate,
-                primary_version=primary, status=status, step=0, step_started_at=now, paused=0,
-                config_json=_dumps(config), history_json="[]", reason=reason, created_at=now,
-                created_by=actor)).inserted_primary_key[0])  # type: ignore[index]
+            rollout_id = int(
+                connection.execute(
+                    insert(rollouts).values(
+                        deployment=name,
+                        strategy=strategy,
+                        candidate_version=candidate,
+                        primary_version=primary,
+                        status=status,
+                        step=0,
+                        step_started_at=now,
+                        paused=0,
+                        config_json=_dumps(config),
+                        history_json="[]",
+                        reason=reason,
+                        created_at=now,
+                        created_by=actor,
+                    )
+                ).inserted_primary_key[0]
+            )  # type: ignore[index]
             claimed = connection.execute(
                 update(deployment_states)
-                .where(deployment_states.c.name == name,
-                       deployment_states.c.active_rollout.is_(None))
-                .values(active_rollout=rollout_id, revision=deployment_states.c.revision + 1,
-                        updated_at=now, updated_by=actor)).rowcount
+                .where(
+                    deployment_states.c.name == name, deployment_states.c.active_rollout.is_(None)
+                )
+                .values(
+                    active_rollout=rollout_id,
+                    revision=deployment_states.c.revision + 1,
+                    updated_at=now,
+                    updated_by=actor,
+                )
+            ).rowcount
             if claimed == 0:
                 connection.rollback()
                 active = self.active(name)
-                what = (f"a {active.strategy} of v{active.candidate_version} started by "
-                        f"{active.created_by} is {active.status}" if active
-                        else "another change is in progress")
-                raise ConflictError(f"cannot start a {strategy} on {name!r}: {what}; "
-                                    "`modelpilot abort` or `rollback` it first, or wait")
+                what = (
+                    f"a {active.strategy} of v{active.candidate_version} started by "
+                    f"{active.created_by} is {active.status}"
+                    if active
+                    else "another change is in progress"
+                )
+                raise ConflictError(
+                    f"cannot start a {strategy} on {name!r}: {what}; "
+                    "`modelpilot abort` or `rollback` it first, or wait"
+                )
         return self.get(rollout_id)
 
     def get(self, rollout_id: int) -> RolloutRecord:
@@ -159,65 +229,124 @@ class RolloutStore:
 
     def active(self, name: str) -> RolloutRecord | None:
         with self.engine.connect() as connection:
-            rollout_id = connection.execute(select(deployment_states.c.active_rollout).where(
-                deployment_states.c.name == name)).scalar()
+            rollout_id = connection.execute(
+                select(deployment_states.c.active_rollout).where(deployment_states.c.name == name)
+            ).scalar()
         return self.get(int(rollout_id)) if rollout_id is not None else None
 
     def history(self, name: str, *, limit: int = 20) -> list[RolloutRecord]:
         with self.engine.connect() as connection:
-            rows = connection.execute(select(rollouts).where(rollouts.c.deployment == name)
-                                      .order_by(rollouts.c.id.desc()).limit(limit)).all()
+            rows = connection.execute(
+                select(rollouts)
+                .where(rollouts.c.deployment == name)
+                .order_by(rollouts.c.id.desc())
+                .limit(limit)
+            ).all()
         return [_record(r) for r in rows]
 
     def update(self, record: RolloutRecord, *, bump: bool = True) -> None:
         with self.engine.begin() as connection:
-            connection.execute(update(rollouts).where(rollouts.c.id == record.id).values(
-                status=record.status, step=record.step, step_started_at=record.step_started_at,
-                paused=int(record.paused), config_json=_dumps(record.config),
-                history_json=_dumps(record.history[-200:]), reason=record.reason,
-                finished_at=record.finished_at, primary_version=record.primary_version))
+            connection.execute(
+                update(rollouts)
+                .where(rollouts.c.id == record.id)
+                .values(
+                    status=record.status,
+                    step=record.step,
+                    step_started_at=record.step_started_at,
+                    paused=int(record.paused),
+                    config_json=_dumps(record.config),
+                    history_json=_dumps(record.history[-200:]),
+                    reason=record.reason,
+                    finished_at=record.finished_at,
+                    primary_version=record.primary_version,
+                )
+            )
             if bump:
-                connection.execute(update(deployment_states)
-                                   .where(deployment_states.c.name == record.deployment)
-                                   .values(revision=deployment_states.c.revision + 1))
+                connection.execute(
+                    update(deployment_states)
+                    .where(deployment_states.c.name == record.deployment)
+                    .values(revision=deployment_states.c.revision + 1)
+                )
 
-    def finish(self, record: RolloutRecord, status: str, reason: str, *,
-               version: int | None = None, last_good: int | None = None, actor: str) -> None:
+    def finish(
+        self,
+        record: RolloutRecord,
+        status: str,
+        reason: str,
+        *,
+        version: int | None = None,
+        last_good: int | None = None,
+        actor: str,
+    ) -> None:
         """End a rollout and release the deployment in one transaction."""
         now = self.clock()
         record.status, record.reason, record.finished_at = status, reason, now
         with self.engine.begin() as connection:
-            connection.execute(update(rollouts).where(rollouts.c.id == record.id).values(
-                status=status, reason=reason, finished_at=now,
-                history_json=_dumps(record.history[-200:])))
-            values: dict[str, Any] = {"active_rollout": None,
-                                      "revision": deployment_states.c.revision + 1,
-                                      "updated_at": now, "updated_by": actor}
+            connection.execute(
+                update(rollouts)
+                .where(rollouts.c.id == record.id)
+                .values(
+                    status=status,
+                    reason=reason,
+                    finished_at=now,
+                    history_json=_dumps(record.history[-200:]),
+                )
+            )
+            values: dict[str, Any] = {
+                "active_rollout": None,
+                "revision": deployment_states.c.revision + 1,
+                "updated_at": now,
+                "updated_by": actor,
+            }
             if version is not None:
                 values["version"] = version
                 values["last_good_version"] = last_good
-            connection.execute(update(deployment_states).where(
-                deployment_states.c.name == record.deployment,
-                deployment_states.c.active_rollout == record.id).values(**values))
+            connection.execute(
+                update(deployment_states)
+                .where(
+                    deployment_states.c.name == record.deployment,
+                    deployment_states.c.active_rollout == record.id,
+                )
+                .values(**values)
+            )
 
     # ---- workers and the lease --------------------------------------------------------
     def heartbeat(self, worker: str, deployment: str, version: int, *, healthy: bool) -> None:
         now = self.clock()
         with self.engine.begin() as connection:
-            done = connection.execute(update(server_workers).where(
-                server_workers.c.worker_id == worker, server_workers.c.deployment == deployment)
-                .values(version=version, healthy=int(healthy), heartbeat_at=now)).rowcount
+            done = connection.execute(
+                update(server_workers)
+                .where(
+                    server_workers.c.worker_id == worker, server_workers.c.deployment == deployment
+                )
+                .values(version=version, healthy=int(healthy), heartbeat_at=now)
+            ).rowcount
             if not done:
-                connection.execute(insert(server_workers).values(
-                    worker_id=worker, deployment=deployment, version=version,
-                    target_version=None, healthy=int(healthy), heartbeat_at=now))
+                connection.execute(
+                    insert(server_workers).values(
+                        worker_id=worker,
+                        deployment=deployment,
+                        version=version,
+                        target_version=None,
+                        healthy=int(healthy),
+                        heartbeat_at=now,
+                    )
+                )
 
     def workers(self, deployment: str, *, max_age: float = 5.0) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
-            rows = connection.execute(select(server_workers).where(
-                server_workers.c.deployment == deployment,
-                server_workers.c.heartbeat_at >= self.clock() - max_age)
-                .order_by(server_workers.c.worker_id)).mappings().all()
+            rows = (
+                connection.execute(
+                    select(server_workers)
+                    .where(
+                        server_workers.c.deployment == deployment,
+                        server_workers.c.heartbeat_at >= self.clock() - max_age,
+                    )
+                    .order_by(server_workers.c.worker_id)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def set_target(self, deployment: str, worker: str | None, version: int | None) -> None:
@@ -234,10 +363,14 @@ class RolloutStore:
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         now = self.clock()
         with self.engine.begin() as connection:
-            taken = connection.execute(update(leases).where(
-                leases.c.name == name,
-                (leases.c.holder == holder) | (leases.c.expires_at < now),
-            ).values(holder=holder, expires_at=now + ttl)).rowcount
+            taken = connection.execute(
+                update(leases)
+                .where(
+                    leases.c.name == name,
+                    (leases.c.holder == holder) | (leases.c.expires_at < now),
+                )
+                .values(holder=holder, expires_at=now + ttl)
+            ).rowcount
             if taken:
                 return True
             exists = connection.execute(select(leases.c.name).where(leases.c.name == name)).first()
@@ -245,8 +378,9 @@ class RolloutStore:
             return False
         try:
             with self.engine.begin() as connection:
-                connection.execute(insert(leases).values(name=name, holder=holder,
-                                                         expires_at=now + ttl))
+                connection.execute(
+                    insert(leases).values(name=name, holder=holder, expires_at=now + ttl)
+                )
         except IntegrityError:  # another worker created it first
             return False
         return True
@@ -255,10 +389,19 @@ class RolloutStore:
 def _record(row: Any) -> RolloutRecord:
     data = row._mapping
     return RolloutRecord(
-        id=data["id"], deployment=data["deployment"], strategy=data["strategy"],
-        candidate_version=data["candidate_version"], primary_version=data["primary_version"],
-        status=data["status"], step=data["step"], step_started_at=data["step_started_at"],
-        paused=bool(data["paused"]), config=orjson.loads(data["config_json"]),
-        history=orjson.loads(data["history_json"]), reason=data["reason"],
-        created_at=data["created_at"], created_by=data["created_by"],
-        finished_at=data["finished_at"])
+        id=data["id"],
+        deployment=data["deployment"],
+        strategy=data["strategy"],
+        candidate_version=data["candidate_version"],
+        primary_version=data["primary_version"],
+        status=data["status"],
+        step=data["step"],
+        step_started_at=data["step_started_at"],
+        paused=bool(data["paused"]),
+        config=orjson.loads(data["config_json"]),
+        history=orjson.loads(data["history_json"]),
+        reason=data["reason"],
+        created_at=data["created_at"],
+        created_by=data["created_by"],
+        finished_at=data["finished_at"],
+    )

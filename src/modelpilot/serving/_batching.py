@@ -68,6 +68,7 @@ class MicroBatcher(Generic[T, R]):
         max_wait: float = 0.0,
         concurrency: int = 1,
         size: Callable[[T], int] = lambda _: 1,
+        on_dispatch: Callable[[int], None] | None = None,
     ) -> None:
         self.run_batch = run_batch
         self.executor = executor
@@ -75,6 +76,7 @@ class MicroBatcher(Generic[T, R]):
         self.max_wait = max_wait
         self.concurrency = concurrency
         self.size = size
+        self.on_dispatch = on_dispatch
         self.stats = BatchStats()
         self._queue: deque[_Job[T, R]] = deque()
         self._queued_rows = 0
@@ -122,6 +124,8 @@ class MicroBatcher(Generic[T, R]):
         self.stats.rows += rows
         self.stats.last_batch_rows = rows
         self.stats.max_batch_rows = max(self.stats.max_batch_rows, rows)
+        if self.on_dispatch is not None:
+            self.on_dispatch(rows)
         items = [job.item for job in jobs]
         future = loop.run_in_executor(self.executor, self._call, items)
         future.add_done_callback(lambda done: self._finish(loop, jobs, done))

@@ -8,7 +8,7 @@ to the version the deployment's alias points to (:class:`StaticRouter`); rollout
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -54,7 +54,12 @@ class LoadedVersion:
 
 
 def _load(
-    version: ModelVersion, runtime: ModelRuntime, *, executor: Executor, settings: ServingSettings
+    version: ModelVersion,
+    runtime: ModelRuntime,
+    *,
+    executor: Executor,
+    settings: ServingSettings,
+    on_batch: Callable[[str, int, int], None] | None = None,
 ) -> LoadedVersion:
     validator = SchemaValidator(version.features)
     task = version.task
@@ -86,6 +91,10 @@ def _load(
         max_wait=settings.max_wait_ms / 1000.0,
         concurrency=settings.model_threads,
         size=lambda job: job.rows,
+        on_dispatch=(
+            None if on_batch is None
+            else lambda rows: on_batch(version.name, version.version, rows)
+        ),
     )
     return LoadedVersion(version, runtime, validator, batcher)
 
@@ -153,7 +162,9 @@ class DeploymentManager:
         executor: Executor,
         trust: bool = False,
         force: bool = False,
+        on_batch: Callable[[str, int, int], None] | None = None,
     ) -> None:
+        self.on_batch = on_batch
         self.registry = registry
         self.specs = list(specs)
         self.settings = settings
@@ -172,7 +183,8 @@ class DeploymentManager:
         if cached is not None:
             return cached
         runtime = self.registry.load(version, trust=self.trust, force=self.force or force)
-        loaded = _load(version, runtime, executor=self.executor, settings=self.settings)
+        loaded = _load(version, runtime, executor=self.executor, settings=self.settings,
+                       on_batch=self.on_batch)
         _warm(loaded)
         with self._lock:
             self._loaded[key] = loaded

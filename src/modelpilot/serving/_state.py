@@ -41,6 +41,8 @@ class ServerState:
     started_at: float = field(default_factory=time.time)
     counters: Counters = field(default_factory=Counters)
     load_error: str | None = None
+    metrics: Any = None  # ServingMetrics
+    monitor: Any = None  # the Monitor: time series, drift, alerts
     controller: Any = None  # a RolloutController once the deployments are loaded
     tick_seconds: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -65,11 +67,17 @@ def build_state(
     settings = spec.serving
     specs = spec.deployment_specs
     executor = ThreadPoolExecutor(
-        max_workers=settings.model_threads * max(1, len(specs)) + 1,
+        # Two versions per deployment during a rollout, plus one for warm-ups.
+        max_workers=settings.model_threads * 2 * max(1, len(specs)) + 1,
         thread_name_prefix="modelpilot-model",
     )
+    from modelpilot.monitoring import ServingMetrics
+
+    metrics = ServingMetrics()
     manager = DeploymentManager(
-        project.registry, specs, settings=settings, executor=executor, trust=trust, force=force
+        project.registry, specs, settings=settings, executor=executor, trust=trust, force=force,
+        on_batch=lambda model, version, rows: metrics.batch_size.labels(
+            model, str(version)).observe(rows),
     )
     key = load_pii_key(project.directory, project.environ)
     scrubbers: dict[str, PiiScrubber] = {}
@@ -89,4 +97,7 @@ def build_state(
         environ=project.environ,
         open_predict=settings.open_predict,
     )
-    return ServerState(project, manager, writer, tokens, executor, clock=clock)
+    metrics.writer = writer
+    state = ServerState(project, manager, writer, tokens, executor, clock=clock)
+    state.metrics = metrics
+    return state

@@ -3,12 +3,14 @@
 from modelpilot.spec._loader import PROJECT_FILE, find_project_dir, load_project, parse_project
 from modelpilot.spec._model import (
     METRICS,
+    REGRESSION_METRICS,
     DataChecks,
     DeploymentSpec,
     FeatureSpec,
     GateSpec,
     KeyMetric,
     LoggingSettings,
+    MonitoringSettings,
     ProjectSpec,
     RolloutSettings,
     ServiceObjectives,
@@ -19,6 +21,7 @@ from modelpilot.spec._template import render_project, write_features
 
 __all__ = [
     "METRICS",
+    "REGRESSION_METRICS",
     "PROJECT_FILE",
     "DataChecks",
     "DeploymentSpec",
@@ -26,6 +29,7 @@ __all__ = [
     "GateSpec",
     "KeyMetric",
     "LoggingSettings",
+    "MonitoringSettings",
     "ProjectSpec",
     "RolloutSettings",
     "ServiceObjectives",

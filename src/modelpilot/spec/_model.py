@@ -234,6 +234,26 @@ class RolloutSettings(_Strict):
         return steps
 
 
+class DriftMonitorSettings(_Strict):
+    """Drift checks of the live service on the prediction log."""
+
+    interval_s: float = Field(default=60.0, gt=0)
+    every_n_predictions: int = Field(default=1000, ge=1)
+    window_s: float = Field(default=3600.0, gt=0)
+    min_rows: int = Field(default=200, ge=10)
+    correction: Literal["bh", "bonferroni", "none"] = "bh"
+    dataset_threshold: float = Field(default=0.5, gt=0, le=1)
+
+
+class MonitoringSettings(_Strict):
+    """What the server measures and keeps over time (the dashboard's and alerts' source)."""
+
+    interval_s: float = Field(default=10.0, gt=0)
+    retention_days: float = Field(default=30.0, gt=0)
+    label_window: int = Field(default=500, ge=10)
+    drift: DriftMonitorSettings = Field(default_factory=DriftMonitorSettings)
+
+
 class DeploymentSpec(_Strict):
     """A named endpoint bound to the version a model alias points to."""
 
@@ -269,6 +289,7 @@ class ProjectSpec(_Strict):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @model_validator(mode="after")
     def _check_project(self) -> ProjectSpec:

@@ -97,6 +97,14 @@ rollout:
     - {{metric: key_metric, threshold: 0.05, min_samples: 30}}        # sequential test alpha
   blue_green_window_s: 600  # the old version stays loaded this long for instant rollback
 
+# What the server measures every `interval_s` and keeps for the dashboard and the alert rules;
+# drift checks compare the last `window_s` of logged inputs (and predictions) with the
+# production version's reference profile every `interval_s` or `every_n_predictions`.
+monitoring:
+  interval_s: 10
+  label_window: 500         # key metrics over the last N labelled predictions
+  drift: {{interval_s: 60, every_n_predictions: 1000, window_s: 3600, min_rows: 200}}
+
 # Named endpoints. Without this section there is one, named after the model, bound to the
 # version its `production` alias points to.
 # deployments:

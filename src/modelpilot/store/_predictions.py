@@ -359,6 +359,30 @@ class PredictionLog:
                 connection.execute(feedback.insert(), rows)
         return results
 
+    def labels_since(
+        self, since: float, *, model: str | None = None, limit: int = 100_000
+    ) -> pd.DataFrame:
+        """Labels that arrived after ``since`` (whatever the age of their predictions), joined
+        with their predictions, in arrival order: what a concept-drift monitor consumes."""
+        stmt = (
+            select(feedback.c.prediction_id, feedback.c.label, feedback.c.ts)
+            .where(feedback.c.kind == "label", feedback.c.ts > since)
+            .order_by(feedback.c.ts, feedback.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).all()
+        if not rows:
+            return pd.DataFrame(columns=[*_META, "label", "label_ts"])
+        predictions = self.get([r[0] for r in rows]).set_index("id", drop=False)
+        if model is not None:
+            predictions = predictions[predictions["model"] == model]
+        keep = [r for r in rows if r[0] in predictions.index]
+        frame = predictions.loc[[r[0] for r in keep]].reset_index(drop=True)
+        frame["label"] = [orjson.loads(r[1]) for r in keep]
+        frame["label_ts"] = [r[2] for r in keep]
+        return frame
+
     def labeled(
         self, *, model: str | None = None, start: float | None = None, end: float | None = None
     ) -> pd.DataFrame:

@@ -198,3 +198,19 @@ leases = Table(
     Column("holder", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# ---- monitoring time series (migration 0003) ----------------------------------------------------
+# One row per metric point the monitor records every few seconds: the dashboard's charts and
+# the alert rules read these. ``labels`` is a canonical "k=v,k=v" string (bounded values only).
+metric_points = Table(
+    "metric_points",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("deployment", String(200), nullable=False),
+    Column("labels", String(300), nullable=False, default=""),
+    Column("value", Float, nullable=True),
+    Index("ix_metric_points_name_ts", "name", "deployment", "ts"),
+    Index("ix_metric_points_ts", "ts"),
+)

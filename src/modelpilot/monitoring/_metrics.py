@@ -1,0 +1,349 @@
+"""Live metrics of the online service, per deployment and version, in Prometheus form.
+
+Counters and histograms that change per request use prometheus-client directly. Per-feature
+input counts (missing, out of range, unseen category) would cost three counter updates per
+feature per request that way; instead the request path adds to plain integers
+(:class:`InputStats`) and a custom collector turns them into counters at scrape time. The same
+accumulators feed the time series the dashboard and the alert rules read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["CONTENT_TYPE", "InputStats", "ServingMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000)
+_CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+@dataclass
+class InputStats:
+    """Per-feature counts of one deployment's inputs (plain integers, updated per request)."""
+
+    values: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+    out_of_range: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)
+    text_chars: dict[str, int] = field(default_factory=dict)
+    instances: int = 0
+    requests: int = 0
+
+    def add(
+        self,
+        features: Sequence[str],
+        n: int,
+        missing: Mapping[str, int],
+        out_of_range: Mapping[str, int],
+        unseen: Mapping[str, int],
+    ) -> None:
+        self.instances += n
+        self.requests += 1
+        for name in features:
+            self.values[name] = self.values.get(name, 0) + n
+        for target, source in (
+            (self.missing, missing),
+            (self.out_of_range, out_of_range),
+            (self.unseen, unseen),
+        ):
+            for name, count in source.items():
+                target[name] = target.get(name, 0) + count
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "values": dict(self.values),
+            "missing": dict(self.missing),
+            "out_of_range": dict(self.out_of_range),
+            "unseen": dict(self.unseen),
+            "instances": self.instances,
+            "requests": self.requests,
+        }
+
+
+class _InputCollector(Collector):
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        families = {
+            "values": CounterMetricFamily(
+                "modelpilot_input_values",
+                "Feature values received (valid or not).",
+                labels=["deployment", "feature"],
+            ),
+            "missing": CounterMetricFamily(
+                "modelpilot_input_missing",
+                "Feature values missing (absent, null or NaN).",
+                labels=["deployment", "feature"],
+            ),
+            "out_of_range": CounterMetricFamily(
+                "modelpilot_input_out_of_range",
+                "Numeric feature values outside the declared range.",
+                labels=["deployment", "feature"],
+            ),
+            "unseen": CounterMetricFamily(
+                "modelpilot_input_unseen_category",
+                "Categorical values the schema does not declare.",
+                labels=["deployment", "feature"],
+            ),
+        }
+        with self.metrics.lock:
+            stats = {name: s.snapshot() for name, s in self.metrics.inputs.items()}
+        for deployment, snapshot in stats.items():
+            for key, family in families.items():
+                for feature, count in snapshot[key].items():
+                    family.add_metric([deployment, feature], count)
+        yield from families.values()
+        writer = self.metrics.writer
+        if writer is not None:
+            yield GaugeMetricFamily(
+                "modelpilot_log_queue_depth",
+                "Prediction-log records waiting to be committed.",
+                value=writer.queued,
+            )
+            yield GaugeMetricFamily(
+                "modelpilot_log_lag_seconds",
+                "Age of the oldest prediction-log record not yet committed.",
+                value=writer.lag_seconds,
+            )
+            yield CounterMetricFamily(
+                "modelpilot_log_rows",
+                "Prediction-log rows committed.",
+                value=writer.stats.committed,
+            )
+            yield CounterMetricFamily(
+                "modelpilot_log_write_failures",
+                "Failed prediction-log commits (retried, never dropped).",
+                value=writer.stats.failures,
+            )
+
+
+class ServingMetrics:
+    """Every live metric of one server process.
+
+    Examples
+    --------
+    >>> metrics = ServingMetrics()
+    >>> metrics.observe_request("houses", "1", "ok", 0.004, instances=2)
+    >>> b'modelpilot_requests_total{deployment="houses",outcome="ok",version="1"} 1.0' in (
+    ...     metrics.exposition())
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: CollectorRegistry | None = None,
+        writer: Any = None,
+        process: bool = True,
+        latency_window: int = 50_000,
+    ) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.writer = writer
+        self.lock = threading.Lock()
+        self.inputs: dict[str, InputStats] = {}
+        r = self.registry
+        self.requests = Counter(
+            "modelpilot_requests",
+            "Prediction requests by outcome (ok, client_error, server_error, model_error).",
+            ["deployment", "version", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "modelpilot_request_duration_seconds",
+            "Prediction request latency.",
+            ["deployment"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "modelpilot_requests_in_flight",
+            "Prediction requests being processed.",
+            ["deployment"],
+            registry=r,
+        )
+        self.instances = Histogram(
+            "modelpilot_request_instances",
+            "Instances per prediction request.",
+            ["deployment"],
+            buckets=_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "modelpilot_batch_rows",
+            "Rows per micro-batched model call.",
+            ["model", "version"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "modelpilot_predictions", "Predictions answered.", ["deployment", "version"], registry=r
+        )
+        self.null_outputs = Counter(
+            "modelpilot_output_null",
+            "Predictions that were null, empty or NaN.",
+            ["deployment", "version"],
+            registry=r,
+        )
+        self.classes = Counter(
+            "modelpilot_predicted_class",
+            "Predictions per class.",
+            ["deployment", "version", "class"],
+            registry=r,
+        )
+        self.values = Histogram(
+            "modelpilot_prediction_value",
+            "Predicted values (regression).",
+            ["deployment", "version"],
+            registry=r,
+            buckets=(0, 1e3, 1e4, 5e4, 1e5, 2e5, 3e5, 4e5, 5e5, 7.5e5, 1e6, 2e6, 5e6),
+        )
+        self.confidence = Histogram(
+            "modelpilot_prediction_confidence",
+            "Top-class probability of classifiers.",
+            ["deployment", "version"],
+            buckets=_CONFIDENCE_BUCKETS,
+            registry=r,
+        )
+        self.shadow_agreement = Gauge(
+            "modelpilot_shadow_agreement_ratio",
+            "Share of mirrored requests on which the shadow agreed with the primary.",
+            ["deployment", "version"],
+            registry=r,
+        )
+        self.feedback = Counter(
+            "modelpilot_feedback",
+            "Feedback events by kind (label, redo, correction).",
+            ["kind"],
+            registry=r,
+        )
+        self.key_metric = Gauge(
+            "modelpilot_key_metric",
+            "Key metric over the last labelled predictions.",
+            ["deployment", "metric"],
+            registry=r,
+        )
+        self.label_coverage = Gauge(
+            "modelpilot_label_coverage_ratio",
+            "Share of recent predictions that have a label.",
+            ["deployment"],
+            registry=r,
+        )
+        self.drift_score = Gauge(
+            "modelpilot_drift_score",
+            "Drift statistic per feature.",
+            ["deployment", "feature", "method"],
+            registry=r,
+        )
+        self.drift_detected = Gauge(
+            "modelpilot_drift_detected",
+            "1 when the feature drifted.",
+            ["deployment", "feature"],
+            registry=r,
+        )
+        self.drift_share = Gauge(
+            "modelpilot_drift_share_ratio", "Share of drifted features.", ["deployment"], registry=r
+        )
+        self.concept_drift = Gauge(
+            "modelpilot_concept_drift_detected",
+            "1 when a concept-drift detector fired on the error stream.",
+            ["deployment", "detector"],
+            registry=r,
+        )
+        self.alerts_firing = Gauge(
+            "modelpilot_alerts_firing", "Alert rules firing.", ["rule", "severity"], registry=r
+        )
+        if process:
+            ProcessCollector(namespace="modelpilot", registry=r)
+        r.register(_InputCollector(self))
+        # Recent latencies per deployment, for exact percentiles in the time series.
+        self.recent_latency: dict[str, deque[float]] = {}
+        self._latency_window = latency_window
+
+    # ---- the request path -------------------------------------------------------------
+    def observe_request(
+        self, deployment: str, version: str, outcome: str, seconds: float, *, instances: int
+    ) -> None:
+        self.requests.labels(deployment, version, outcome).inc()
+        self.latency.labels(deployment).observe(seconds)
+        self.instances.labels(deployment).observe(instances)
+        window = self.recent_latency.get(deployment)
+        if window is None:
+            window = self.recent_latency.setdefault(deployment, deque(maxlen=self._latency_window))
+        window.append(seconds)
+
+    def observe_inputs(
+        self,
+        deployment: str,
+        features: Sequence[str],
+        n: int,
+        missing: Mapping[str, int],
+        out_of_range: Mapping[str, int],
+        unseen: Mapping[str, int],
+    ) -> None:
+        stats = self.inputs.get(deployment)
+        if stats is None:
+            stats = self.inputs.setdefault(deployment, InputStats())
+        with self.lock:
+            stats.add(features, n, missing, out_of_range, unseen)
+
+    def observe_outputs(
+        self,
+        deployment: str,
+        version: str,
+        predictions: Sequence[Any],
+        confidence: Sequence[float] | None,
+    ) -> None:
+        self.predictions.labels(deployment, version).inc(len(predictions))
+        nulls = 0
+        regression = confidence is None
+        values = self.values.labels(deployment, version) if regression else None
+        for value in predictions:
+            if value is None or value == "" or (isinstance(value, float) and value != value):
+                nulls += 1
+            elif values is not None and isinstance(value, int | float):
+                values.observe(value)
+            else:
+                self.classes.labels(deployment, version, str(value)[:64]).inc()
+        if nulls:
+            self.null_outputs.labels(deployment, version).inc(nulls)
+        if confidence is not None:
+            histogram = self.confidence.labels(deployment, version)
+            for c in confidence:
+                histogram.observe(c)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -21,8 +21,8 @@ from modelpilot.spec._template import render_project, write_features
 
 __all__ = [
     "METRICS",
-    "REGRESSION_METRICS",
     "PROJECT_FILE",
+    "REGRESSION_METRICS",
     "DataChecks",
     "DeploymentSpec",
     "FeatureSpec",

@@ -147,6 +147,26 @@ class ServingApp:
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, name: str, *, v2: bool
     ) -> None:
+        """Serve one prediction request and record its metrics (never failing it for them)."""
+        metrics = self.state.metrics
+        info: dict[str, Any] = {"deployment": "(unknown)", "version": "", "outcome": "ok",
+                                "instances": 0}
+        started = time.perf_counter()
+        try:
+            await self._serve(scope, receive, send, name, v2=v2, info=info)
+        finally:
+            if metrics is not None:
+                try:
+                    metrics.observe_request(info["deployment"], info["version"],
+                                            info["outcome"], time.perf_counter() - started,
+                                            instances=info["instances"])
+                except Exception:  # a metric must never fail a prediction
+                    logger.exception("recording request metrics failed")
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, name: str, *, v2: bool,
+        info: dict[str, Any],
+    ) -> None:
         state = self.state
         state.counters.requests += 1
         try:
@@ -170,6 +190,7 @@ class ServingApp:
                 )
             body = await self._read_body(scope, receive)
             deployment = state.manager.find_by_model(name) if v2 else state.manager.get(name)
+            info["deployment"] = deployment.name  # a bounded label: only known deployments
             raw_key = headers.get(b"x-modelpilot-key")
             key = raw_key.decode("latin-1") if raw_key else None
             if v2:
@@ -178,9 +199,11 @@ class ServingApp:
                 request = decode_request(
                     body, int(length) if length else None, loaded.validator.features
                 )
+                info["instances"] = len(request.records)
                 ids, result, loaded = await self._predict(
                     deployment, request.records, key, loaded=loaded
                 )
+                info["version"] = str(loaded.version.version)
                 payload, header_length = encode_response(
                     request,
                     model_name=name,
@@ -198,18 +221,23 @@ class ServingApp:
                 await _send(send, 200, payload, extra)
                 return
             records, key = _v1_records(body, key)
+            info["instances"] = len(records)
             ids, result, loaded = await self._predict(deployment, records, key)
+            info["version"] = str(loaded.version.version)
             await _send(send, 200, _dumps(_v1_response(deployment, loaded, ids, result)))
         except ModelpilotError as exc:
             if exc.http_status >= 500:
                 state.counters.errors_5xx += 1
+                info["outcome"] = "model_error" if isinstance(exc, ModelFailed) else "server_error"
             else:
                 state.counters.errors_4xx += 1
+                info["outcome"] = "client_error"
             await _send(send, exc.http_status, _error_body(exc, v2=v2))
         except asyncio.CancelledError:
             raise
         except Exception:
             state.counters.errors_5xx += 1
+            info["outcome"] = "server_error"
             logger.exception("unexpected error on %s", scope["path"])
             await _send(
                 send,
@@ -247,6 +275,10 @@ class ServingApp:
             )
         target = loaded or deployment.router.choose(key)
         checked = target.validator.validate_records(records)
+        metrics = state.metrics
+        if metrics is not None:
+            metrics.observe_inputs(deployment.name, target.validator.names, len(records),
+                                   checked.missing, checked.out_of_range, checked.unseen)
         if checked.problems:
             raise ValidationFailed(checked.problems)
         state.writer.check_capacity(len(records))
@@ -287,6 +319,14 @@ class ServingApp:
                                     inputs[index], outputs, latency_ms))
         await self._log(entries)
         state.counters.predictions += len(records)
+        if metrics is not None:
+            try:
+                confidence = ([max(row) for row in result.proba]
+                              if result.proba is not None else None)
+                metrics.observe_outputs(deployment.name, str(target.version.version),
+                                        result.predictions, confidence)
+            except Exception:  # a metric must never fail a prediction
+                logger.exception("recording output metrics failed")
         mirrors = deployment.router.mirrors(target)
         if mirrors:
             loop = asyncio.get_running_loop()
@@ -485,6 +525,10 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         await loop.run_in_executor(None, state.writer.wait_flushed, 10.0)
         results = await loop.run_in_executor(None, state.project.prediction_log.add_feedback, items)
         state.counters.feedback += sum(r.accepted for r in results)
+        if state.metrics is not None:
+            for item, outcome in zip(items, results, strict=True):
+                if outcome.accepted:
+                    state.metrics.feedback.labels(item.kind).inc()
         body = {
             "accepted": sum(r.accepted for r in results),
             "rejected": sum(not r.accepted for r in results),
@@ -551,6 +595,12 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         loop = asyncio.get_running_loop()
         return _json(await loop.run_in_executor(None, controller().status, name))
 
+    async def metrics(request: Request) -> Response:
+        from modelpilot.monitoring import CONTENT_TYPE
+
+        body = state.metrics.exposition() if state.metrics is not None else b""
+        return Response(body, media_type=CONTENT_TYPE)
+
     async def openapi(request: Request) -> Response:
         return _json(openapi_document(state))
 
@@ -602,6 +652,11 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                 ctl = RolloutController(state.project, state.manager, clock=state.clock)
                 ctl.attach()
                 state.controller = ctl
+                if state.metrics is not None:
+                    from modelpilot.monitoring import Monitor
+
+                    state.monitor = Monitor(state.project, state.metrics, state.manager,
+                                            clock=state.clock)
             except Exception as exc:  # readyz reports it; the process stays up to say so
                 state.load_error = str(exc)
                 state.manager.ready = False
@@ -617,6 +672,8 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                 ctl.tick()
             else:
                 ctl.reconcile()
+            if state.monitor is not None:
+                state.monitor.tick()
 
         async def control_loop() -> None:
             while True:
@@ -652,6 +709,7 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         Route("/v1/deployments/{name}/status", status),
         Route("/v1/deployments/{name}/{action}", admin, methods=["POST"]),
         Route("/openapi.json", openapi),
+        Route("/metrics", metrics),
     ]
     for extra in state.extra.get("routes", []):
         routes.append(extra)

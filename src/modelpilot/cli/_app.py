@@ -7,14 +7,17 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from modelpilot.errors import ModelpilotError
-from modelpilot.project import Project
+
+if TYPE_CHECKING:
+    from modelpilot.project import Project
 
 app = typer.Typer(
     name="modelpilot",
@@ -53,6 +56,8 @@ def _root(
 
 
 def open_project() -> Project:
+    from modelpilot.project import Project
+
     return Project.open(state.project_dir)
 
 
@@ -83,21 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     from modelpilot.cli import _commands  # noqa: F401 - registers the commands
 
     try:
-        app(args=argv, prog_name="modelpilot", standalone_mode=False)
+        # Without standalone mode, typer returns a command's exit code instead of exiting.
+        result = app(args=argv, prog_name="modelpilot", standalone_mode=False)
     except ModelpilotError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True
-        )
+        err_console.print(Text.assemble(("error: ", "bold red"), exc.message), soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         err_console.print("aborted")
         return 130
-    except click.ClickException as exc:
-        exc.show(file=sys.stderr)
+    except (click.ClickException, typer.TyperException) as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            err_console.print(Text(f"error: {exc}"))
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    return 0
+    return result if isinstance(result, int) else 0

@@ -12,20 +12,17 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
-import skops.io as sio
+from typing import TYPE_CHECKING
+
 import typer
 from rich.panel import Panel
-from sklearn.compose import make_column_transformer
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import LinearRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 from modelpilot.cli._app import app, console, main
-from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.errors import ModelpilotError
-from modelpilot.spec import render_project
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 
 def _run(args: list[str], *, expect: int = 0) -> int:
@@ -44,6 +41,11 @@ def _stage(title: str, text: str) -> None:
 
 
 def _house_model(frame: pd.DataFrame) -> Pipeline:
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
     encode = make_column_transformer(
         (OneHotEncoder(handle_unknown="ignore"), ["location", "condition"]),
         remainder="passthrough",
@@ -60,6 +62,16 @@ def demo(
     rows: Annotated[int, typer.Option("--rows", min=1000, help="Training rows.")] = 20_000,
 ) -> None:
     """Run the house-price example through scoping, data checks, registry and batch scoring."""
+    # Imported here: `modelpilot --help` should not pay for scikit-learn and skops.
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    from modelpilot.datasets import HOUSE_FEATURES, house_prices
+    from modelpilot.spec import render_project
+
     started = time.perf_counter()
     root = directory.resolve()
     if root.exists():

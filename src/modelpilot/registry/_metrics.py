@@ -58,6 +58,14 @@ def _compute_metrics(
     out: dict[str, float | None] = {}
     if task == "regression":
         truth_f, pred_f = truth.astype(float), pred.astype(float)
+        # A model that answers NaN for some rows: those rows have no error to measure; they
+        # are counted as null outputs by monitoring, and the metrics use the rest.
+        finite = np.isfinite(truth_f) & np.isfinite(pred_f)
+        if not finite.all():
+            truth_f, pred_f = truth_f[finite], pred_f[finite]
+            out["n_non_finite"] = float((~finite).sum())
+        if len(truth_f) == 0:
+            return out
         out["mae"] = _finite(skm.mean_absolute_error(truth_f, pred_f))
         out["mse"] = _finite(skm.mean_squared_error(truth_f, pred_f))
         out["rmse"] = _finite(math.sqrt(out["mse"] or 0.0))

@@ -9,19 +9,34 @@ retried with back-off, keeping the records, until it succeeds or the writer is s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from modelpilot.errors import ModelpilotError
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog
 
 __all__ = ["LogEntry", "LogQueueFull", "LogWriter"]
 
+logger = logging.getLogger("modelpilot.serving")
+
 Callback = Callable[[BaseException | None], None]
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors worth retrying (the database is away or busy), as opposed to bad records."""
+    from sqlalchemy.exc import DisconnectionError, OperationalError, TimeoutError
+
+    if isinstance(exc, OperationalError | DisconnectionError | TimeoutError):
+        return "no such table" not in str(exc)
+    return isinstance(exc, OSError | ConnectionError)
 
 
 class LogQueueFull(ModelpilotError):
@@ -61,6 +76,7 @@ class WriterStats:
     committed: int = 0
     commits: int = 0
     failures: int = 0
+    dead_lettered: int = 0
     last_error: str | None = None
     last_commit_seconds: float = 0.0
     last_flush: float = field(default_factory=time.monotonic)
@@ -88,12 +104,14 @@ class LogWriter:
         flush_interval: float = 0.05,
         max_queue: int = 100_000,
         scrubbers: Mapping[str, PiiScrubber] | None = None,
+        dead_letter_path: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.log = log
         self.flush_interval = flush_interval
         self.max_queue = max_queue
         self.scrubbers = dict(scrubbers or {})
+        self.dead_letter_path = dead_letter_path
         self.monotonic = monotonic
         self.stats = WriterStats()
         self._queue: deque[_Pending] = deque()
@@ -179,12 +197,17 @@ class LogWriter:
             except Exception as exc:  # keep the records and try again: never drop them
                 self.stats.failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                if self._stopping and backoff > 5.0:
-                    self._fail(batch, exc)
-                    return
-                time.sleep(min(backoff, 5.0))
-                backoff *= 2
-                continue
+                if not _transient(exc):
+                    # One bad group must not block everything queued behind it: commit the
+                    # groups one by one, and put what can never be committed aside.
+                    batch = self._isolate(batch)
+                else:
+                    if self._stopping and backoff > 5.0:
+                        self._fail(batch, exc)
+                        return
+                    time.sleep(min(backoff, 5.0))
+                    backoff *= 2
+                    continue
             backoff = self.flush_interval
             with self._lock:
                 for _ in batch:
@@ -200,6 +223,35 @@ class LogWriter:
                 with self._lock:
                     if not self._stopping:
                         self._wake.wait(self.flush_interval)
+
+    def _isolate(self, batch: list[_Pending]) -> list[_Pending]:
+        """Commit each pending group alone; dead-letter the ones that fail for good."""
+        for pending in batch:
+            try:
+                self._commit([pending])
+            except Exception as exc:
+                if _transient(exc):
+                    raise
+                self._dead_letter(pending, exc)
+        return batch
+
+    def _dead_letter(self, pending: _Pending, exc: BaseException) -> None:
+        # Not committed, not dropped: the records go to a JSON-lines file a person can replay,
+        # and the failure is counted and logged loudly.
+        self.stats.dead_lettered += len(pending.entries)
+        logger.error("%d prediction-log records could not be committed (%s: %s); kept in %s",
+                     len(pending.entries), type(exc).__name__, exc, self.dead_letter_path)
+        if self.dead_letter_path is None:
+            return
+        self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.dead_letter_path, "ab") as handle:
+            for entry in pending.entries:
+                handle.write(orjson.dumps({
+                    "error": f"{type(exc).__name__}: {exc}", "id": entry.id, "ts": entry.ts,
+                    "model": entry.model, "version": entry.version, "source": entry.source,
+                    "inputs": entry.inputs, "outputs": entry.outputs,
+                    "latency_ms": entry.latency_ms,
+                }, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) + b"\n")
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()

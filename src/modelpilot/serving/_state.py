@@ -91,6 +91,7 @@ def build_state(
         flush_interval=spec.logging.flush_interval_ms / 1000,
         max_queue=spec.logging.max_queue,
         scrubbers=scrubbers,
+        dead_letter_path=project.directory / ".modelpilot" / "dead-letter" / "predictions.jsonl",
     )
     tokens = TokenStore(
         path=project.resolve(settings.tokens_file),

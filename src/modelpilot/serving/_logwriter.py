@@ -239,19 +239,35 @@ class LogWriter:
         # Not committed, not dropped: the records go to a JSON-lines file a person can replay,
         # and the failure is counted and logged loudly.
         self.stats.dead_lettered += len(pending.entries)
-        logger.error("%d prediction-log records could not be committed (%s: %s); kept in %s",
-                     len(pending.entries), type(exc).__name__, exc, self.dead_letter_path)
+        logger.error(
+            "%d prediction-log records could not be committed (%s: %s); kept in %s",
+            len(pending.entries),
+            type(exc).__name__,
+            exc,
+            self.dead_letter_path,
+        )
         if self.dead_letter_path is None:
             return
         self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.dead_letter_path, "ab") as handle:
             for entry in pending.entries:
-                handle.write(orjson.dumps({
-                    "error": f"{type(exc).__name__}: {exc}", "id": entry.id, "ts": entry.ts,
-                    "model": entry.model, "version": entry.version, "source": entry.source,
-                    "inputs": entry.inputs, "outputs": entry.outputs,
-                    "latency_ms": entry.latency_ms,
-                }, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) + b"\n")
+                handle.write(
+                    orjson.dumps(
+                        {
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "id": entry.id,
+                            "ts": entry.ts,
+                            "model": entry.model,
+                            "version": entry.version,
+                            "source": entry.source,
+                            "inputs": entry.inputs,
+                            "outputs": entry.outputs,
+                            "latency_ms": entry.latency_ms,
+                        },
+                        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+                    )
+                    + b"\n"
+                )
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()

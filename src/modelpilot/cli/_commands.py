@@ -1,3 +1,14 @@
 """Importing this module registers every command with the root app."""
 
-from modelpilot.cli import _init, _models  # noqa: F401
+from modelpilot.cli import (  # noqa: F401
+    _alerts,
+    _automation,
+    _data,
+    _demo,
+    _drift,
+    _init,
+    _models,
+    _rollout,
+    _score,
+    _serve,
+)

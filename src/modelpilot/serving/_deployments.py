@@ -19,6 +19,7 @@ from modelpilot.registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.serving._batching import MicroBatcher
 from modelpilot.serving._outputs import run_model
+from modelpilot.serving._pipeline import Pipeline, PipelineBuilder
 from modelpilot.spec import DeploymentSpec, ServingSettings
 
 __all__ = ["BatchJob", "Deployment", "DeploymentManager", "LoadedVersion", "Router", "StaticRouter"]
@@ -37,6 +38,10 @@ class JobResult:
     predictions: list[Any]
     proba: list[list[float]] | None
     classes: list[str] | None
+    # Set by the automation step: per-instance confidence, and for deferred instances
+    # index -> (review id, status, whether the requester sees the model's suggestion).
+    confidence: list[float] | None = None
+    reviews: dict[int, tuple[str, str, bool]] | None = None
 
 
 @dataclass
@@ -47,6 +52,7 @@ class LoadedVersion:
     runtime: ModelRuntime
     validator: SchemaValidator
     batcher: MicroBatcher[BatchJob, JobResult]
+    pipeline: Pipeline | None = None  # the deployment's steps before the model, if any
 
     @property
     def label(self) -> str:
@@ -60,8 +66,11 @@ def _load(
     executor: Executor,
     settings: ServingSettings,
     on_batch: Callable[[str, int, int], None] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> LoadedVersion:
-    validator = SchemaValidator(version.features)
+    # A pipeline's requests follow its schema (the project's features); its steps feed the
+    # model the columns it was registered with.
+    validator = SchemaValidator(pipeline.features if pipeline is not None else version.features)
     task = version.task
 
     def run_batch(jobs: list[BatchJob]) -> list[JobResult]:
@@ -69,7 +78,11 @@ def _load(
         for job in jobs:
             for name in validator.names:
                 columns[name].extend(job.columns[name])
-        output = run_model(runtime, validator.to_frame(columns), task=task)
+        frame = validator.to_frame(columns)
+        if pipeline is None:
+            output = run_model(runtime, frame, task=task)
+        else:
+            output = pipeline.run(frame, runtime, version.features, task=task)
         predictions = output.predictions.tolist()
         proba = output.proba.tolist() if output.proba is not None else None
         classes = [str(c) for c in output.classes] if output.classes is not None else None
@@ -96,7 +109,7 @@ def _load(
             else lambda rows: on_batch(version.name, version.version, rows)
         ),
     )
-    return LoadedVersion(version, runtime, validator, batcher)
+    return LoadedVersion(version, runtime, validator, batcher, pipeline)
 
 
 class Router(Protocol):
@@ -163,8 +176,10 @@ class DeploymentManager:
         trust: bool = False,
         force: bool = False,
         on_batch: Callable[[str, int, int], None] | None = None,
+        pipelines: PipelineBuilder | None = None,
     ) -> None:
         self.on_batch = on_batch
+        self.pipelines = pipelines or PipelineBuilder(registry, trust=trust, force=force)
         self.registry = registry
         self.specs = list(specs)
         self.settings = settings
@@ -183,8 +198,17 @@ class DeploymentManager:
         if cached is not None:
             return cached
         runtime = self.registry.load(version, trust=self.trust, force=self.force or force)
-        loaded = _load(version, runtime, executor=self.executor, settings=self.settings,
-                       on_batch=self.on_batch)
+        # A model behind steps belongs to one deployment (the project file checks that).
+        spec = next((s for s in self.specs if s.model == version.name and s.steps), None)
+        pipeline = self.pipelines.build(spec, version) if spec is not None else None
+        loaded = _load(
+            version,
+            runtime,
+            executor=self.executor,
+            settings=self.settings,
+            on_batch=self.on_batch,
+            pipeline=pipeline,
+        )
         _warm(loaded)
         with self._lock:
             self._loaded[key] = loaded
@@ -263,7 +287,13 @@ def _warm(loaded: LoadedVersion) -> None:
             counts = stats.get("counts") or {"": 1}
             value = next(iter(counts))
         row[feature.name] = [value]
+    frame, task = loaded.validator.to_frame(row), loaded.version.task
     try:
-        run_model(loaded.runtime, loaded.validator.to_frame(row), task=loaded.version.task)
+        if loaded.pipeline is None:
+            run_model(loaded.runtime, frame, task=task)
+        else:  # through the steps, unmeasured: a warm-up is not traffic
+            loaded.pipeline.run(
+                frame, loaded.runtime, loaded.version.features, task=task, observe=False
+            )
     except Exception:  # warming is best effort: a model that fails here fails per request
         pass

@@ -7,13 +7,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpilot.project import Project
 from modelpilot.serving._auth import TokenStore
 from modelpilot.serving._deployments import DeploymentManager
 from modelpilot.serving._logwriter import LogWriter
+from modelpilot.serving._pipeline import PipelineBuilder
 from modelpilot.store import PiiScrubber, load_pii_key
+
+if TYPE_CHECKING:
+    from modelpilot.monitoring import ServingMetrics
 
 __all__ = ["ServerState", "build_state"]
 
@@ -45,6 +49,13 @@ class ServerState:
     monitor: Any = None  # the Monitor: time series, drift, alerts
     controller: Any = None  # a RolloutController once the deployments are loaded
     tick_seconds: float = 1.0
+    reviews: Any = None  # ReviewQueue
+    ladder: Any = None  # Ladder (degrees of automation)
+    retrain: Any = None  # RetrainLoop
+    degrees: dict[str, str] = field(default_factory=dict)
+
+    def degree_of(self, deployment: str) -> str:
+        return self.degrees.get(deployment, "full")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -62,7 +73,13 @@ def build_state(
     trust: bool = False,
     force: bool = False,
     clock: Callable[[], float] = time.time,
+    metrics: ServingMetrics | None = None,
 ) -> ServerState:
+    """Everything a server process holds, built from the project.
+
+    ``metrics`` are the live metrics to record into; by default new ones, or none when the
+    project file says ``monitoring.enabled: false``.
+    """
     spec = project.spec
     settings = spec.serving
     specs = spec.deployment_specs
@@ -73,11 +90,34 @@ def build_state(
     )
     from modelpilot.monitoring import ServingMetrics
 
-    metrics = ServingMetrics()
+    if metrics is None and spec.monitoring.enabled:
+        metrics = ServingMetrics()
+    live = metrics
+
+    def on_batch(model: str, version: int, rows: int) -> None:
+        try:
+            if live is not None:
+                live.batch_size.labels(model, str(version)).observe(rows)
+        except Exception:  # a metric must never fail a prediction, nor stop the batcher
+            logger.exception("recording the batch size failed")
+
+    pipelines = PipelineBuilder(
+        project.registry,
+        directory=project.directory,
+        features=spec.features or None,
+        observer=metrics,
+        trust=trust,
+        force=force,
+    )
     manager = DeploymentManager(
-        project.registry, specs, settings=settings, executor=executor, trust=trust, force=force,
-        on_batch=lambda model, version, rows: metrics.batch_size.labels(
-            model, str(version)).observe(rows),
+        project.registry,
+        specs,
+        settings=settings,
+        executor=executor,
+        trust=trust,
+        force=force,
+        on_batch=on_batch if metrics is not None else None,
+        pipelines=pipelines,
     )
     key = load_pii_key(project.directory, project.environ)
     scrubbers: dict[str, PiiScrubber] = {}
@@ -98,7 +138,8 @@ def build_state(
         environ=project.environ,
         open_predict=settings.open_predict,
     )
-    metrics.writer = writer
+    if metrics is not None and metrics.writer is None:
+        metrics.writer = writer
     state = ServerState(project, manager, writer, tokens, executor, clock=clock)
     state.metrics = metrics
     return state

@@ -105,6 +105,37 @@ monitoring:
   label_window: 500         # key metrics over the last N labelled predictions
   drift: {{interval_s: 60, every_n_predictions: 1000, window_s: 3600, min_rows: 200}}
 
+# Alert rules on the measurements above (`modelpilot alerts`, GET /v1/alerts). With
+# `defaults: true` you get: p99 latency and error rate above service_objectives for 5 minutes,
+# each key metric missing its target over the last `label_window` labels, drift share at or
+# above drift.dataset_threshold, and concept drift. A rule of yours with the same name
+# (latency_p99, error_rate, key_metric_<name>, drift_share, concept_drift) replaces a default.
+# A rule fires once `aggregate` (mean | max | min | last) of the last `window_s` has been
+# `comparison threshold` for `for_s`; it resolves once the value is back past
+# `clear_threshold` (default: threshold) for `clear_for_s`. Actions: rollback_canary;
+# lower_automation and retrain are reported "not available yet" until a handler exists.
+alerts:
+  defaults: true
+  action_cooldown_s: 1800   # least time between two runs of one action on one deployment
+  notifiers:
+    - {{kind: log}}
+    # - {{kind: webhook, url: "https://hooks.example.com/modelpilot", timeout_s: 5, retries: 3}}
+    # - {{kind: command, command: "/usr/local/bin/page-oncall", timeout_s: 10}}
+  # rules:
+  #   - name: slow_canary
+  #     metric: latency_p99_ms
+  #     labels: {{}}              # only series with these labels, e.g. {{feature: size}}
+  #     comparison: ">"
+  #     threshold: 250
+  #     aggregate: mean
+  #     window_s: 60
+  #     for_s: 120
+  #     clear_threshold: 200
+  #     clear_for_s: 300
+  #     severity: critical      # info | warning | critical
+  #     annotations: {{team: ml, runbook: "https://wiki.example.com/slow"}}
+  #     actions: [rollback_canary]
+
 # Named endpoints. Without this section there is one, named after the model, bound to the
 # version its `production` alias points to.
 # deployments:

@@ -214,3 +214,78 @@ metric_points = Table(
     Index("ix_metric_points_name_ts", "name", "deployment", "ts"),
     Index("ix_metric_points_ts", "ts"),
 )
+
+# ---- degrees of automation, the review queue, retraining runs -----------------------------------
+automation_states = Table(
+    "automation_states",
+    metadata,
+    Column("deployment", String(200), primary_key=True),
+    Column("degree", String(20), nullable=False),
+    Column("proposal", String(20), nullable=True),
+    Column("proposal_reason", Text, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("deployment", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("prediction_id", String(32), nullable=False),
+    Column("degree", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("inputs_json", Text, nullable=False),
+    Column("suggestion_json", Text, nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("decided_at", Float, nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("decision_json", Text, nullable=True),
+    Column("agreed", Integer, nullable=True),
+    Index("ix_reviews_status_created", "status", "created_at"),
+    Index("ix_reviews_deployment", "deployment", "status"),
+)
+
+retrain_runs = Table(
+    "retrain_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("trigger", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("details_json", Text, nullable=False, default="{}"),
+    Column("started_by", String(200), nullable=False),
+    Index("ix_retrain_runs_model", "model", "started_at"),
+)
+
+# ---- alerts (migration 0004) --------------------------------------------------------------------
+# One row per alert: a rule's condition on one series (deployment + label set), from pending to
+# firing to resolved. Open (pending or firing) rows are reloaded when the server starts, so an
+# alert keeps its state across a restart. ``details_json`` holds the rule's comparison, the
+# annotations, the actions' outcomes and the hysteresis timer.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(200), nullable=False),
+    Column("deployment", String(200), nullable=False),
+    Column("labels", String(300), nullable=False, default=""),
+    Column("state", String(20), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("fired_at", Float, nullable=True),
+    Column("resolved_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("details_json", Text, nullable=False),
+    Index("ix_alerts_state", "state"),
+    Index("ix_alerts_updated_at", "updated_at"),
+)

@@ -177,18 +177,17 @@ class RetrainLoop:
                 )
         self._claim(now, force=force)
         with self.project.engine.begin() as connection:
-            run_id = int(
-                connection.execute(
-                    insert(retrain_runs).values(
-                        model=self.model,
-                        trigger=reason[:100],
-                        status="running",
-                        started_at=now,
-                        details_json="{}",
-                        started_by=actor,
-                    )
-                ).inserted_primary_key[0]
-            )  # type: ignore[index]
+            inserted = connection.execute(
+                insert(retrain_runs).values(
+                    model=self.model,
+                    trigger=reason[:100],
+                    status="running",
+                    started_at=now,
+                    details_json="{}",
+                    started_by=actor,
+                )
+            )
+            run_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
         self.project.registry.audit(
             actor, "retrain.start", self.model, {"run": run_id, "reason": reason}
         )

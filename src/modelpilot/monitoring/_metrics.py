@@ -283,8 +283,35 @@ class ServingMetrics:
             ["deployment", "detector"],
             registry=r,
         )
+        self.review_queue_length = Gauge("modelpilot_review_queue_length", "Predictions "
+                                         "waiting for a person's decision.", ["deployment"],
+                                         registry=r)
+        self.review_queue_age = Gauge("modelpilot_review_queue_age_seconds", "Age of the "
+                                      "oldest pending review.", ["deployment"], registry=r)
+        self.review_agreement = Gauge("modelpilot_review_agreement_ratio", "Share of decided "
+                                      "reviews in which the person agreed with the model.",
+                                      ["deployment", "degree"], registry=r)
         self.alerts_firing = Gauge(
             "modelpilot_alerts_firing", "Alert rules firing.", ["rule", "severity"], registry=r
+        )
+        self.step_duration = Histogram(
+            "modelpilot_step_duration_seconds",
+            "Time one pipeline step took on one micro-batch.",
+            ["deployment", "step"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.step_errors = Counter(
+            "modelpilot_step_errors",
+            "Micro-batches on which a pipeline step raised.",
+            ["deployment", "step"],
+            registry=r,
+        )
+        self.step_output_null = Counter(
+            "modelpilot_step_output_null",
+            "Null values a pipeline step produced (null predictions, or values it made null).",
+            ["deployment", "step"],
+            registry=r,
         )
         if process:
             ProcessCollector(namespace="modelpilot", registry=r)
@@ -294,9 +321,23 @@ class ServingMetrics:
         self._latency_window = latency_window
 
     # ---- the request path -------------------------------------------------------------
+    def request_started(self, deployment: str) -> None:
+        """A request for a known deployment began; :meth:`observe_request` with
+        ``started=True`` ends it (the in-flight gauge)."""
+        self.in_flight.labels(deployment).inc()
+
     def observe_request(
-        self, deployment: str, version: str, outcome: str, seconds: float, *, instances: int
+        self,
+        deployment: str,
+        version: str,
+        outcome: str,
+        seconds: float,
+        *,
+        instances: int,
+        started: bool = False,
     ) -> None:
+        if started:
+            self.in_flight.labels(deployment).dec()
         self.requests.labels(deployment, version, outcome).inc()
         self.latency.labels(deployment).observe(seconds)
         self.instances.labels(deployment).observe(instances)
@@ -344,6 +385,16 @@ class ServingMetrics:
             histogram = self.confidence.labels(deployment, version)
             for c in confidence:
                 histogram.observe(c)
+
+    def observe_step(
+        self, deployment: str, step: str, seconds: float, *, failed: bool, nulls: int
+    ) -> None:
+        """One pipeline step's run on one micro-batch."""
+        self.step_duration.labels(deployment, step).observe(seconds)
+        if failed:
+            self.step_errors.labels(deployment, step).inc()
+        if nulls:
+            self.step_output_null.labels(deployment, step).inc(nulls)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

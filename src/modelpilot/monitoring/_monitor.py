@@ -30,7 +30,6 @@ from modelpilot.monitoring._metrics import ServingMetrics
 from modelpilot.monitoring._timeseries import Point, TimeSeriesStore, format_labels
 from modelpilot.project import Project
 
-
 __all__ = ["Monitor"]
 
 logger = logging.getLogger("modelpilot.monitoring")
@@ -72,6 +71,7 @@ class Monitor:
         self.settings = project.spec.monitoring
         self.series = TimeSeriesStore(project.engine, clock=clock)
         self.listeners: list[Listener] = []
+        self.reviews: Any = None  # the server's ReviewQueue, when it has one
         self._watch: dict[str, _DeploymentWatch] = {}
         self._last_snapshot = 0.0
         self._last_prune = 0.0
@@ -89,7 +89,7 @@ class Monitor:
                 watch = self._watch.setdefault(deployment.name, _DeploymentWatch())
                 points += self._traffic_points(deployment, watch, now, elapsed)
                 points += self._input_points(deployment, watch, now, elapsed)
-                for check in (self._drift_points, self._outcome_points):
+                for check in (self._drift_points, self._outcome_points, self._review_points):
                     try:
                         points += check(deployment, watch, now)
                     except Exception:  # one failing check must not stop the others
@@ -273,6 +273,23 @@ class Monitor:
                     result.statistic
                 )
         points.append(Point("drift_window_rows", name, float(len(frame)), now))
+        return points
+
+    # ---- people ---------------------------------------------------------------------------
+    def _review_points(self, deployment: Any, watch: _DeploymentWatch, now: float
+                       ) -> list[Point]:
+        if self.reviews is None:
+            return []
+        name = deployment.name
+        stats = self.reviews.stats(name)
+        points = [Point("review_queue_length", name, float(stats["pending"]), now),
+                  Point("review_queue_age_seconds", name, float(stats["oldest_age_s"]), now)]
+        self.metrics.review_queue_length.labels(name).set(stats["pending"])
+        self.metrics.review_queue_age.labels(name).set(stats["oldest_age_s"])
+        for degree, item in stats["agreement"].items():
+            points.append(Point("review_agreement", name, item["rate"], now,
+                                format_labels({"degree": degree})))
+            self.metrics.review_agreement.labels(name, degree).set(item["rate"])
         return points
 
     # ---- outcomes ---------------------------------------------------------------------

@@ -29,7 +29,7 @@ from modelpilot.serving import DeploymentManager, LoadedVersion, StaticRouter
 
 __all__ = ["STRATEGIES", "RolloutController"]
 
-STRATEGIES = ("direct", "shadow", "canary", "blue-green", "rolling")
+STRATEGIES = ("direct", "shadow", "canary", "shadow-canary", "blue-green", "rolling")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,7 +147,11 @@ class RolloutController:
             self.reconcile()
             return self.status(name)
         config = {
-            "steps": list(self.settings.steps) if strategy == "canary" else [100.0],
+            "steps": (list(self.settings.steps) if strategy in ("canary", "shadow-canary")
+                      else [100.0]),
+            # shadow-canary: shadow traffic first; when it held up for shadow_s, a canary.
+            "shadow_until": (self.clock() + self.settings.shadow_s
+                             if strategy == "shadow-canary" else None),
             "step_interval_s": self.settings.step_interval_s,
             "failures": 0,
             "force": force,
@@ -306,7 +310,7 @@ class RolloutController:
                 candidate = self.manager.load_version(
                     self._version(state.name, active.candidate_version), force=True
                 )
-                if active.strategy == "shadow":
+                if active.strategy in ("shadow", "shadow-canary"):
                     router = ShadowRouter(primary, candidate)
                 elif active.strategy == "canary":
                     weight = float(
@@ -364,7 +368,7 @@ class RolloutController:
             record = self.store.get(state.active_rollout)
             if record.strategy == "canary":
                 events += self._tick_canary(record, now)
-            elif record.strategy == "shadow":
+            elif record.strategy in ("shadow", "shadow-canary"):
                 events += self._tick_shadow(record, now)
             elif record.strategy == "blue-green":
                 if now >= float(record.config.get("window_until") or now):
@@ -407,7 +411,11 @@ class RolloutController:
         online = frame[frame["source"] == "online"]
         shadow = frame[frame["source"] == "shadow"]
         candidate = online[online["version"] == record.candidate_version]
-        primary = online[online["version"] == record.primary_version]
+        # The primary's answers in the step: the requests it served and the copies of the
+        # candidate's requests it scored. At 100% only the copies exist; counting answered
+        # requests alone, the latency gate waited forever and the last step never passed.
+        primary = frame[(frame["version"] == record.primary_version)
+                        & frame["source"].isin(("online", "shadow"))]
         mirrored = shadow[shadow["version"] == record.primary_version]
         if "error" in mirrored:
             mirrored = mirrored[mirrored["error"].isna()]
@@ -501,8 +509,42 @@ class RolloutController:
         self._last_analysis[record.id] = now
         report = self.shadow_report(record)
         record.history = [*record.history[-50:], {"at": now, "shadow": report}]
+        until = record.config.get("shadow_until")
+        if record.strategy == "shadow-canary" and until is not None and now >= float(until):
+            return self._shadow_to_canary(record, report, now)
         self.store.update(record, bump=False)
         return []
+
+    def _shadow_to_canary(self, record: RolloutRecord, report: dict[str, Any], now: float
+                          ) -> list[dict[str, Any]]:
+        """The shadow phase is over: a candidate that held up goes on as a canary."""
+        gate = next((g for g in self.settings.gates if g.metric == "error_rate"), None)
+        limit = gate.threshold if gate is not None else 0.02
+        needed = gate.min_samples if gate is not None else 50
+        mirrored = int(report.get("mirrored", 0))
+        if mirrored < needed:
+            self.store.update(record, bump=False)
+            return []  # not enough shadow traffic yet: keep shadowing
+        errors = float(report.get("candidate_error_rate", 0.0))
+        if errors > limit:
+            reason = (f"shadow phase failed: the candidate failed {errors:.1%} of "
+                      f"{mirrored} mirrored requests (limit {limit:.1%})")
+            self.store.finish(record, "rolled_back", reason, actor="controller")
+            self._audit("controller", "rollback", record.deployment,
+                        {"rollout": record.id, "reason": reason})
+            return [{"deployment": record.deployment, "event": "rolled_back",
+                     "reason": reason}]
+        record.strategy = "canary"
+        record.step = 0
+        record.step_started_at = now
+        record.history.append({"at": now, "event": "shadow passed, canary begins",
+                               "shadow": report})
+        self.store.update(record)
+        self._audit("controller", "deploy.canary", record.deployment,
+                    {"rollout": record.id, "reason": "shadow phase passed",
+                     "mirrored": mirrored, "candidate_error_rate": errors})
+        return [{"deployment": record.deployment, "event": "canary",
+                 "weight": record.config["steps"][0]}]
 
     def shadow_report(self, record: RolloutRecord) -> dict[str, Any]:
         model = self._version(record.deployment, record.candidate_version).name
@@ -573,7 +615,7 @@ class RolloutController:
                     (h["gates"] for h in reversed(active.history) if "gates" in h), []
                 )
                 info["gates"] = gates
-            if active.strategy == "shadow":
+            if active.strategy in ("shadow", "shadow-canary"):
                 info["shadow"] = self.shadow_report(active)
             if active.strategy == "rolling":
                 info["workers"] = self.store.workers(name)

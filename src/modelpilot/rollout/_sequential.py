@@ -68,9 +68,11 @@ def msprt(
         p = 0.0 if difference != 0 else 1.0
         return SequentialResult(difference, min(previous_p, p), len(a), len(b))
     scale = tau if tau is not None else math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2) or 1.0
-    # Per-observation variances scale the mixing distribution to the average sample size.
-    n = 2.0 / (1.0 / len(a) + 1.0 / len(b))
-    tau2 = scale**2 / n
+    # The mixture is over the effect itself (a difference of mean losses, in loss units), the
+    # same at every look: that is what makes the ratio a martingale and the p-value always
+    # valid. Shrinking it with the sample size (tau^2 / n) made the boundary a constant
+    # |z| > 4.4 at any n, which loses much of the power and is no longer a mixture SPRT.
+    tau2 = scale**2
     log_ratio = 0.5 * math.log(variance / (variance + tau2)) + (
         tau2 * difference**2 / (2 * variance * (variance + tau2))
     )

@@ -174,25 +174,24 @@ class RolloutStore:
         """Insert a rollout and claim the deployment for it, or raise a 409."""
         now = self.clock()
         with self.engine.begin() as connection:
-            rollout_id = int(
-                connection.execute(
-                    insert(rollouts).values(
-                        deployment=name,
-                        strategy=strategy,
-                        candidate_version=candidate,
-                        primary_version=primary,
-                        status=status,
-                        step=0,
-                        step_started_at=now,
-                        paused=0,
-                        config_json=_dumps(config),
-                        history_json="[]",
-                        reason=reason,
-                        created_at=now,
-                        created_by=actor,
-                    )
-                ).inserted_primary_key[0]
-            )  # type: ignore[index]
+            inserted = connection.execute(
+                insert(rollouts).values(
+                    deployment=name,
+                    strategy=strategy,
+                    candidate_version=candidate,
+                    primary_version=primary,
+                    status=status,
+                    step=0,
+                    step_started_at=now,
+                    paused=0,
+                    config_json=_dumps(config),
+                    history_json="[]",
+                    reason=reason,
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
+            rollout_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
             claimed = connection.execute(
                 update(deployment_states)
                 .where(
@@ -250,6 +249,7 @@ class RolloutStore:
                 update(rollouts)
                 .where(rollouts.c.id == record.id)
                 .values(
+                    strategy=record.strategy,
                     status=record.status,
                     step=record.step,
                     step_started_at=record.step_started_at,

@@ -222,6 +222,7 @@ class RolloutSettings(_Strict):
     gates: list[GateSpec] = Field(default_factory=_default_gates)
     mirror_fraction: float = Field(default=1.0, ge=0, le=1)
     blue_green_window_s: float = Field(default=600.0, ge=0)
+    shadow_s: float = Field(default=600.0, gt=0)
     smoke_requests: int = Field(default=20, ge=1, le=10_000)
 
     @field_validator("steps")

@@ -101,6 +101,7 @@ rollout:
 # drift checks compare the last `window_s` of logged inputs (and predictions) with the
 # production version's reference profile every `interval_s` or `every_n_predictions`.
 monitoring:
+  enabled: true             # false: no live metrics (/metrics is empty) and no monitor
   interval_s: 10
   label_window: 500         # key metrics over the last N labelled predictions
   drift: {{interval_s: 60, every_n_predictions: 1000, window_s: 3600, min_rows: 200}}
@@ -136,10 +137,29 @@ alerts:
   #     annotations: {{team: ml, runbook: "https://wiki.example.com/slow"}}
   #     actions: [rollback_canary]
 
+# `modelpilot score` checks an input file before reading it: older than `max_age_hours`
+# (its modification time) is stale; a row count outside `volume_ratio` times the median of the
+# model's last `history_runs` successful runs is unusual. A failed check stops the command
+# (exit code 2) when `blocking`, unless --skip-checks.
+batch_checks:
+  max_age_hours: 24         # null: no age check
+  volume_ratio: [0.5, 2.0]
+  history_runs: 10
+  min_history_runs: 3       # fewer earlier runs: the volume check waits
+  blocking: true
+
 # Named endpoints. Without this section there is one, named after the model, bound to the
-# version its `production` alias points to.
+# version its `production` alias points to. `steps` make a deployment a pipeline: each runs
+# on every micro-batch before the model and reports its own latency, errors and null outputs.
+# A function step is a DataFrame -> DataFrame function of a module in this directory; a model
+# step adds its prediction as a column named after the step.
 # deployments:
 #   - {{name: house-prices, model: house-prices, alias: production}}
+#   - name: house-prices-cleaned
+#     model: house-prices-v2
+#     steps:
+#       - {{name: clean, function: "features:clean"}}
+#       - {{name: estimate, model: "house-prices@production"}}
 """
 
 

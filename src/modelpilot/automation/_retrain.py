@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import pandas as pd
 from sqlalchemy import insert, select, update
@@ -260,13 +259,15 @@ class RetrainLoop:
         labeled = labeled[labeled["source"] == "online"] if not labeled.empty else labeled
         recent = pd.DataFrame()
         if not labeled.empty:
+            labeled = labeled.sort_values("label_ts", kind="stable")
             recent = labeled[[c for c in names if c in labeled]].copy()
             recent[spec.target] = labeled["label"].to_numpy()
             recent = recent.drop_duplicates()
-        rng = np.random.default_rng(int(self.clock()) % (2**32))
         if len(recent) >= 10:
-            mask = rng.random(len(recent)) < self.settings.holdout_fraction
-            holdout, fresh = recent[mask], recent[~mask]
+            # The holdout is the newest labels: a retrained model is judged on the world as it
+            # is now, which is why it was retrained.
+            cut = len(recent) - max(1, int(len(recent) * self.settings.holdout_fraction))
+            holdout, fresh = recent.iloc[cut:], recent.iloc[:cut]
         else:
             holdout, fresh = pd.DataFrame(), recent
         if holdout.empty:
@@ -280,7 +281,8 @@ class RetrainLoop:
         train = pd.concat(frames, ignore_index=True)
         directory.mkdir(parents=True, exist_ok=True)
         train_path, holdout_path_out = directory / "train.parquet", directory / "holdout.parquet"
-        train.drop(columns="_source").to_parquet(train_path)
+        # `_source` ("reference" or "logged") lets a trainer weigh the new rows; drop it or use it.
+        train.to_parquet(train_path)
         holdout.to_parquet(holdout_path_out)
         counts = {
             "reference_rows": len(reference),

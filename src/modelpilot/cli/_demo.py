@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 
 from modelpilot.cli._app import app, console, main
@@ -48,7 +49,7 @@ def _house_model(frame: pd.DataFrame) -> Pipeline:
         (OneHotEncoder(handle_unknown="ignore"), ["location", "condition"]),
         remainder="passthrough",
     )
-    model = make_pipeline(encode, HistGradientBoostingRegressor(max_iter=200, random_state=0))
+    model = make_pipeline(encode, HistGradientBoostingRegressor(max_iter=100, random_state=0))
     return model.fit(frame.drop(columns="price"), frame["price"])
 
 
@@ -57,7 +58,10 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where to create the demo project.")
     ] = Path("demo-project"),
-    rows: Annotated[int, typer.Option("--rows", min=1000, help="Training rows.")] = 20_000,
+    rows: Annotated[int, typer.Option("--rows", min=1000, help="Training rows.")] = 10_000,
+    live: Annotated[bool, typer.Option("--live/--no-live", help="Also run the online story: "
+                                       "serving, drift, alerts, retraining, canary, reviews.")
+                    ] = True,
 ) -> None:
     """Run the house-price example through scoping, data checks, registry and batch scoring."""
     # Imported here: `modelpilot --help` should not pay for scikit-learn and skops.
@@ -213,13 +217,27 @@ def demo(
         )
     )
 
+    if live:
+        from modelpilot.cli._demo_live import ADMIN_TOKEN, run_live_story
+
+        summary += run_live_story(root, console.print, _stage)
     elapsed = time.perf_counter() - started
-    _stage(
-        "Summary",
-        "\n".join(f"[bold]{stage}[/]: {text}" for stage, text in summary)
-        + f"\n\nDone in {elapsed:.0f}s. Explore the project:\n"
+    explore = (
         f"  modelpilot -p {directory} models list\n"
         f"  modelpilot -p {directory} models show house-prices@production\n"
         f"  modelpilot -p {directory} alias history house-prices\n"
-        f"  modelpilot -p {directory} data check {directory}/data/listings_raw.csv --json",
+        f"  modelpilot -p {directory} data check {directory}/data/listings_raw.csv --json"
+    )
+    if live:
+        explore += (
+            f"\n  modelpilot -p {directory} alerts --all\n"
+            f"  modelpilot -p {directory} review list --status all\n"
+            f"  modelpilot -p {directory} retrain runs\n"
+            f"  MODELPILOT_ADMIN_TOKEN={ADMIN_TOKEN} modelpilot -p {directory} serve\n"
+            f"    then open http://127.0.0.1:8000/?token={ADMIN_TOKEN} (the dashboard)"
+        )
+    _stage(
+        "Summary",
+        "\n".join(f"[bold]{stage}[/]: {escape(text)}" for stage, text in summary)
+        + f"\n\nDone in {elapsed:.0f}s. Explore the project:\n" + explore,
     )

@@ -28,7 +28,7 @@ from modelpilot.spec._model import (
     StepSpec,
     StoreSettings,
 )
-from modelpilot.spec._template import render_project, write_features
+from modelpilot.spec._template import render_project, replace_section, write_features
 
 __all__ = [
     "ALERT_METRICS",
@@ -61,5 +61,6 @@ __all__ = [
     "load_project",
     "parse_project",
     "render_project",
+    "replace_section",
     "write_features",
 ]

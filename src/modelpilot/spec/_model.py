@@ -367,6 +367,12 @@ class NotifierSpec(_Strict):
     ``command`` is run without a shell (a string is split like a shell would); it gets the
     alert as JSON on stdin and as ``MODELPILOT_ALERT_*`` environment variables. Failed
     deliveries are retried ``retries`` times, waiting ``backoff_s``, then twice as long, ...
+
+    Examples
+    --------
+    >>> hook = NotifierSpec(kind="webhook", url="https://hooks.example.com/x", retries=5)
+    >>> hook.timeout_s, hook.retries, hook.backoff_s
+    (5.0, 5, 1.0)
     """
 
     kind: Literal["log", "webhook", "command"]
@@ -403,6 +409,12 @@ class AlertSettings(_Strict):
 
     With ``defaults: true`` rules are generated from the key metrics and the service
     objectives (``modelpilot.alerting.default_rules``); a rule of the same name replaces one.
+
+    Examples
+    --------
+    >>> settings = AlertSettings()
+    >>> settings.defaults, [n.kind for n in settings.notifiers], settings.action_cooldown_s
+    (True, ['log'], 1800.0)
     """
 
     defaults: bool = True
@@ -567,7 +579,7 @@ class RetrainSettings(_Strict):
     max_concurrent: int = Field(default=1, ge=1)
     timeout_s: float = Field(default=3600.0, gt=0)
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
-    deploy: Literal["none", "shadow", "canary"] = "canary"
+    deploy: Literal["none", "shadow", "canary", "shadow-canary"] = "canary"
     auto: bool = False
     schedule_s: float | None = Field(default=None, gt=0)
 
@@ -669,7 +681,10 @@ class ProjectSpec(_Strict):
                 d if d.model else d.model_copy(update={"model": self.model_name})
                 for d in self.deployments
             ]
-        return [DeploymentSpec(name=self.model_name, model=self.model_name)]
+        # Not validated: the project's name is free text; a model name the registry cannot
+        # store is refused with a clear message when the model is registered.
+        return [DeploymentSpec.model_construct(name=self.model_name, model=self.model_name,
+                                               alias="production", automation=None)]
 
     @property
     def feature_names(self) -> list[str]:

@@ -113,8 +113,8 @@ monitoring:
 # (latency_p99, error_rate, key_metric_<name>, drift_share, concept_drift) replaces a default.
 # A rule fires once `aggregate` (mean | max | min | last) of the last `window_s` has been
 # `comparison threshold` for `for_s`; it resolves once the value is back past
-# `clear_threshold` (default: threshold) for `clear_for_s`. Actions: rollback_canary;
-# lower_automation and retrain are reported "not available yet" until a handler exists.
+# `clear_threshold` (default: threshold) for `clear_for_s`. Actions: rollback_canary,
+# lower_automation, retrain (one without a handler is reported "not available yet").
 alerts:
   defaults: true
   action_cooldown_s: 1800   # least time between two runs of one action on one deployment
@@ -136,6 +136,29 @@ alerts:
   #     severity: critical      # info | warning | critical
   #     annotations: {{team: ml, runbook: "https://wiki.example.com/slow"}}
   #     actions: [rollback_canary]
+
+# Degrees of automation (human | shadow | assist | partial | full). In `partial` the model decides
+# when its confidence reaches `threshold` (classifiers: probability margin; regressors: how
+# typical the input is of the training data) and defers the rest to the review queue. The
+# ladder proposes (or, with `auto`, applies) the next degree when people agree with the model
+# often enough; the `lower_automation` alert action steps one rung down.
+automation:
+  degree: full
+  threshold: 0.8
+  ladder: propose           # off | propose | auto
+  lower_on_alerts: true
+
+# The retraining loop: a command (or module:function) that trains on the data modelpilot
+# exports ($MODELPILOT_TRAIN_DATA, $MODELPILOT_HOLDOUT_DATA) and writes one artifact into
+# $MODELPILOT_OUTPUT_DIR. Triggers: the `retrain` alert action, `schedule_s`, `modelpilot
+# retrain`. A new version that passes its targets and beats production is deployed with
+# `deploy` when `auto` is true; the rollout's gates then promote it or roll it back.
+retrain:
+  # command: python train.py
+  min_new_labels: 200
+  cooldown_s: 21600
+  deploy: canary            # none | shadow | canary | shadow-canary
+  auto: false
 
 # `modelpilot score` checks an input file before reading it: older than `max_age_hours`
 # (its modification time) is stale; a row count outside `volume_ratio` times the median of the
@@ -211,22 +234,35 @@ def _scalar(value: str) -> str:
     return yaml.safe_dump(value, default_style=None).strip().removesuffix("\n...").strip()
 
 
+def replace_section(text: str, key: str, block: str) -> str:
+    r"""Replace the top-level ``key:`` section of a project file's text (comments elsewhere stay).
+
+    ``block`` is the new section, starting with ``key:``. A missing section is appended.
+
+    Examples
+    --------
+    >>> replace_section("a: 1\nb:\n  c: 2\n# next\nd: 3\n", "b", "b: {c: 5}")
+    'a: 1\nb: {c: 5}\n# next\nd: 3\n'
+    """
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"{key}:")), None)
+    block = block.rstrip("\n") + "\n"
+    if start is None:
+        return "".join(lines).rstrip("\n") + "\n\n" + block
+    end = start + 1
+    # The section goes on while lines are indented, list items or blank; a top-level key or a
+    # column-0 comment (the next section's) ends it. Blank lines before that stay in place.
+    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t-"):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    return "".join(lines[:start]) + block + "".join(lines[end:])
+
+
 def write_features(path: Path, features: Sequence[FeatureSpec]) -> None:
     """Replace the ``features:`` block of a project file in place, keeping its comments."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.startswith("features:")), None)
-    block = "features:" + render_features(features) + "\n"
-    if start is None:
-        new_text = "".join(lines).rstrip("\n") + "\n\n" + block
-    else:
-        end = start + 1
-        # The block goes on while lines are indented, list items or blank; a top-level key or a
-        # column-0 comment (the next section's) ends it. Blank lines before that stay in place.
-        while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t-"):
-            end += 1
-        while end > start + 1 and not lines[end - 1].strip():
-            end -= 1
-        new_text = "".join(lines[:start]) + block + "".join(lines[end:])
+    text = path.read_text(encoding="utf-8")
+    new_text = replace_section(text, "features", "features:" + render_features(features))
     parse_project(new_text, source=path.name)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(new_text, encoding="utf-8")

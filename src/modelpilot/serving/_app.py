@@ -21,12 +21,13 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from modelpilot.errors import ModelpilotError, NotFoundError, ValidationFailed
 from modelpilot.serving._deployments import BatchJob, Deployment, JobResult, LoadedVersion
 from modelpilot.serving._logwriter import LogEntry
 from modelpilot.serving._openapi import openapi_document
+from modelpilot.serving._pipeline import StepFailed
 from modelpilot.serving._state import ServerState
 from modelpilot.serving._v2 import decode_request, encode_response, model_metadata
 from modelpilot.store import FeedbackItem, new_ids
@@ -51,9 +52,14 @@ class ModelFailed(ModelpilotError):
 
     def __init__(self, ids: list[str], exc: BaseException) -> None:
         self.prediction_ids = ids
+        what = (
+            f"step {exc.step!r} of the pipeline failed on this request ({type(exc.cause).__name__})"
+            if isinstance(exc, StepFailed)
+            else f"the model failed on this request ({type(exc).__name__})"
+        )
         super().__init__(
-            f"the model failed on this request ({type(exc).__name__}); the server keeps "
-            f"serving. Prediction id(s) {', '.join(ids[:5])} identify it in the server log"
+            f"{what}; the server keeps serving. Prediction id(s) {', '.join(ids[:5])} "
+            "identify it in the server log"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,9 +163,14 @@ class ServingApp:
         finally:
             if metrics is not None:
                 try:
-                    metrics.observe_request(info["deployment"], info["version"],
-                                            info["outcome"], time.perf_counter() - started,
-                                            instances=info["instances"])
+                    metrics.observe_request(
+                        info["deployment"],
+                        info["version"],
+                        info["outcome"],
+                        time.perf_counter() - started,
+                        instances=info["instances"],
+                        started=info.get("started", False),
+                    )
                 except Exception:  # a metric must never fail a prediction
                     logger.exception("recording request metrics failed")
 
@@ -191,6 +202,12 @@ class ServingApp:
             body = await self._read_body(scope, receive)
             deployment = state.manager.find_by_model(name) if v2 else state.manager.get(name)
             info["deployment"] = deployment.name  # a bounded label: only known deployments
+            if state.metrics is not None:
+                try:
+                    state.metrics.request_started(deployment.name)
+                    info["started"] = True
+                except Exception:  # a metric must never fail a prediction
+                    logger.exception("recording request metrics failed")
             raw_key = headers.get(b"x-modelpilot-key")
             key = raw_key.decode("latin-1") if raw_key else None
             if v2:
@@ -277,24 +294,45 @@ class ServingApp:
         checked = target.validator.validate_records(records)
         metrics = state.metrics
         if metrics is not None:
-            metrics.observe_inputs(deployment.name, target.validator.names, len(records),
-                                   checked.missing, checked.out_of_range, checked.unseen)
+            try:
+                metrics.observe_inputs(
+                    deployment.name,
+                    target.validator.names,
+                    len(records),
+                    checked.missing,
+                    checked.out_of_range,
+                    checked.unseen,
+                )
+            except Exception:  # a metric must never fail a prediction
+                logger.exception("recording input metrics failed")
         if checked.problems:
             raise ValidationFailed(checked.problems)
         state.writer.check_capacity(len(records))
         started = time.perf_counter()
         names = target.validator.names
         columns = checked.columns
+        degree = state.degree_of(deployment.name)
         try:
-            result = await target.batcher.submit(BatchJob(checked.columns, len(records)))
+            if degree == "human":  # the model is not consulted at all
+                result = JobResult([None] * len(records), None, None)
+            else:
+                result = await target.batcher.submit(BatchJob(checked.columns, len(records)))
         except Exception as exc:
             ids = new_ids(len(records), clock=state.clock)
             state.counters.model_errors += 1
-            logger.error("model %s failed on prediction ids %s", target.label, ids, exc_info=exc)
+            where = f"step {exc.step!r} of" if isinstance(exc, StepFailed) else "model"
+            logger.error(
+                "%s %s failed on prediction ids %s", where, target.label, ids, exc_info=exc
+            )
             # Failed predictions are logged too (prediction null, the error's type), so error
             # rates per version come from the log, and the ids in the 500 can be looked up.
             failed_ms = (time.perf_counter() - started) * 1000
-            failed = {"prediction": None, "error": type(exc).__name__}
+            failed = {
+                "prediction": None,
+                "error": type(exc).__name__
+                if not isinstance(exc, StepFailed)
+                else f"{type(exc.cause).__name__} in step {exc.step}",
+            }
             state.writer.submit(
                 [
                     LogEntry(pid, state.clock(), target.version.name, target.version.version,
@@ -307,9 +345,14 @@ class ServingApp:
         now = state.clock()
         ids = new_ids(len(records), clock=state.clock)
         inputs = [{n: columns[n][index] for n in names} for index in range(len(ids))]
+        if degree != "full":
+            result = await self._automate(deployment, target, degree, ids, inputs, columns,
+                                          result)
         entries = []
         for index, pid in enumerate(ids):
             outputs: dict[str, Any] = {"prediction": result.predictions[index]}
+            if result.reviews is not None and index in result.reviews:
+                outputs["deferred"] = degree
             if result.proba is not None and result.classes is not None:
                 outputs["probabilities"] = dict(
                     zip(result.classes, result.proba[index], strict=True)
@@ -336,6 +379,38 @@ class ServingApp:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
         return ids, result, target
+
+    async def _automate(self, deployment: Deployment, target: LoadedVersion, degree: str,
+                        ids: list[str], inputs: list[dict[str, Any]],
+                        columns: dict[str, list[Any]], result: JobResult) -> JobResult:
+        """Apply the deployment's degree of automation: which answers go to a person."""
+        from modelpilot.automation import margin_confidence, typicality_confidence
+
+        settings = self.state.project.spec.automation
+        if result.proba is not None:
+            confidence = margin_confidence(result.proba)
+        elif degree == "human":
+            confidence = [0.0] * len(ids)
+        else:
+            confidence = typicality_confidence(columns, target.validator.features,
+                                               target.version.profile)
+        if degree == "partial":
+            deferred = [i for i, c in enumerate(confidence) if c < settings.threshold]
+            status, visible = "deferred", True
+        else:  # assist: a suggestion to confirm; shadow / human: a person decides unaided
+            deferred = list(range(len(ids)))
+            status, visible = "pending_review", degree == "assist"
+        reviews: dict[int, tuple[str, str, bool]] = {}
+        if deferred:
+            items = [(ids[i], inputs[i], result.predictions[i], confidence[i]) for i in deferred]
+            loop = asyncio.get_running_loop()
+            created = await loop.run_in_executor(
+                None, functools.partial(self.state.reviews.add, deployment.name,
+                                        target.version.name, target.version.version, degree,
+                                        items))
+            reviews = {i: (item.id, status, visible) for i, item in zip(deferred, created,
+                                                                         strict=True)}
+        return JobResult(result.predictions, result.proba, result.classes, confidence, reviews)
 
     async def _mirror(self, loaded: LoadedVersion, inputs: list[dict[str, Any]],
                       ids: list[str]) -> None:
@@ -426,12 +501,27 @@ def _v1_response(
     deployment: Deployment, loaded: LoadedVersion, ids: list[str], result: JobResult
 ) -> dict[str, Any]:
     predictions = []
+    reviews = result.reviews or {}
     for index, pid in enumerate(ids):
         item: dict[str, Any] = {"id": pid, "prediction": result.predictions[index]}
         if result.proba is not None and result.classes is not None:
             row = result.proba[index]
             item["probabilities"] = dict(zip(result.classes, row, strict=True))
             item["confidence"] = max(row)
+        if result.confidence is not None:
+            item["confidence"] = result.confidence[index]
+        if index in reviews:
+            review_id, status, visible = reviews[index]
+            # A deferred answer is the person's to give: the model's is only a suggestion.
+            suggestion = item.pop("prediction")
+            item.pop("probabilities", None)
+            item.update({"status": status, "review_id": review_id})
+            if visible and suggestion is not None:
+                item["suggestion"] = suggestion
+            else:
+                item.pop("confidence", None)
+        elif result.reviews is not None:
+            item["status"] = "decided_by_model"
         predictions.append(item)
     return {
         "deployment": deployment.name,
@@ -484,7 +574,7 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
             model_metadata(
                 request.path_params["name"],
                 [v.version.version for v in deployment.router.versions],
-                version.features,
+                deployment.primary.validator.features,  # what requests send (a pipeline's own)
                 flavor=version.flavor,
                 task=version.task,
             )
@@ -526,9 +616,12 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         results = await loop.run_in_executor(None, state.project.prediction_log.add_feedback, items)
         state.counters.feedback += sum(r.accepted for r in results)
         if state.metrics is not None:
-            for item, outcome in zip(items, results, strict=True):
-                if outcome.accepted:
-                    state.metrics.feedback.labels(item.kind).inc()
+            try:
+                for item, outcome in zip(items, results, strict=True):
+                    if outcome.accepted:
+                        state.metrics.feedback.labels(item.kind).inc()
+            except Exception:  # a metric must never fail the feedback it counts
+                logger.exception("recording feedback metrics failed")
         body = {
             "accepted": sum(r.accepted for r in results),
             "rejected": sum(not r.accepted for r in results),
@@ -601,6 +694,89 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         body = state.metrics.exposition() if state.metrics is not None else b""
         return Response(body, media_type=CONTENT_TYPE)
 
+    async def alerts(request: Request) -> Response:
+        principal(request, "predict")
+        engine = state.extra.get("alerts")
+        if engine is None:
+            raise NotReady("alerts start once the deployments are loaded; retry in a moment")
+        loop = asyncio.get_running_loop()
+        return _json(await loop.run_in_executor(None, engine.snapshot))
+
+    def need(component: Any) -> Any:
+        if component is None:
+            raise NotReady("the server is still loading; retry in a moment")
+        return component
+
+    async def reviews_list(request: Request) -> Response:
+        principal(request, "admin")
+        queue = need(state.reviews)
+        status_filter = request.query_params.get("status", "pending")
+        items = queue.list(status=None if status_filter == "all" else status_filter,
+                           deployment=request.query_params.get("deployment"),
+                           limit=int(request.query_params.get("limit", "100")))
+        return _json({"reviews": [i.to_dict(show_suggestion=False) for i in items],
+                      "stats": queue.stats(request.query_params.get("deployment"))})
+
+    async def reviews_next(request: Request) -> Response:
+        principal(request, "admin")
+        item = need(state.reviews).next(deployment=request.query_params.get("deployment"))
+        if item is None:
+            return _json({"review": None, "message": "the review queue is empty"})
+        return _json({"review": item.to_dict(show_suggestion=False)})
+
+    async def review_get(request: Request) -> Response:
+        principal(request, "predict")  # the requester polls for the person's decision
+        return _json(need(state.reviews).get(request.path_params["id"]).to_dict(
+            show_suggestion=False))
+
+    async def review_decide(request: Request) -> Response:
+        who = principal(request, "admin")
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"the request body is not valid JSON ({exc})") from None
+        if not isinstance(body, dict) or "value" not in body:
+            raise ValidationFailed([{"field": "value", "expected": "the decision (a label)",
+                                     "got": body}])
+        loop = asyncio.get_running_loop()
+        item = await loop.run_in_executor(None, functools.partial(
+            need(state.reviews).decide, request.path_params["id"], body["value"],
+            actor=who.name))
+        return _json(item.to_dict())
+
+    async def automation(request: Request) -> Response:
+        name = request.path_params["name"]
+        state.manager.get(name)
+        ladder = need(state.ladder)
+        if request.method == "GET":
+            principal(request, "predict")
+            current = ladder.state(name)
+            return _json({**current.to_dict(), "review": need(state.reviews).stats(name)})
+        who = principal(request, "admin")
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"the request body is not valid JSON ({exc})") from None
+        current = ladder.state(name)
+        degree = body.get("degree") or (current.proposal if body.get("apply_proposal") else None)
+        if degree is None:
+            raise ValidationFailed([{"field": "degree", "expected": "human, shadow, assist, "
+                                     "partial or full (or apply_proposal: true)",
+                                     "got": body.get("degree")}])
+        updated = ladder.set(name, str(degree), actor=who.name,
+                             reason=str(body.get("reason", "set by an admin")))
+        state.degrees[name] = updated.degree
+        return _json(updated.to_dict())
+
+    async def retrain(request: Request) -> Response:
+        who = principal(request, "admin")
+        body = orjson.loads(await request.body() or b"{}")
+        loop = asyncio.get_running_loop()
+        run = await loop.run_in_executor(None, functools.partial(
+            need(state.retrain).trigger, reason=str(body.get("reason", "api")), actor=who.name,
+            force=bool(body.get("force", False))))
+        return _json(run.to_dict())
+
     async def openapi(request: Request) -> Response:
         return _json(openapi_document(state))
 
@@ -652,11 +828,21 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                 ctl = RolloutController(state.project, state.manager, clock=state.clock)
                 ctl.attach()
                 state.controller = ctl
+                _start_automation(state)
                 if state.metrics is not None:
                     from modelpilot.monitoring import Monitor
 
                     state.monitor = Monitor(state.project, state.metrics, state.manager,
                                             clock=state.clock)
+                    state.monitor.reviews = state.reviews
+                    from modelpilot.alerting import AlertEngine
+
+                    # Alert rules on every new batch of the monitor's points (issue 6 §3).
+                    alerting = AlertEngine.from_project(state.project, controller=ctl,
+                                                        metrics=state.metrics, clock=state.clock)
+                    state.monitor.listeners.append(alerting.on_points)
+                    state.extra["alerts"] = alerting
+                    _register_automation_actions(state, alerting)
             except Exception as exc:  # readyz reports it; the process stays up to say so
                 state.load_error = str(exc)
                 state.manager.ready = False
@@ -674,6 +860,7 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                 ctl.reconcile()
             if state.monitor is not None:
                 state.monitor.tick()
+            _tick_automation(state)
 
         async def control_loop() -> None:
             while True:
@@ -692,9 +879,11 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
             await asyncio.wait_for(asyncio.shield(loading), timeout=None)
             # The drain: uvicorn has finished the in-flight requests; commit what they logged.
             await loop.run_in_executor(None, state.writer.stop)
+            if state.extra.get("alerts") is not None:  # deliver queued notifications
+                await loop.run_in_executor(None, state.extra["alerts"].close, 5.0)
             state.executor.shutdown(wait=True)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/v2/health/live", v2_live),
@@ -707,10 +896,20 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         Route("/v1/deployments/{name}/reload", reload, methods=["POST"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/v1/deployments/{name}/status", status),
+        Route("/v1/alerts", alerts),
+        Route("/v1/deployments/{name}/automation", automation, methods=["GET", "POST"]),
+        Route("/v1/reviews", reviews_list),
+        Route("/v1/reviews/next", reviews_next),
+        Route("/v1/reviews/{id}", review_get),
+        Route("/v1/reviews/{id}/decision", review_decide, methods=["POST"]),
+        Route("/v1/retrain", retrain, methods=["POST"]),
         Route("/v1/deployments/{name}/{action}", admin, methods=["POST"]),
         Route("/openapi.json", openapi),
         Route("/metrics", metrics),
     ]
+    from modelpilot.dashboard import dashboard_routes
+
+    routes += dashboard_routes(state)  # GET /, /static, /v1/metrics/*, /v1/project
     for extra in state.extra.get("routes", []):
         routes.append(extra)
     return Starlette(
@@ -724,6 +923,76 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
             405: method_not_allowed,
         },
     )
+
+
+def _start_automation(state: ServerState) -> None:
+    """Review queue, degrees of automation and the retraining loop of a starting server."""
+    from modelpilot.automation import Ladder, RetrainLoop, ReviewQueue
+
+    project = state.project
+    settings = project.spec.automation
+    state.reviews = ReviewQueue(project.engine, project.prediction_log, clock=state.clock,
+                                tolerance=settings.agreement_tolerance)
+    state.ladder = Ladder(project.engine, state.reviews, settings,
+                          audit=project.registry.audit, clock=state.clock)
+    for deployment in state.manager.all():
+        state.degrees[deployment.name] = state.ladder.state(
+            deployment.name, default=deployment.spec.automation).degree
+
+    def deploy(version: int, reason: str) -> Any:
+        name = project.spec.deployment_specs[0].name
+        return state.controller.deploy(name, version, project.spec.retrain.deploy,
+                                       actor="retrain", reason=reason)
+
+    state.retrain = RetrainLoop(project, clock=state.clock, deploy=deploy)
+    state.extra["last_ladder"] = 0.0
+    state.extra["last_schedule"] = state.clock()
+
+
+def _register_automation_actions(state: ServerState, alerting: Any) -> None:
+    """The alert actions of the closed loop: lower the automation degree, retrain."""
+
+    def lower(alert: Any) -> str:
+        if not state.project.spec.automation.lower_on_alerts:
+            return "automation.lower_on_alerts is false; the degree stays"
+        before = state.ladder.state(alert.deployment).degree
+        after = state.ladder.lower(alert.deployment, actor="alerts",
+                                   reason=f"alert {alert.rule} firing (value {alert.value})")
+        state.degrees[alert.deployment] = after.degree
+        if after.degree == before:
+            return f"{alert.deployment} is already at {before}; nothing lower"
+        return f"lowered {alert.deployment} from {before} to {after.degree}"
+
+    def retrain(alert: Any) -> str:
+        try:
+            run = state.retrain.trigger(reason=f"alert {alert.rule}", actor="alerts")
+        except ModelpilotError as exc:  # cooldown, too few labels, no trainer: say so
+            return f"retraining not started: {exc.message}"
+        return f"retraining run {run.id} started"
+
+    alerting.register_action("lower_automation", lower)
+    alerting.register_action("retrain", retrain)
+
+
+def _tick_automation(state: ServerState) -> None:
+    """Follow degree changes made elsewhere; run the ladder and the retraining schedule."""
+    if state.ladder is None:
+        return
+    now = state.clock()
+    for deployment in state.manager.all():
+        state.degrees[deployment.name] = state.ladder.state(deployment.name).degree
+    if now - float(state.extra.get("last_ladder", 0.0)) >= 10.0:
+        state.extra["last_ladder"] = now
+        for deployment in state.manager.all():
+            state.ladder.evaluate(deployment.name)
+        state.reviews.expire(state.project.spec.automation.review_max_age_s)
+    schedule = state.project.spec.retrain.schedule_s
+    if schedule and now - float(state.extra.get("last_schedule", now)) >= schedule:
+        state.extra["last_schedule"] = now
+        try:
+            state.retrain.trigger(reason="schedule", actor="schedule")
+        except ModelpilotError as exc:
+            logger.info("scheduled retraining not started: %s", exc.message)
 
 
 def _describe(deployment: Deployment) -> dict[str, Any]:

@@ -1,0 +1,170 @@
+"""Alert rules: the defaults a project gets from its key metrics and service objectives, and
+the two small functions every rule evaluation uses (``aggregate`` and ``breaches``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from modelpilot.spec import AlertRuleSpec, ProjectSpec
+
+Comparison = Literal["<=", ">=", "<", ">"]
+
+__all__ = ["aggregate", "alert_rules", "breaches", "default_rules"]
+
+# A key metric's target says what is good ("mae <= 25000"); its alert fires on the opposite.
+_MISSES: dict[str, Comparison] = {"<=": ">", "<": ">=", ">=": "<", ">": "<="}
+# The software objectives must be broken for this long before anyone is told, and the value
+# must come back below CLEAR_SHARE of the objective for as long before the alert resolves.
+SUSTAINED_S = 300.0
+CLEAR_SHARE = 0.8
+
+
+def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
+    """The rules a project gets without writing any (``alerts.defaults: true``).
+
+    - ``latency_p99``: the p99 latency (mean over a minute) above ``service_objectives`` for
+      5 minutes; it resolves after 5 minutes below 80% of the objective.
+    - ``error_rate``: the same for the error rate.
+    - ``key_metric_<name>``: each key metric over the last ``monitoring.label_window`` labels
+      missing its target.
+    - ``drift_share``: the share of drifted features reaching ``monitoring.drift.dataset_threshold``
+      (0.5 by default), the drift report's "dataset drifted" verdict.
+    - ``concept_drift``: a concept-drift detector on the error stream fired.
+
+    Examples
+    --------
+    >>> spec = ProjectSpec.model_validate({"project": "demo", "task": "regression",
+    ...     "target": "price", "key_metrics": ["mae <= 25000"]})
+    >>> [(r.name, r.metric, r.comparison, r.threshold) for r in default_rules(spec)]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('latency_p99', 'latency_p99_ms', '>', 100.0), ('error_rate', 'error_rate', '>', 0.01),
+     ('key_metric_mae', 'key_metric', '>', 25000.0), ('drift_share', 'drift_share', '>=', 0.5),
+     ('concept_drift', 'concept_drift', '>=', 1.0)]
+    """
+    objectives = spec.service_objectives
+    rules = [
+        AlertRuleSpec(
+            name="latency_p99",
+            metric="latency_p99_ms",
+            comparison=">",
+            threshold=objectives.latency_p99_ms,
+            aggregate="mean",
+            window_s=60.0,
+            for_s=SUSTAINED_S,
+            clear_threshold=objectives.latency_p99_ms * CLEAR_SHARE,
+            clear_for_s=SUSTAINED_S,
+            severity="warning",
+            annotations={"summary": "p99 latency above its service objective"},
+        ),
+        AlertRuleSpec(
+            name="error_rate",
+            metric="error_rate",
+            comparison=">",
+            threshold=objectives.error_rate,
+            aggregate="mean",
+            window_s=60.0,
+            for_s=SUSTAINED_S,
+            clear_threshold=objectives.error_rate * CLEAR_SHARE,
+            clear_for_s=SUSTAINED_S,
+            severity="critical",
+            annotations={"summary": "error rate above its service objective"},
+        ),
+    ]
+    for key in spec.key_metrics:
+        rules.append(
+            AlertRuleSpec(
+                name=f"key_metric_{key.name}",
+                metric="key_metric",
+                labels={"metric": key.name},
+                comparison=_MISSES[key.op],
+                threshold=key.target,
+                # The point already is the metric over the last `label_window` labels.
+                aggregate="last",
+                severity="critical",
+                annotations={
+                    "summary": f"{key.name} over the last {spec.monitoring.label_window} labels "
+                    f"misses its target ({key})"
+                },
+            )
+        )
+    rules += [
+        AlertRuleSpec(
+            name="drift_share",
+            metric="drift_share",
+            comparison=">=",
+            threshold=spec.monitoring.drift.dataset_threshold,
+            aggregate="last",
+            severity="warning",
+            annotations={"summary": "the inputs drifted from the training data"},
+        ),
+        AlertRuleSpec(
+            name="concept_drift",
+            metric="concept_drift",
+            comparison=">=",
+            threshold=1.0,
+            aggregate="last",
+            severity="warning",
+            annotations={"summary": "the relation between inputs and labels changed"},
+        ),
+    ]
+    return rules
+
+
+def alert_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
+    """The rules a project's server evaluates: the defaults (when enabled) with the project
+    file's rules replacing those of the same name, then the project file's other rules.
+
+    Examples
+    --------
+    >>> spec = ProjectSpec.model_validate({"project": "demo", "task": "regression",
+    ...     "target": "price", "alerts": {"rules": [
+    ...         {"name": "latency_p99", "metric": "latency_p99_ms", "threshold": 250}]}})
+    >>> [(r.name, r.threshold) for r in alert_rules(spec)][:2]
+    [('latency_p99', 250.0), ('error_rate', 0.01)]
+    """
+    own = {rule.name: rule for rule in spec.alerts.rules}
+    rules = []
+    if spec.alerts.defaults:
+        rules = [own.pop(rule.name, rule) for rule in default_rules(spec)]
+    return rules + list(own.values())
+
+
+def aggregate(values: Sequence[float], how: str) -> float:
+    """The window's values reduced to one: ``mean``, ``max``, ``min`` or ``last``.
+
+    Examples
+    --------
+    >>> aggregate([1.0, 4.0, 2.0], "mean"), aggregate([1.0, 4.0, 2.0], "last")
+    (2.3333333333333335, 2.0)
+    """
+    if not values:
+        raise ValueError("aggregate needs at least one value")
+    if how == "mean":
+        return sum(values) / len(values)
+    if how == "max":
+        return max(values)
+    if how == "min":
+        return min(values)
+    if how == "last":
+        return values[-1]
+    raise ValueError(f"aggregate must be mean, max, min or last, got {how!r}")
+
+
+def breaches(value: float, comparison: str, threshold: float) -> bool:
+    """Whether ``value <comparison> threshold`` holds.
+
+    Examples
+    --------
+    >>> breaches(120.0, ">", 100.0), breaches(0.5, ">=", 0.5), breaches(0.9, "<", 0.8)
+    (True, True, False)
+    """
+    if comparison == ">":
+        return value > threshold
+    if comparison == ">=":
+        return value >= threshold
+    if comparison == "<":
+        return value < threshold
+    if comparison == "<=":
+        return value <= threshold
+    raise ValueError(f"comparison must be >, >=, < or <=, got {comparison!r}")

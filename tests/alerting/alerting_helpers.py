@@ -1,0 +1,269 @@
+"""Helpers of the alerting tests: a fake clock, a notifier that records, points fed one by one,
+and a real HTTP server on 127.0.0.1 that answers webhooks as each test scripts it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from modelpilot.alerting import Alert, AlertEngine
+from modelpilot.cli._app import main
+from modelpilot.datasets import HOUSE_FEATURES
+from modelpilot.monitoring import Point
+from modelpilot.spec import render_project
+
+DEPLOYMENT = "houses"
+
+#: The alert rules of the project with registered versions: errors roll a canary back.
+CANARY_RULES = {
+    "rules": [
+        {
+            "name": "canary_errors",
+            "metric": "error_rate",
+            "threshold": 0.05,
+            "window_s": 10,
+            "severity": "critical",
+            "actions": ["rollback_canary"],
+        },
+        {"name": "memory", "metric": "memory_rss_bytes", "threshold": 1, "severity": "info"},
+    ],
+    "action_cooldown_s": 600,
+}
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@dataclass
+class RecordingNotifier:
+    """A notifier (the public protocol) that keeps every event and when it arrived."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
+
+    def notify(self, event: Any) -> None:
+        self.events.append(dict(event))
+        self.arrived.append(time.monotonic())
+
+    def close(self, timeout: float = 5.0) -> None:
+        return None
+
+    def statuses(self) -> list[tuple[str, str]]:
+        return [(e["rule"], e["status"]) for e in self.events]
+
+
+def feed(
+    engine: AlertEngine,
+    clock: FakeClock,
+    metric: str,
+    values: Sequence[float],
+    *,
+    step: float = 10.0,
+    deployment: str = DEPLOYMENT,
+    labels: str = "",
+) -> list[Alert]:
+    """One point every ``step`` seconds, as the monitor would write them; returns what fired
+    or resolved."""
+    changed: list[Alert] = []
+    for value in values:
+        clock.advance(step)
+        changed += engine.evaluate([Point(metric, deployment, value, clock(), labels)])
+    return changed
+
+
+# ---- a webhook receiver -------------------------------------------------------------------------
+@dataclass
+class Received:
+    path: str
+    body: dict[str, Any]
+    at: float
+
+
+class HookServer:
+    """``ThreadingHTTPServer`` on 127.0.0.1. ``/ok`` answers 200; ``/fail`` 500; ``/hang`` waits
+    until the test ends; ``/script`` answers the next status of ``script`` (then 200)."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: list[int] = []
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with hooks._lock:
+                    hooks.received.append(Received(self.path, body, time.monotonic()))
+                    status = 200
+                    if self.path == "/fail":
+                        status = 500
+                    elif self.path == "/script" and hooks.script:
+                        status = hooks.script.pop(0)
+                if self.path == "/hang":
+                    hooks.release.wait(30)
+                with contextlib.suppress(OSError):  # the client may have given up on a hang
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def on(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
+
+    def wait_for(self, path: str, count: int, *, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.on(path)
+            if len(found) >= count:
+                return found
+            time.sleep(0.01)
+        raise AssertionError(f"{path} got {len(self.on(path))} request(s), expected {count}")
+
+
+@contextlib.contextmanager
+def hook_server() -> Iterator[HookServer]:
+    hooks = HookServer()
+    hooks.thread.start()
+    try:
+        yield hooks
+    finally:
+        hooks.release.set()
+        hooks.server.shutdown()
+        hooks.server.server_close()
+        hooks.thread.join(5)
+
+
+# ---- projects with registered versions, and the real server -------------------------------------
+CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
+PREDICT_TOKEN = "alerting-predict-token"
+
+
+@contextlib.contextmanager
+def without_modelpilot_environ() -> Iterator[None]:
+    """No MODELPILOT_* variable of the developer's shell leaks into an in-process command."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MODELPILOT_")}
+    for key in saved:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def write_project(directory: Path, settings: dict[str, Any]) -> Path:
+    """The house-price project file with ``settings`` replacing top-level sections."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = yaml.safe_load(
+        render_project(
+            project=DEPLOYMENT, task="regression", target="price", features=HOUSE_FEATURES
+        )
+    )
+    data.update(settings)
+    (directory / "modelpilot.yaml").write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    return directory
+
+
+def update_project(directory: Path, settings: dict[str, Any]) -> None:
+    path = directory / "modelpilot.yaml"
+    data = yaml.safe_load(path.read_text("utf-8"))
+    data.update(settings)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+
+
+def register(directory: Path, model_file: Path, *, production: bool) -> None:
+    """``modelpilot register MODEL --eval holdout.parquet [--alias production]``."""
+    args = ["-p", str(directory), "register", str(model_file)]
+    args += ["--eval", str(directory / "holdout.parquet")]
+    args += ["--alias", "production"] if production else []
+    with without_modelpilot_environ():
+        assert main(args) == 0, f"registering {model_file} failed"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def live_server(directory: Path, *, timeout: float = 120.0) -> Iterator[LiveServer]:
+    """``modelpilot -p DIRECTORY serve --port PORT`` until the block ends (SIGTERM, exit 0)."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MODELPILOT_")}
+    environ["MODELPILOT_PREDICT_TOKEN"] = PREDICT_TOKEN
+    log_path = directory / f"server-{port}.log"
+    command = [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(port)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=server.url, timeout=5.0) as client:
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get("/readyz").status_code == 200:
+                        break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the server did not become ready:\n{server.log}")
+                time.sleep(0.1)
+        yield server
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, f"the server did not exit cleanly:\n{server.log}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)

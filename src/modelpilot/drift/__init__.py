@@ -1,0 +1,79 @@
+"""Drift: is the data the model sees still like the data it was trained on?
+
+Data drift (this module's engine): :func:`compare` runs one method per feature against a
+reference (raw data, a reference profile, or a :class:`DriftReference` prepared once) and
+returns a :class:`DriftReport`. Every method answers one protocol,
+``method.compare(ref: ReferenceColumn, cur) -> MethodResult``. See ``docs/drift.md``.
+"""
+
+from modelpilot.drift._anderson_darling import AndersonDarlingTest
+from modelpilot.drift._base import DriftMethod, MethodResult
+from modelpilot.drift._chi_square import ChiSquareTest
+from modelpilot.drift._columns import CurrentColumn, ReferenceColumn
+from modelpilot.drift._compare import DEFAULT_EFFECT_SIZE_FLOOR, compare
+from modelpilot.drift._concept import (
+    ConceptDriftEvent,
+    ConceptDriftMonitor,
+    ConceptDriftStatus,
+    DetectorStatus,
+    KeyMetricStatus,
+)
+from modelpilot.drift._correction import adjust_p_values
+from modelpilot.drift._cramer_von_mises import CramerVonMisesTest
+from modelpilot.drift._detectors import (
+    DETECTORS,
+    ADWINDetector,
+    DDMDetector,
+    DriftDetector,
+    PageHinkleyDetector,
+    make_detector,
+)
+from modelpilot.drift._domain import DomainClassifier, DomainClassifierResult
+from modelpilot.drift._jensen_shannon import JensenShannonDistance
+from modelpilot.drift._ks import KSTest
+from modelpilot.drift._methods import METHODS, default_method, get_method
+from modelpilot.drift._psi import PopulationStabilityIndex
+from modelpilot.drift._reference import DriftReference
+from modelpilot.drift._report import DistributionSummary, DriftReport, FeatureDrift
+from modelpilot.drift._total_variation import TotalVariationDistance
+from modelpilot.drift._wasserstein import WassersteinDistance
+
+# Data drift: compare and its methods; concept drift: modelpilot.drift._concept and _detectors.
+
+__all__ = [
+    "DEFAULT_EFFECT_SIZE_FLOOR",
+    "DETECTORS",
+    "METHODS",
+    "ADWINDetector",
+    "AndersonDarlingTest",
+    "ChiSquareTest",
+    "ConceptDriftEvent",
+    "ConceptDriftMonitor",
+    "ConceptDriftStatus",
+    "CramerVonMisesTest",
+    "CurrentColumn",
+    "DDMDetector",
+    "DetectorStatus",
+    "DistributionSummary",
+    "DomainClassifier",
+    "DomainClassifierResult",
+    "DriftDetector",
+    "DriftMethod",
+    "DriftReference",
+    "DriftReport",
+    "FeatureDrift",
+    "JensenShannonDistance",
+    "KSTest",
+    "KeyMetricStatus",
+    "MethodResult",
+    "PageHinkleyDetector",
+    "PopulationStabilityIndex",
+    "ReferenceColumn",
+    "TotalVariationDistance",
+    "WassersteinDistance",
+    "adjust_p_values",
+    "compare",
+    "default_method",
+    "get_method",
+    "make_detector",
+]

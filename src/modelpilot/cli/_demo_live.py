@@ -141,8 +141,8 @@ class _Traffic:
     def _rows(self, drifted: bool, seed: int) -> list[dict[str, Any]]:
         from modelpilot.datasets import house_prices
 
-        frame = house_prices(3000, seed=seed, size_shift=0.6 if drifted else 0.0,
-                             price_inflation=0.35 if drifted else 0.0)
+        frame = house_prices(3000, seed=seed, size_shift=0.3 if drifted else 0.0,
+                             price_inflation=0.25 if drifted else 0.0)
         records = frame.to_dict("records")
         return [{str(k): (None if v != v else v) for k, v in r.items()} for r in records]
 
@@ -241,7 +241,7 @@ def run_live_story(root: Path, say: Callable[[str], None], stage: Callable[[str,
         stage("6. The world changes", "People start building larger houses (data drift) and "
               "prices rise for the same house (concept drift).")
         traffic.phase = "drift"
-        note("traffic now: 60% larger houses, prices 35% higher")
+        note("traffic now: 30% larger houses, prices 25% higher")
 
         def alerts_fired() -> list[dict[str, Any]]:
             payload = admin.get("/v1/alerts").json()

@@ -96,7 +96,18 @@ def feedback(
         result = client.feedback(prediction_id, value)
     print_json(result)
     if result.get("rejected"):
-        raise typer.Exit(1)
+        raise _FeedbackRejected(int(result["rejected"]), len(result.get("results", [])))
+
+
+class _FeedbackRejected(ModelpilotError):
+    """Exit code 1 when the server rejected a label. An error, not ``typer.Exit(1)``: typer
+    raises its own ``Exit``, which ``cli._app.main`` does not translate, so it returned 0."""
+
+    exit_code = 1
+    kind = "feedback_rejected"
+
+    def __init__(self, rejected: int, total: int) -> None:
+        super().__init__(f"{rejected} of {total} label(s) rejected; the results above say why")
 
 
 def _tokens() -> TokenStore:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from modelpilot.data import SchemaValidator, file_format, iter_batches
 from modelpilot.errors import DataError
@@ -31,7 +31,27 @@ from modelpilot.serving._outputs import run_model
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog, new_ids
 from modelpilot.store._tables import scoring_runs
 
-__all__ = ["ScoringResult", "score_file"]
+__all__ = ["ScoringResult", "recent_run_rows", "score_file"]
+
+
+def recent_run_rows(engine: Engine, model: str, *, limit: int) -> list[int]:
+    """Row counts of the last ``limit`` successful scoring runs of ``model``, newest first:
+    the "usual" volume an input file is compared with before it is scored.
+
+    Examples
+    --------
+    >>> from modelpilot.store import create_database
+    >>> recent_run_rows(create_database("sqlite://"), "houses", limit=10)
+    []
+    """
+    query = (
+        select(scoring_runs.c.n_rows)
+        .where(scoring_runs.c.model == model, scoring_runs.c.status == "done")
+        .order_by(scoring_runs.c.finished_at.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [int(n) for n in connection.execute(query).scalars()]
 
 
 @dataclass

@@ -1,0 +1,210 @@
+"""LogWriter: group commit off the request path, durable callbacks, back-pressure, retries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import pytest
+from sqlalchemy import Engine
+
+from modelpilot.errors import ModelpilotError
+from modelpilot.serving import LogEntry, LogQueueFull, LogWriter
+from modelpilot.spec import FeatureSpec
+from modelpilot.store import (
+    PiiScrubber,
+    PredictionBatch,
+    PredictionLog,
+    PredictionRecord,
+    create_database,
+)
+
+WAIT = 30.0  # the longest any commit may take here; a bound, never a pause
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    engine = create_database("sqlite://")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def log(engine: Engine) -> PredictionLog:
+    return PredictionLog(engine)
+
+
+def entries(n: int, *, start: int = 0, model: str = "m") -> list[LogEntry]:
+    return [
+        LogEntry(
+            f"p{i:05d}",
+            1000.0 + i,
+            model,
+            1,
+            {"x": float(i), "email": f"{i}@a.b"},
+            {"prediction": 2.0 * i},
+            0.5,
+        )
+        for i in range(start, start + n)
+    ]
+
+
+class FlakyLog(PredictionLog):
+    """A prediction log whose first ``failures`` appends fail, as a database going away would."""
+
+    def __init__(self, engine: Engine, *, failures: int) -> None:
+        super().__init__(engine)
+        self.failures = failures
+        self.attempts = 0
+
+    def append(self, items: PredictionBatch | Sequence[PredictionBatch | PredictionRecord]) -> int:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise ConnectionError(f"database unavailable (attempt {self.attempts})")
+        return super().append(items)
+
+
+class Callbacks:
+    """Collects durable-mode callbacks; :meth:`wait` blocks until ``n`` have arrived."""
+
+    def __init__(self) -> None:
+        self.results: list[BaseException | None] = []
+        self._arrived = threading.Condition()
+
+    def __call__(self, error: BaseException | None) -> None:
+        with self._arrived:
+            self.results.append(error)
+            self._arrived.notify_all()
+
+    def wait(self, n: int) -> list[BaseException | None]:
+        with self._arrived:
+            assert self._arrived.wait_for(lambda: len(self.results) >= n, WAIT)
+            return list(self.results)
+
+
+def test_submitted_entries_are_committed(log: PredictionLog) -> None:
+    writer = LogWriter(log, flush_interval=0.01)
+    writer.start()
+    writer.submit(entries(3))
+    writer.submit(entries(2, start=3))
+    assert writer.wait_flushed(WAIT)
+    assert log.count() == 5 and writer.queued == 0
+    frame = log.window(model="m")
+    assert frame["id"].tolist() == [f"p{i:05d}" for i in range(5)]
+    assert frame["prediction"].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert writer.stats.committed == 5
+    writer.stop()
+
+
+def test_wait_flushed_with_nothing_submitted_returns_at_once(log: PredictionLog) -> None:
+    writer = LogWriter(log)
+    assert writer.wait_flushed(0.0)
+
+
+def test_what_gathered_before_a_commit_goes_in_one_transaction(log: PredictionLog) -> None:
+    writer = LogWriter(log, flush_interval=0.01)
+    for start in range(0, 50, 5):  # queued before the thread runs: one group
+        writer.submit(entries(5, start=start))
+    writer.start()
+    assert writer.wait_flushed(WAIT)
+    assert (log.count(), writer.stats.commits) == (50, 1)
+    writer.stop()
+
+
+def test_stop_commits_everything_submitted_before_it(log: PredictionLog) -> None:
+    writer = LogWriter(log, flush_interval=0.01)
+    writer.start()
+    writer.submit(entries(7))
+    writer.stop()
+    assert log.count() == 7
+    with pytest.raises(ModelpilotError, match="the prediction log writer is stopped"):
+        writer.submit(entries(1, start=7))
+
+
+def test_durable_callbacks_run_after_the_commit(log: PredictionLog) -> None:
+    callbacks = Callbacks()
+    seen_in_log: list[set[str]] = []
+
+    def callback(error: BaseException | None) -> None:
+        seen_in_log.append(log.exists(ids))  # what a durable request may rely on
+        callbacks(error)
+
+    writer = LogWriter(log, flush_interval=0.01)
+    writer.start()
+    batch = entries(4)
+    ids = [e.id for e in batch]
+    writer.submit(batch[:2], callback)
+    writer.submit(batch[2:], callback)
+    assert callbacks.wait(2) == [None, None]
+    assert seen_in_log[-1] == set(ids)
+    writer.stop()
+
+
+def test_an_empty_submission_calls_back_at_once(log: PredictionLog) -> None:
+    callbacks = Callbacks()
+    LogWriter(log).submit([], callbacks)
+    assert callbacks.results == [None]
+
+
+def test_a_full_queue_refuses_new_requests(log: PredictionLog) -> None:
+    writer = LogWriter(log, max_queue=100)  # not started: nothing leaves the queue
+    writer.submit(entries(60))
+    writer.check_capacity(40)
+    with pytest.raises(LogQueueFull, match=r"60 records behind \(limit 100\).*nothing is lost"):
+        writer.check_capacity(41)
+    assert LogQueueFull(60, 100).http_status == 503
+    assert writer.queued == 60
+
+
+def test_lag_is_the_age_of_the_oldest_uncommitted_record(log: PredictionLog) -> None:
+    now = [100.0]
+    writer = LogWriter(log, monotonic=lambda: now[0])
+    assert writer.lag_seconds == 0.0
+    writer.submit(entries(1))
+    now[0] = 103.5
+    writer.submit(entries(1, start=1))
+    assert writer.lag_seconds == 3.5
+
+
+def test_failed_commits_are_retried_and_nothing_is_lost(engine: Engine) -> None:
+    log = FlakyLog(engine, failures=3)
+    callbacks = Callbacks()
+    writer = LogWriter(log, flush_interval=0.001)
+    writer.start()
+    writer.submit(entries(10), callbacks)
+    assert callbacks.wait(1) == [None]
+    writer.submit(entries(5, start=10))
+    writer.stop()
+    assert log.count() == 15  # every record once: no loss, no duplicate
+    assert (writer.stats.failures, log.attempts) == (3, 5)
+    assert writer.stats.last_error == "ConnectionError: database unavailable (attempt 3)"
+    assert sorted(log.window()["id"]) == [f"p{i:05d}" for i in range(15)]
+
+
+def test_pii_features_are_scrubbed_before_they_are_written(log: PredictionLog) -> None:
+    features = [
+        FeatureSpec(name="x", type="numeric"),
+        FeatureSpec(name="email", type="text", pii=True),
+    ]
+    scrubber = PiiScrubber(features, mode="hash", key=b"secret")
+    writer = LogWriter(log, flush_interval=0.01, scrubbers={"m": scrubber})
+    writer.start()
+    writer.submit(entries(2) + entries(1, start=2, model="other"))
+    assert writer.wait_flushed(WAIT)
+    writer.stop()
+    scrubbed = log.window(model="m")
+    assert scrubbed["email"].tolist() == [scrubber.token("0@a.b"), scrubber.token("1@a.b")]
+    assert all(value.startswith("hmac:") for value in scrubbed["email"])
+    assert log.window(model="other")["email"].tolist() == ["2@a.b"]  # no scrubber for it
+
+
+def test_wait_flushed_commits_without_waiting_for_the_timer(log: PredictionLog) -> None:
+    # An interval of an hour: only wait_flushed's wake-up can commit within the test's timeout.
+    writer = LogWriter(log, flush_interval=3600.0)
+    writer.start()
+    writer.submit(entries(1))
+    assert writer.wait_flushed(WAIT)
+    writer.submit(entries(1, start=1))
+    assert writer.wait_flushed(WAIT)
+    assert log.count() == 2
+    writer.stop()

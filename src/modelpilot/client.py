@@ -97,16 +97,25 @@ class Client:
         result: list[dict[str, Any]] = self._check(self._http.get("/v1/deployments"))["deployments"]
         return result
 
-    def deploy(self, deployment: str, version: int, *, strategy: str = "canary",
-               force: bool = False, reason: str = "") -> dict[str, Any]:
+    def deploy(
+        self,
+        deployment: str,
+        version: int,
+        *,
+        strategy: str = "canary",
+        force: bool = False,
+        reason: str = "",
+    ) -> dict[str, Any]:
         """Admin: start a rollout (or a direct replacement with ``force``)."""
-        return self.admin(deployment, "deploy", version=version, strategy=strategy,
-                          force=force, reason=reason)
+        return self.admin(
+            deployment, "deploy", version=version, strategy=strategy, force=force, reason=reason
+        )
 
     def admin(self, deployment: str, action: str, **body: Any) -> dict[str, Any]:
         """Admin actions: deploy, rollback, promote, pause, resume, abort."""
         result: dict[str, Any] = self._check(
-            self._http.post(f"/v1/deployments/{deployment}/{action}", json=body))
+            self._http.post(f"/v1/deployments/{deployment}/{action}", json=body)
+        )
         return result
 
     def status(self, deployment: str) -> dict[str, Any]:

@@ -59,9 +59,13 @@ def demo(
         Path, typer.Option("--dir", help="Where to create the demo project.")
     ] = Path("demo-project"),
     rows: Annotated[int, typer.Option("--rows", min=1000, help="Training rows.")] = 10_000,
-    live: Annotated[bool, typer.Option("--live/--no-live", help="Also run the online story: "
-                                       "serving, drift, alerts, retraining, canary, reviews.")
-                    ] = True,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live/--no-live",
+            help="Also run the online story: serving, drift, alerts, retraining, canary, reviews.",
+        ),
+    ] = True,
 ) -> None:
     """Run the house-price example through scoping, data checks, registry and batch scoring."""
     # Imported here: `modelpilot --help` should not pay for scikit-learn and skops.
@@ -239,5 +243,6 @@ def demo(
     _stage(
         "Summary",
         "\n".join(f"[bold]{stage}[/]: {escape(text)}" for stage, text in summary)
-        + f"\n\nDone in {elapsed:.0f}s. Explore the project:\n" + explore,
+        + f"\n\nDone in {elapsed:.0f}s. Explore the project:\n"
+        + explore,
     )

@@ -63,7 +63,7 @@ _LIVE_SECTIONS = {
   latency_p99_ms: 2000      # generous: the demo shares a small machine with its own load
   error_rate: 0.05
   throughput_rps: 20""",
-    "rollout": """# Demo: short steps. The agreement and prediction-shift gates are left out on purpose:
+    "rollout": """# Demo: short steps. The agreement and prediction-shift gates are left out:
 # after concept drift a better model *should* answer differently from the old one.
 rollout:
   steps: [25, 50, 100]
@@ -141,8 +141,12 @@ class _Traffic:
     def _rows(self, drifted: bool, seed: int) -> list[dict[str, Any]]:
         from modelpilot.datasets import house_prices
 
-        frame = house_prices(3000, seed=seed, size_shift=0.3 if drifted else 0.0,
-                             price_inflation=0.25 if drifted else 0.0)
+        frame = house_prices(
+            3000,
+            seed=seed,
+            size_shift=0.3 if drifted else 0.0,
+            price_inflation=0.25 if drifted else 0.0,
+        )
         records = frame.to_dict("records")
         return [{str(k): (None if v != v else v) for k, v in r.items()} for r in records]
 
@@ -156,9 +160,10 @@ class _Traffic:
                 row = dict(rng.choice(drifted if self.phase == "drift" else normal))
                 price = row.pop("price")
                 try:
-                    response = client.post("/v1/deployments/house-prices/predict",
-                                           json={"instances": [row],
-                                                 "key": f"user-{rng.randrange(1000)}"})
+                    response = client.post(
+                        "/v1/deployments/house-prices/predict",
+                        json={"instances": [row], "key": f"user-{rng.randrange(1000)}"},
+                    )
                 except httpx.HTTPError:
                     with self._lock:
                         self.failed += 1
@@ -189,8 +194,7 @@ class _Traffic:
             worker.join(30)
 
 
-def _wait(what: str, check: Callable[[], Any], timeout: float, say: Callable[[str], None]
-          ) -> Any:
+def _wait(what: str, check: Callable[[], Any], timeout: float, say: Callable[[str], None]) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -204,21 +208,34 @@ def _wait(what: str, check: Callable[[], Any], timeout: float, say: Callable[[st
     return None
 
 
-def run_live_story(root: Path, say: Callable[[str], None], stage: Callable[[str, str], None]
-                   ) -> list[tuple[str, str]]:
+def run_live_story(
+    root: Path, say: Callable[[str], None], stage: Callable[[str, str], None]
+) -> list[tuple[str, str]]:
     """Run the story; returns summary lines. The server is stopped before returning."""
     configure_live(root)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN,
-           "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {
+        **os.environ,
+        "MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN,
+        "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
     executable = Path(sys.executable).with_name("modelpilot")
-    command = [str(executable) if executable.exists() else "modelpilot", "-p", str(root),
-               "serve", "--port", str(port), "--log-level", "warning"]
-    log = open(root / "server.log", "w")  # noqa: SIM115 - closed in finally
+    command = [
+        str(executable) if executable.exists() else "modelpilot",
+        "-p",
+        str(root),
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    log = open(root / "server.log", "w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                         timeout=30)
+    admin = httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+    )
     traffic = _Traffic(url)
     started = time.time()
     events: list[tuple[float, str]] = []
@@ -228,18 +245,25 @@ def run_live_story(root: Path, say: Callable[[str], None], stage: Callable[[str,
         say(f"  t+{time.time() - started:5.1f}s  {text}")
 
     try:
-        stage("5. Deployment (online)", "The production model is served over HTTP; users ask "
-              "for prices and, a moment later, the true sale price comes back as feedback.")
-        if not _wait("the server is ready", lambda: admin.get("/readyz").status_code == 200,
-                     60, say):
+        stage(
+            "5. Deployment (online)",
+            "The production model is served over HTTP; users ask "
+            "for prices and, a moment later, the true sale price comes back as feedback.",
+        )
+        if not _wait(
+            "the server is ready", lambda: admin.get("/readyz").status_code == 200, 60, say
+        ):
             raise RuntimeError(f"the server did not start; see {root / 'server.log'}")
         note(f"serving house-prices v2 at {url}")
         traffic.start()
         _wait("traffic", lambda: traffic.sent >= 300, 30, say)
         note(f"{traffic.sent} requests answered, labels flowing back")
 
-        stage("6. The world changes", "People start building larger houses (data drift) and "
-              "prices rise for the same house (concept drift).")
+        stage(
+            "6. The world changes",
+            "People start building larger houses (data drift) and "
+            "prices rise for the same house (concept drift).",
+        )
         traffic.phase = "drift"
         note("traffic now: 30% larger houses, prices 25% higher")
 
@@ -266,9 +290,12 @@ def run_live_story(root: Path, say: Callable[[str], None], stage: Callable[[str,
         if _wait("partial automation", lambda: degree() != "full", 30, say):
             note(f"automation lowered to {degree()}: uncertain houses go to the review queue")
 
-        stage("7. Retraining", "The alert's action retrains on the exported data (the "
-              "training set plus the logged houses with their true prices), registers the new "
-              "version, compares it with production, and deploys it: shadow, then canary.")
+        stage(
+            "7. Retraining",
+            "The alert's action retrains on the exported data (the "
+            "training set plus the logged houses with their true prices), registers the new "
+            "version, compares it with production, and deploys it: shadow, then canary.",
+        )
 
         def new_rollout() -> dict[str, Any] | None:
             status: dict[str, Any] = admin.get("/v1/deployments/house-prices/status").json()
@@ -286,20 +313,36 @@ def run_live_story(root: Path, say: Callable[[str], None], stage: Callable[[str,
             if runs and runs[0].status != "running" and "run" not in outcome:
                 outcome["run"] = runs[0]
                 details = runs[0].details
-                note(f"retraining run {runs[0].id} {runs[0].status}: "
-                     + ", ".join(f"{k} {details[k]}" for k in ("reference_rows", "logged_rows",
-                                                                "holdout_rows", "reason", "error")
-                                 if k in details))
-            return "run" in outcome and (outcome["run"].status != "succeeded"
-                                         or new_rollout() is not None)
+                note(
+                    f"retraining run {runs[0].id} {runs[0].status}: "
+                    + ", ".join(
+                        f"{k} {details[k]}"
+                        for k in (
+                            "reference_rows",
+                            "logged_rows",
+                            "holdout_rows",
+                            "reason",
+                            "error",
+                        )
+                        if k in details
+                    )
+                )
+            return "run" in outcome and (
+                outcome["run"].status != "succeeded" or new_rollout() is not None
+            )
 
         _wait("a retraining run", retrained, 120, say)
         rollout = new_rollout() if outcome.get("run") is not None else None
         if rollout:
-            note(f"v{rollout['candidate_version']} registered and deployed as "
-                 f"{rollout['strategy']}")
-            if _wait("the canary phase",
-                     lambda: (new_rollout() or {}).get("strategy") == "canary", 40, say):
+            note(
+                f"v{rollout['candidate_version']} registered and deployed as {rollout['strategy']}"
+            )
+            if _wait(
+                "the canary phase",
+                lambda: (new_rollout() or {}).get("strategy") == "canary",
+                40,
+                say,
+            ):
                 note("shadow phase passed: canary begins")
 
             def finished() -> dict[str, Any] | None:
@@ -309,18 +352,25 @@ def run_live_story(root: Path, say: Callable[[str], None], stage: Callable[[str,
             final = _wait("the canary's verdict", finished, 90, say)
             if final:
                 recent = (final.get("recent") or [{}])[0]
-                note(f"canary {recent.get('status')}: {recent.get('reason')}; "
-                     f"serving v{final['version']}")
+                note(
+                    f"canary {recent.get('status')}: {recent.get('reason')}; "
+                    f"serving v{final['version']}"
+                )
 
-        stage("8. People in the loop", "The deployment runs at partial automation: houses "
-              "unlike any it was trained on wait for a person. A reviewer decides a few.")
+        stage(
+            "8. People in the loop",
+            "The deployment runs at partial automation: houses "
+            "unlike any it was trained on wait for a person. A reviewer decides a few.",
+        )
         decided = 0
         for review_id, price in list(traffic.truth.items())[:5]:
             response = admin.post(f"/v1/reviews/{review_id}/decision", json={"value": price})
             decided += response.status_code == 200
         queue = admin.get("/v1/reviews").json()["stats"]
-        note(f"{traffic.deferred} predictions deferred to people; {decided} decided now, "
-             f"{queue['pending']} waiting")
+        note(
+            f"{traffic.deferred} predictions deferred to people; {decided} decided now, "
+            f"{queue['pending']} waiting"
+        )
     finally:
         traffic.finish()
         admin.close()
@@ -330,6 +380,8 @@ def run_live_story(root: Path, say: Callable[[str], None], stage: Callable[[str,
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-    summary = [("Online", f"{traffic.sent:,} requests, {traffic.failed} failed"),
-               ("Timeline", "\n".join(f"t+{t:5.1f}s {text}" for t, text in events))]
+    summary = [
+        ("Online", f"{traffic.sent:,} requests, {traffic.failed} failed"),
+        ("Timeline", "\n".join(f"t+{t:5.1f}s {text}" for t, text in events)),
+    ]
     return summary

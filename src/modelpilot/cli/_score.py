@@ -5,21 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow.parquet as pq
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from modelpilot.cli._app import app, console, open_project, print_json
-from modelpilot.data import file_format
+from modelpilot.cli._app import app, console, err_console, open_project, print_json
+from modelpilot.data import BatchInputRejected, BatchInputReport, check_batch_input, file_format
 from modelpilot.errors import NotFoundError
-from modelpilot.serving import score_file
+from modelpilot.serving import recent_run_rows, score_file
 from modelpilot.store import PiiScrubber, load_pii_key
 
+_MARKS = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]skip[/]"}
 
-def _row_estimate(path: Path) -> int | None:
-    if file_format(path) == "parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    return None
+
+def _print_checks(report: BatchInputReport) -> None:
+    # On stderr: stdout stays the scored summary (or the JSON) a script reads.
+    for check in report.checks:
+        err_console.print(
+            f"  {_MARKS[check.passed]}  {check.name}: {escape(check.message)}", soft_wrap=True
+        )
 
 
 @app.command()
@@ -47,21 +51,45 @@ def score(
         int, typer.Option("--batch-rows", min=1, help="Rows per chunk.")
     ] = 50_000,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
+    skip_checks: Annotated[
+        bool,
+        typer.Option(
+            "--skip-checks", help="Score even if the input is stale or of an unusual size."
+        ),
+    ] = False,
 ) -> None:
-    """Score INPUT with a registered model; invalid rows go to a rejects file with reasons."""
+    """Score INPUT with a registered model; invalid rows go to a rejects file with reasons.
+
+    Before reading a row, INPUT's age and row count are checked (``batch_checks`` in
+    modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
+    """
     if not input_path.is_file():
         raise NotFoundError("file", str(input_path), hint="check the path")
     file_format(input_path)
     file_format(output)
     project = open_project()
     version = project.registry.resolve(model or f"{project.spec.model_name}@production")
+    settings = project.spec.batch_checks
+    report = check_batch_input(
+        input_path,
+        settings,
+        history=recent_run_rows(project.engine, version.name, limit=settings.history_runs),
+    )
+    blocked = bool(report.failed) and settings.blocking and not skip_checks
+    if report.failed or not as_json:
+        err_console.print(f"input checks of {escape(str(input_path))}:", soft_wrap=True)
+        _print_checks(report)
+    if blocked:
+        raise BatchInputRejected(report)
+    if report.failed:
+        err_console.print("[yellow]scoring anyway[/] (--skip-checks or batch_checks.blocking)")
     runtime = project.registry.load(version, trust=trust, force=force)
     scrubber = PiiScrubber(
         version.features,
         mode=project.spec.logging.pii,
         key=load_pii_key(project.directory, project.environ),
     )
-    total = _row_estimate(input_path)
+    total = report.rows
     with Progress(
         TextColumn("scoring"),
         BarColumn(),
@@ -84,7 +112,14 @@ def score(
             progress=lambda n: bar.advance(task, n),
         )
     if as_json:
-        print_json({**result.to_dict(), "model": version.name, "version": version.version})
+        print_json(
+            {
+                **result.to_dict(),
+                "model": version.name,
+                "version": version.version,
+                "input_checks": report.to_dict(),
+            }
+        )
         return
     console.print(
         f"scored [bold]{result.n_scored:,}[/] of {result.n_rows:,} rows with "

@@ -1,16 +1,36 @@
 """Data: reading files, schema inference and checks before training, validation, profiles."""
 
+from modelpilot.data._checks import CHECK_NAMES, check_data
+from modelpilot.data._freshness import (
+    BatchInputRejected,
+    BatchInputReport,
+    InputCheck,
+    check_batch_input,
+    count_rows,
+)
 from modelpilot.data._io import file_format, iter_batches, read_table, sha256_file
 from modelpilot.data._profile import N_QUANTILES, build_profile
+from modelpilot.data._report import CheckResult, DataCheckReport
+from modelpilot.data._schema import infer_schema
 from modelpilot.data._validation import FrameValidation, RecordValidation, SchemaValidator
 
 __all__ = [
+    "CHECK_NAMES",
     "N_QUANTILES",
+    "BatchInputRejected",
+    "BatchInputReport",
+    "CheckResult",
+    "DataCheckReport",
     "FrameValidation",
+    "InputCheck",
     "RecordValidation",
     "SchemaValidator",
     "build_profile",
+    "check_batch_input",
+    "check_data",
+    "count_rows",
     "file_format",
+    "infer_schema",
     "iter_batches",
     "read_table",
     "sha256_file",

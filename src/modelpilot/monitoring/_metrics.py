@@ -283,14 +283,24 @@ class ServingMetrics:
             ["deployment", "detector"],
             registry=r,
         )
-        self.review_queue_length = Gauge("modelpilot_review_queue_length", "Predictions "
-                                         "waiting for a person's decision.", ["deployment"],
-                                         registry=r)
-        self.review_queue_age = Gauge("modelpilot_review_queue_age_seconds", "Age of the "
-                                      "oldest pending review.", ["deployment"], registry=r)
-        self.review_agreement = Gauge("modelpilot_review_agreement_ratio", "Share of decided "
-                                      "reviews in which the person agreed with the model.",
-                                      ["deployment", "degree"], registry=r)
+        self.review_queue_length = Gauge(
+            "modelpilot_review_queue_length",
+            "Predictions waiting for a person's decision.",
+            ["deployment"],
+            registry=r,
+        )
+        self.review_queue_age = Gauge(
+            "modelpilot_review_queue_age_seconds",
+            "Age of the oldest pending review.",
+            ["deployment"],
+            registry=r,
+        )
+        self.review_agreement = Gauge(
+            "modelpilot_review_agreement_ratio",
+            "Share of decided reviews in which the person agreed with the model.",
+            ["deployment", "degree"],
+            registry=r,
+        )
         self.alerts_firing = Gauge(
             "modelpilot_alerts_firing", "Alert rules firing.", ["rule", "severity"], registry=r
         )

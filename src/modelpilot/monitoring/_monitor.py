@@ -276,19 +276,23 @@ class Monitor:
         return points
 
     # ---- people ---------------------------------------------------------------------------
-    def _review_points(self, deployment: Any, watch: _DeploymentWatch, now: float
-                       ) -> list[Point]:
+    def _review_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:
         if self.reviews is None:
             return []
         name = deployment.name
         stats = self.reviews.stats(name)
-        points = [Point("review_queue_length", name, float(stats["pending"]), now),
-                  Point("review_queue_age_seconds", name, float(stats["oldest_age_s"]), now)]
+        points = [
+            Point("review_queue_length", name, float(stats["pending"]), now),
+            Point("review_queue_age_seconds", name, float(stats["oldest_age_s"]), now),
+        ]
         self.metrics.review_queue_length.labels(name).set(stats["pending"])
         self.metrics.review_queue_age.labels(name).set(stats["oldest_age_s"])
         for degree, item in stats["agreement"].items():
-            points.append(Point("review_agreement", name, item["rate"], now,
-                                format_labels({"degree": degree})))
+            points.append(
+                Point(
+                    "review_agreement", name, item["rate"], now, format_labels({"degree": degree})
+                )
+            )
             self.metrics.review_agreement.labels(name, degree).set(item["rate"])
         return points
 

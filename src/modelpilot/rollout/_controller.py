@@ -147,11 +147,13 @@ class RolloutController:
             self.reconcile()
             return self.status(name)
         config = {
-            "steps": (list(self.settings.steps) if strategy in ("canary", "shadow-canary")
-                      else [100.0]),
+            "steps": (
+                list(self.settings.steps) if strategy in ("canary", "shadow-canary") else [100.0]
+            ),
             # shadow-canary: shadow traffic first; when it held up for shadow_s, a canary.
-            "shadow_until": (self.clock() + self.settings.shadow_s
-                             if strategy == "shadow-canary" else None),
+            "shadow_until": (
+                self.clock() + self.settings.shadow_s if strategy == "shadow-canary" else None
+            ),
             "step_interval_s": self.settings.step_interval_s,
             "failures": 0,
             "force": force,
@@ -358,7 +360,7 @@ class RolloutController:
         """Advance every active rollout by what the clock and the gates say; returns events."""
         events: list[dict[str, Any]] = []
         now = self.clock()
-        for name, (_, until) in list(self._standby.items()):
+        for name in list(self._standby):
             active = self.store.active(name)
             if active is None or active.status != "switched":
                 self._standby.pop(name, None)
@@ -414,8 +416,10 @@ class RolloutController:
         # The primary's answers in the step: the requests it served and the copies of the
         # candidate's requests it scored. At 100% only the copies exist; counting answered
         # requests alone, the latency gate waited forever and the last step never passed.
-        primary = frame[(frame["version"] == record.primary_version)
-                        & frame["source"].isin(("online", "shadow"))]
+        primary = frame[
+            (frame["version"] == record.primary_version)
+            & frame["source"].isin(("online", "shadow"))
+        ]
         mirrored = shadow[shadow["version"] == record.primary_version]
         if "error" in mirrored:
             mirrored = mirrored[mirrored["error"].isna()]
@@ -515,8 +519,9 @@ class RolloutController:
         self.store.update(record, bump=False)
         return []
 
-    def _shadow_to_canary(self, record: RolloutRecord, report: dict[str, Any], now: float
-                          ) -> list[dict[str, Any]]:
+    def _shadow_to_canary(
+        self, record: RolloutRecord, report: dict[str, Any], now: float
+    ) -> list[dict[str, Any]]:
         """The shadow phase is over: a candidate that held up goes on as a canary."""
         gate = next((g for g in self.settings.gates if g.metric == "error_rate"), None)
         limit = gate.threshold if gate is not None else 0.02
@@ -527,24 +532,43 @@ class RolloutController:
             return []  # not enough shadow traffic yet: keep shadowing
         errors = float(report.get("candidate_error_rate", 0.0))
         if errors > limit:
-            reason = (f"shadow phase failed: the candidate failed {errors:.1%} of "
-                      f"{mirrored} mirrored requests (limit {limit:.1%})")
+            reason = (
+                f"shadow phase failed: the candidate failed {errors:.1%} of "
+                f"{mirrored} mirrored requests (limit {limit:.1%})"
+            )
             self.store.finish(record, "rolled_back", reason, actor="controller")
-            self._audit("controller", "rollback", record.deployment,
-                        {"rollout": record.id, "reason": reason})
-            return [{"deployment": record.deployment, "event": "rolled_back",
-                     "reason": reason}]
+            self._audit(
+                "controller",
+                "rollback",
+                record.deployment,
+                {"rollout": record.id, "reason": reason},
+            )
+            return [{"deployment": record.deployment, "event": "rolled_back", "reason": reason}]
         record.strategy = "canary"
         record.step = 0
         record.step_started_at = now
-        record.history.append({"at": now, "event": "shadow passed, canary begins",
-                               "shadow": report})
+        record.history.append(
+            {"at": now, "event": "shadow passed, canary begins", "shadow": report}
+        )
         self.store.update(record)
-        self._audit("controller", "deploy.canary", record.deployment,
-                    {"rollout": record.id, "reason": "shadow phase passed",
-                     "mirrored": mirrored, "candidate_error_rate": errors})
-        return [{"deployment": record.deployment, "event": "canary",
-                 "weight": record.config["steps"][0]}]
+        self._audit(
+            "controller",
+            "deploy.canary",
+            record.deployment,
+            {
+                "rollout": record.id,
+                "reason": "shadow phase passed",
+                "mirrored": mirrored,
+                "candidate_error_rate": errors,
+            },
+        )
+        return [
+            {
+                "deployment": record.deployment,
+                "event": "canary",
+                "weight": record.config["steps"][0],
+            }
+        ]
 
     def shadow_report(self, record: RolloutRecord) -> dict[str, Any]:
         model = self._version(record.deployment, record.candidate_version).name

@@ -88,23 +88,28 @@ class RolloutStore:
 
     # ---- deployment states ------------------------------------------------------------
     def ensure(self, name: str, model: str, version: int, actor: str) -> DeploymentState:
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                select(deployment_states).where(deployment_states.c.name == name)
-            ).first()
-            if row is None:
-                connection.execute(
-                    insert(deployment_states).values(
-                        name=name,
-                        model=model,
-                        version=version,
-                        last_good_version=None,
-                        active_rollout=None,
-                        revision=0,
-                        updated_at=self.clock(),
-                        updated_by=actor,
+        try:
+            with self.engine.begin() as connection:
+                row = connection.execute(
+                    select(deployment_states).where(deployment_states.c.name == name)
+                ).first()
+                if row is None:
+                    connection.execute(
+                        insert(deployment_states).values(
+                            name=name,
+                            model=model,
+                            version=version,
+                            last_good_version=None,
+                            active_rollout=None,
+                            revision=0,
+                            updated_at=self.clock(),
+                            updated_by=actor,
+                        )
                     )
-                )
+        except IntegrityError:
+            # The worker processes of a first start all attach at once: another one inserted
+            # the row between our look and our insert. Its row is as good as ours.
+            pass
         return self.state(name)
 
     def state(self, name: str) -> DeploymentState:

@@ -155,8 +155,12 @@ class ServingApp:
     ) -> None:
         """Serve one prediction request and record its metrics (never failing it for them)."""
         metrics = self.state.metrics
-        info: dict[str, Any] = {"deployment": "(unknown)", "version": "", "outcome": "ok",
-                                "instances": 0}
+        info: dict[str, Any] = {
+            "deployment": "(unknown)",
+            "version": "",
+            "outcome": "ok",
+            "instances": 0,
+        }
         started = time.perf_counter()
         try:
             await self._serve(scope, receive, send, name, v2=v2, info=info)
@@ -175,7 +179,13 @@ class ServingApp:
                     logger.exception("recording request metrics failed")
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, name: str, *, v2: bool,
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        name: str,
+        *,
+        v2: bool,
         info: dict[str, Any],
     ) -> None:
         state = self.state
@@ -335,8 +345,15 @@ class ServingApp:
             }
             state.writer.submit(
                 [
-                    LogEntry(pid, state.clock(), target.version.name, target.version.version,
-                             {n: columns[n][i] for n in names}, failed, failed_ms)
+                    LogEntry(
+                        pid,
+                        state.clock(),
+                        target.version.name,
+                        target.version.version,
+                        {n: columns[n][i] for n in names},
+                        failed,
+                        failed_ms,
+                    )
                     for i, pid in enumerate(ids)
                 ]
             )
@@ -346,8 +363,7 @@ class ServingApp:
         ids = new_ids(len(records), clock=state.clock)
         inputs = [{n: columns[n][index] for n in names} for index in range(len(ids))]
         if degree != "full":
-            result = await self._automate(deployment, target, degree, ids, inputs, columns,
-                                          result)
+            result = await self._automate(deployment, target, degree, ids, inputs, columns, result)
         entries = []
         for index, pid in enumerate(ids):
             outputs: dict[str, Any] = {"prediction": result.predictions[index]}
@@ -358,16 +374,27 @@ class ServingApp:
                     zip(result.classes, result.proba[index], strict=True)
                 )
                 outputs["confidence"] = max(result.proba[index])
-            entries.append(LogEntry(pid, now, target.version.name, target.version.version,
-                                    inputs[index], outputs, latency_ms))
+            entries.append(
+                LogEntry(
+                    pid,
+                    now,
+                    target.version.name,
+                    target.version.version,
+                    inputs[index],
+                    outputs,
+                    latency_ms,
+                )
+            )
         await self._log(entries)
         state.counters.predictions += len(records)
         if metrics is not None:
             try:
-                confidence = ([max(row) for row in result.proba]
-                              if result.proba is not None else None)
-                metrics.observe_outputs(deployment.name, str(target.version.version),
-                                        result.predictions, confidence)
+                confidence = (
+                    [max(row) for row in result.proba] if result.proba is not None else None
+                )
+                metrics.observe_outputs(
+                    deployment.name, str(target.version.version), result.predictions, confidence
+                )
             except Exception:  # a metric must never fail a prediction
                 logger.exception("recording output metrics failed")
         mirrors = deployment.router.mirrors(target)
@@ -380,9 +407,16 @@ class ServingApp:
                 task.add_done_callback(self._background.discard)
         return ids, result, target
 
-    async def _automate(self, deployment: Deployment, target: LoadedVersion, degree: str,
-                        ids: list[str], inputs: list[dict[str, Any]],
-                        columns: dict[str, list[Any]], result: JobResult) -> JobResult:
+    async def _automate(
+        self,
+        deployment: Deployment,
+        target: LoadedVersion,
+        degree: str,
+        ids: list[str],
+        inputs: list[dict[str, Any]],
+        columns: dict[str, list[Any]],
+        result: JobResult,
+    ) -> JobResult:
         """Apply the deployment's degree of automation: which answers go to a person."""
         from modelpilot.automation import margin_confidence, typicality_confidence
 
@@ -392,8 +426,9 @@ class ServingApp:
         elif degree == "human":
             confidence = [0.0] * len(ids)
         else:
-            confidence = typicality_confidence(columns, target.validator.features,
-                                               target.version.profile)
+            confidence = typicality_confidence(
+                columns, target.validator.features, target.version.profile
+            )
         if degree == "partial":
             deferred = [i for i, c in enumerate(confidence) if c < settings.threshold]
             status, visible = "deferred", True
@@ -405,15 +440,24 @@ class ServingApp:
             items = [(ids[i], inputs[i], result.predictions[i], confidence[i]) for i in deferred]
             loop = asyncio.get_running_loop()
             created = await loop.run_in_executor(
-                None, functools.partial(self.state.reviews.add, deployment.name,
-                                        target.version.name, target.version.version, degree,
-                                        items))
-            reviews = {i: (item.id, status, visible) for i, item in zip(deferred, created,
-                                                                         strict=True)}
+                None,
+                functools.partial(
+                    self.state.reviews.add,
+                    deployment.name,
+                    target.version.name,
+                    target.version.version,
+                    degree,
+                    items,
+                ),
+            )
+            reviews = {
+                i: (item.id, status, visible) for i, item in zip(deferred, created, strict=True)
+            }
         return JobResult(result.predictions, result.proba, result.classes, confidence, reviews)
 
-    async def _mirror(self, loaded: LoadedVersion, inputs: list[dict[str, Any]],
-                      ids: list[str]) -> None:
+    async def _mirror(
+        self, loaded: LoadedVersion, inputs: list[dict[str, Any]], ids: list[str]
+    ) -> None:
         """Score a copy of a request with another version; log it as ``source="shadow"``."""
         await asyncio.sleep(0)  # let the primary's response go out first
         state = self.state
@@ -436,8 +480,16 @@ class ServingApp:
         try:
             state.writer.submit(
                 [
-                    LogEntry(pid, now, loaded.version.name, loaded.version.version, record,
-                             out, latency_ms, source="shadow")
+                    LogEntry(
+                        pid,
+                        now,
+                        loaded.version.name,
+                        loaded.version.version,
+                        record,
+                        out,
+                        latency_ms,
+                        source="shadow",
+                    )
                     for pid, record, out in zip(ids, inputs, outputs, strict=True)
                 ]
             )
@@ -666,18 +718,32 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         loop = asyncio.get_running_loop()
         if action == "deploy":
             if not isinstance(body.get("version"), int):
-                raise ValidationFailed([{"field": "version", "expected": "a version number",
-                                         "got": body.get("version")}])
-            call = functools.partial(ctl.deploy, name, body["version"],
-                                     str(body.get("strategy", "canary")), actor=who.name,
-                                     force=bool(body.get("force", False)), reason=reason)
+                raise ValidationFailed(
+                    [
+                        {
+                            "field": "version",
+                            "expected": "a version number",
+                            "got": body.get("version"),
+                        }
+                    ]
+                )
+            call = functools.partial(
+                ctl.deploy,
+                name,
+                body["version"],
+                str(body.get("strategy", "canary")),
+                actor=who.name,
+                force=bool(body.get("force", False)),
+                reason=reason,
+            )
         elif action in ("rollback", "promote", "abort"):
             call = functools.partial(getattr(ctl, action), name, actor=who.name, reason=reason)
         elif action in ("pause", "resume"):
             call = functools.partial(getattr(ctl, action), name, actor=who.name)
         else:
-            raise NotFoundError("action", action,
-                                hint="use deploy, rollback, promote, pause, resume or abort")
+            raise NotFoundError(
+                "action", action, hint="use deploy, rollback, promote, pause, resume or abort"
+            )
         state.manager.get(name)
         return _json(await loop.run_in_executor(None, call))
 
@@ -711,11 +777,17 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         principal(request, "admin")
         queue = need(state.reviews)
         status_filter = request.query_params.get("status", "pending")
-        items = queue.list(status=None if status_filter == "all" else status_filter,
-                           deployment=request.query_params.get("deployment"),
-                           limit=int(request.query_params.get("limit", "100")))
-        return _json({"reviews": [i.to_dict(show_suggestion=False) for i in items],
-                      "stats": queue.stats(request.query_params.get("deployment"))})
+        items = queue.list(
+            status=None if status_filter == "all" else status_filter,
+            deployment=request.query_params.get("deployment"),
+            limit=int(request.query_params.get("limit", "100")),
+        )
+        return _json(
+            {
+                "reviews": [i.to_dict(show_suggestion=False) for i in items],
+                "stats": queue.stats(request.query_params.get("deployment")),
+            }
+        )
 
     async def reviews_next(request: Request) -> Response:
         principal(request, "admin")
@@ -726,8 +798,9 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
 
     async def review_get(request: Request) -> Response:
         principal(request, "predict")  # the requester polls for the person's decision
-        return _json(need(state.reviews).get(request.path_params["id"]).to_dict(
-            show_suggestion=False))
+        return _json(
+            need(state.reviews).get(request.path_params["id"]).to_dict(show_suggestion=False)
+        )
 
     async def review_decide(request: Request) -> Response:
         who = principal(request, "admin")
@@ -736,12 +809,16 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"the request body is not valid JSON ({exc})") from None
         if not isinstance(body, dict) or "value" not in body:
-            raise ValidationFailed([{"field": "value", "expected": "the decision (a label)",
-                                     "got": body}])
+            raise ValidationFailed(
+                [{"field": "value", "expected": "the decision (a label)", "got": body}]
+            )
         loop = asyncio.get_running_loop()
-        item = await loop.run_in_executor(None, functools.partial(
-            need(state.reviews).decide, request.path_params["id"], body["value"],
-            actor=who.name))
+        item = await loop.run_in_executor(
+            None,
+            functools.partial(
+                need(state.reviews).decide, request.path_params["id"], body["value"], actor=who.name
+            ),
+        )
         return _json(item.to_dict())
 
     async def automation(request: Request) -> Response:
@@ -760,11 +837,19 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         current = ladder.state(name)
         degree = body.get("degree") or (current.proposal if body.get("apply_proposal") else None)
         if degree is None:
-            raise ValidationFailed([{"field": "degree", "expected": "human, shadow, assist, "
-                                     "partial or full (or apply_proposal: true)",
-                                     "got": body.get("degree")}])
-        updated = ladder.set(name, str(degree), actor=who.name,
-                             reason=str(body.get("reason", "set by an admin")))
+            raise ValidationFailed(
+                [
+                    {
+                        "field": "degree",
+                        "expected": "human, shadow, assist, "
+                        "partial or full (or apply_proposal: true)",
+                        "got": body.get("degree"),
+                    }
+                ]
+            )
+        updated = ladder.set(
+            name, str(degree), actor=who.name, reason=str(body.get("reason", "set by an admin"))
+        )
         state.degrees[name] = updated.degree
         return _json(updated.to_dict())
 
@@ -772,9 +857,15 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
         who = principal(request, "admin")
         body = orjson.loads(await request.body() or b"{}")
         loop = asyncio.get_running_loop()
-        run = await loop.run_in_executor(None, functools.partial(
-            need(state.retrain).trigger, reason=str(body.get("reason", "api")), actor=who.name,
-            force=bool(body.get("force", False))))
+        run = await loop.run_in_executor(
+            None,
+            functools.partial(
+                need(state.retrain).trigger,
+                reason=str(body.get("reason", "api")),
+                actor=who.name,
+                force=bool(body.get("force", False)),
+            ),
+        )
         return _json(run.to_dict())
 
     async def openapi(request: Request) -> Response:
@@ -832,14 +923,16 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                 if state.metrics is not None:
                     from modelpilot.monitoring import Monitor
 
-                    state.monitor = Monitor(state.project, state.metrics, state.manager,
-                                            clock=state.clock)
+                    state.monitor = Monitor(
+                        state.project, state.metrics, state.manager, clock=state.clock
+                    )
                     state.monitor.reviews = state.reviews
                     from modelpilot.alerting import AlertEngine
 
                     # Alert rules on every new batch of the monitor's points (issue 6 §3).
-                    alerting = AlertEngine.from_project(state.project, controller=ctl,
-                                                        metrics=state.metrics, clock=state.clock)
+                    alerting = AlertEngine.from_project(
+                        state.project, controller=ctl, metrics=state.metrics, clock=state.clock
+                    )
                     state.monitor.listeners.append(alerting.on_points)
                     state.extra["alerts"] = alerting
                     _register_automation_actions(state, alerting)
@@ -931,18 +1024,25 @@ def _start_automation(state: ServerState) -> None:
 
     project = state.project
     settings = project.spec.automation
-    state.reviews = ReviewQueue(project.engine, project.prediction_log, clock=state.clock,
-                                tolerance=settings.agreement_tolerance)
-    state.ladder = Ladder(project.engine, state.reviews, settings,
-                          audit=project.registry.audit, clock=state.clock)
+    state.reviews = ReviewQueue(
+        project.engine,
+        project.prediction_log,
+        clock=state.clock,
+        tolerance=settings.agreement_tolerance,
+    )
+    state.ladder = Ladder(
+        project.engine, state.reviews, settings, audit=project.registry.audit, clock=state.clock
+    )
     for deployment in state.manager.all():
         state.degrees[deployment.name] = state.ladder.state(
-            deployment.name, default=deployment.spec.automation).degree
+            deployment.name, default=deployment.spec.automation
+        ).degree
 
     def deploy(version: int, reason: str) -> Any:
         name = project.spec.deployment_specs[0].name
-        return state.controller.deploy(name, version, project.spec.retrain.deploy,
-                                       actor="retrain", reason=reason)
+        return state.controller.deploy(
+            name, version, project.spec.retrain.deploy, actor="retrain", reason=reason
+        )
 
     state.retrain = RetrainLoop(project, clock=state.clock, deploy=deploy)
     state.extra["last_ladder"] = 0.0
@@ -956,8 +1056,11 @@ def _register_automation_actions(state: ServerState, alerting: Any) -> None:
         if not state.project.spec.automation.lower_on_alerts:
             return "automation.lower_on_alerts is false; the degree stays"
         before = state.ladder.state(alert.deployment).degree
-        after = state.ladder.lower(alert.deployment, actor="alerts",
-                                   reason=f"alert {alert.rule} firing (value {alert.value})")
+        after = state.ladder.lower(
+            alert.deployment,
+            actor="alerts",
+            reason=f"alert {alert.rule} firing (value {alert.value})",
+        )
         state.degrees[alert.deployment] = after.degree
         if after.degree == before:
             return f"{alert.deployment} is already at {before}; nothing lower"

@@ -105,8 +105,7 @@ def _load(
         concurrency=settings.model_threads,
         size=lambda job: job.rows,
         on_dispatch=(
-            None if on_batch is None
-            else lambda rows: on_batch(version.name, version.version, rows)
+            None if on_batch is None else lambda rows: on_batch(version.name, version.version, rows)
         ),
     )
     return LoadedVersion(version, runtime, validator, batcher, pipeline)
@@ -216,8 +215,11 @@ class DeploymentManager:
 
     def unload(self, name: str, version: int) -> None:
         """Forget a loaded version no router uses any more (frees its memory)."""
-        in_use = {(v.version.name, v.version.version)
-                  for d in self._deployments.values() for v in d.router.versions}
+        in_use = {
+            (v.version.name, v.version.version)
+            for d in self._deployments.values()
+            for v in d.router.versions
+        }
         with self._lock:
             if (name, version) not in in_use:
                 self._loaded.pop((name, version), None)

@@ -56,6 +56,7 @@ class ServerState:
 
     def degree_of(self, deployment: str) -> str:
         return self.degrees.get(deployment, "full")
+
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

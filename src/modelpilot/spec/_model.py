@@ -231,7 +231,8 @@ class RolloutSettings(_Strict):
         if any(not 0 < s <= 100 for s in steps) or steps != sorted(steps) or steps[-1] != 100:
             raise ValueError(
                 f"steps must be increasing traffic percentages in (0, 100] ending at 100, "
-                f"got {steps}")
+                f"got {steps}"
+            )
         return steps
 
 
@@ -683,8 +684,11 @@ class ProjectSpec(_Strict):
             ]
         # Not validated: the project's name is free text; a model name the registry cannot
         # store is refused with a clear message when the model is registered.
-        return [DeploymentSpec.model_construct(name=self.model_name, model=self.model_name,
-                                               alias="production", automation=None)]
+        return [
+            DeploymentSpec.model_construct(
+                name=self.model_name, model=self.model_name, alias="production", automation=None
+            )
+        ]
 
     @property
     def feature_names(self) -> list[str]:

@@ -1,0 +1,402 @@
+"""Schema inference: the feature schema a data file or DataFrame implies, computed by DuckDB.
+
+Each column's type comes from its storage type (numbers are numeric, booleans boolean) and, for
+strings, from how often values repeat: few distinct values relative to rows make a categorical
+feature, many make free text. Inference needs two passes over the data at most, both aggregates
+in DuckDB, so a file far larger than memory is fine.
+
+This module also opens the data for :mod:`modelpilot.data._checks`: the view ``src`` over a
+DataFrame, a Parquet file or a CSV file, and the per-column statistics both modules share.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import duckdb
+import pandas as pd
+
+from modelpilot.data._io import file_format
+from modelpilot.data._profile import duckdb_source
+from modelpilot.errors import DataError, NotFoundError
+from modelpilot.spec import FeatureSpec
+
+__all__ = ["ColumnStats", "DataSource", "infer_schema"]
+
+#: A string column with at most this many distinct values may be categorical ...
+MAX_CATEGORIES = 50
+#: ... when they are also fewer than this share of its non-missing values.
+MAX_CATEGORY_SHARE = 0.05
+#: In files too small for the share to mean anything, this many values that repeat are enough.
+FEW_CATEGORIES = 5
+
+_NUMERIC_TYPES = re.compile(
+    r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|REAL|DECIMAL(\(.*\))?)$"
+)
+ColumnKind = Literal["numeric", "boolean", "string", "other"]
+T = TypeVar("T")
+
+
+def quote(name: str) -> str:
+    """A SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of ``src``: its name, DuckDB type, and SQL for its values."""
+
+    name: str
+    sql_type: str
+
+    @property
+    def kind(self) -> ColumnKind:
+        if _NUMERIC_TYPES.match(self.sql_type):
+            return "numeric"
+        if self.sql_type == "BOOLEAN":
+            return "boolean"
+        if self.sql_type == "VARCHAR":
+            return "string"
+        return "other"
+
+    @property
+    def value(self) -> str:
+        """The column as SQL: a float NaN is missing (NULL), like in pandas; types without a
+        feature type of their own become strings."""
+        if self.sql_type in {"FLOAT", "DOUBLE", "REAL"}:
+            return f"NULLIF({quote(self.name)}, 'NaN'::DOUBLE)"
+        if self.kind == "other":
+            return f"CAST({quote(self.name)} AS VARCHAR)"
+        return quote(self.name)
+
+    @property
+    def number(self) -> str:
+        """The column's values as DOUBLE; NULL where a value is not a number."""
+        if self.kind == "numeric":
+            return f"CAST({self.value} AS DOUBLE)"
+        if self.kind == "boolean":
+            return "NULL::DOUBLE"
+        return f"TRY_CAST({self.value} AS DOUBLE)"
+
+    @property
+    def text(self) -> str:
+        """The column's values as strings."""
+        return self.value if self.kind == "string" else f"CAST({self.value} AS VARCHAR)"
+
+
+class _SampledTypesFailed(Exception):
+    """A CSV value did not fit the type DuckDB guessed from a sample of the file."""
+
+
+class DataSource:
+    """``data`` registered with a fresh DuckDB connection as the view ``src``.
+
+    DataFrames and Parquet files go through :func:`duckdb_source`. CSV files do not: it reads
+    them with ``sample_size=-1``, and DuckDB then sniffs the whole file again on every query
+    (about 5 s for 1M rows). Here a CSV file is sniffed once, from a sample of rows, and read
+    with that dialect and those types spelled out. In the rare case a later value or quoted
+    field does not fit them, :meth:`run` repeats the computation with the whole file sniffed.
+    ``text_columns`` are read from a CSV as strings (a declared categorical ``zip`` must keep
+    its leading zeros).
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame | str | os.PathLike[str],
+        *,
+        text_columns: Collection[str] = (),
+    ) -> None:
+        if isinstance(data, pd.DataFrame):
+            self.label = "the DataFrame"
+            self._csv: Path | None = None
+        else:
+            path = Path(data)
+            if not path.is_file():
+                raise NotFoundError("file", str(data), hint="check the path")
+            self.label = str(data)
+            self._csv = path if file_format(path) == "csv" else None
+            if path.stat().st_size == 0:
+                raise DataError(f"{data} is empty (not even a header line); is it the right file?")
+        self._data = data
+        self._text_columns = set(text_columns)
+        self._full_sniff = False
+        self.con = duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")
+        # Parquet's min/max statistics leave NaN out, and DuckDB by default trusts them: it would
+        # optimise ``NULLIF(x, 'NaN')`` away for a file pyarrow wrote (duckdb/duckdb#25521).
+        self.con.execute("SET parquet_can_have_nan = true")
+        # DuckDB guesses a CSV file holds a few dozen rows, and would build the hash table of a
+        # semi join on the file's side: memory grew with the file (1.2 GB for 3M rows).
+        self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        self.columns: list[Column] = []
+        try:
+            self._register()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def __enter__(self) -> DataSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+    def _register(self) -> None:
+        if self._csv is None:
+            duckdb_source(self.con, self._data)
+        else:
+            self._register_csv(self._csv)
+        described = self.query("DESCRIBE src")
+        self.columns = [Column(str(row[0]), str(row[1])) for row in described]
+
+    def _register_csv(self, path: Path) -> None:
+        sample = ", sample_size=-1" if self._full_sniff else ""
+        try:
+            sniffed = self.con.execute(
+                "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, Columns, "
+                f"DateFormat, TimestampFormat FROM sniff_csv({literal(str(path))}, header=true"
+                f"{sample})"
+            ).fetchall()[0]
+        except duckdb.Error as exc:
+            raise DataError(f"{path}: cannot be read as CSV ({_first_line(exc)})") from None
+        delim, quote_char, escape, new_line, comment, skip, columns, dates, times = sniffed
+        types = {
+            str(c["name"]): "VARCHAR" if c["name"] in self._text_columns else str(c["type"])
+            for c in columns
+        }
+        options = {
+            "delim": delim,
+            "quote": quote_char,
+            "escape": escape,
+            "new_line": new_line,
+            "comment": comment,
+            "dateformat": dates,
+            "timestampformat": times,
+        }
+        spelled = "".join(
+            f", {key}={literal('' if value == '(empty)' else str(value))}"
+            for key, value in options.items()
+            if value is not None
+        )
+        spec = ", ".join(f"{literal(n)}: {literal(t)}" for n, t in types.items())
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM read_csv({literal(str(path))}, "
+            f"auto_detect=false, header=true, skip={int(skip)}{spelled}, columns={{{spec}}})"
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run ``sql``; a failure to read the data becomes a :class:`DataError`."""
+        try:
+            return self.con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            # A value, or a quoted field, that the sample of a CSV file did not prepare for.
+            sampled = self._csv is not None and not self._full_sniff
+            if sampled and isinstance(
+                exc, duckdb.ConversionException | duckdb.InvalidInputException
+            ):
+                raise _SampledTypesFailed from exc
+            raise DataError(f"{self.label}: cannot be read ({_first_line(exc)})") from None
+
+    def run(self, compute: Callable[[DataSource], T]) -> T:
+        """``compute(self)``, once more with whole-file CSV types if the sampled ones failed."""
+        try:
+            return compute(self)
+        except _SampledTypesFailed:
+            self._full_sniff = True
+            self._register()
+            return compute(self)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """What one pass over a column tells: values present, smallest and largest, distinct."""
+
+    column: Column
+    n_rows: int
+    n_present: int
+    low: Any = None
+    high: Any = None
+    n_distinct: int | None = None
+    categories: list[str] | None = None
+
+    @property
+    def n_missing(self) -> int:
+        return self.n_rows - self.n_present
+
+    @property
+    def is_constant(self) -> bool:
+        """At most one distinct value (a column with every value missing is constant too)."""
+        return self.n_present == 0 or self.low == self.high
+
+
+def stats_aggregates(column: Column, *, count_distinct: bool = False) -> list[str]:
+    """The aggregates of ``src`` that :func:`read_stats` turns into a :class:`ColumnStats`."""
+    # No FILTER clauses and no exact COUNT(DISTINCT): a filtered aggregate costs several times
+    # more, and an exact distinct count next to other aggregates held 250 MB for 1M rows.
+    value = column.value
+    if count_distinct or column.kind in {"string", "other"}:
+        distinct = f"approx_count_distinct({value})"
+    else:
+        distinct = "NULL"
+    return [f"COUNT({value})", f"MIN({value})", f"MAX({value})", distinct]
+
+
+def read_stats(column: Column, n_rows: int, values: Sequence[Any]) -> ColumnStats:
+    n_present, low, high, distinct = values
+    return ColumnStats(
+        column, n_rows, int(n_present), low, high, None if distinct is None else int(distinct)
+    )
+
+
+def needs_categories(stats: ColumnStats) -> bool:
+    """Whether a string column might be categorical: worth listing its distinct values."""
+    # approx_count_distinct is within a few percent; twice the limit leaves a wide margin.
+    return (
+        stats.column.kind in {"string", "other"}
+        and stats.n_distinct is not None
+        and stats.n_distinct <= 2 * MAX_CATEGORIES
+    )
+
+
+def categories_aggregate(column: Column) -> str:
+    return f"list(DISTINCT {column.text})"
+
+
+def with_categories(stats: ColumnStats, values: Sequence[Any] | None) -> ColumnStats:
+    """``stats`` with the exact distinct values of a string column."""
+    distinct = sorted(str(v) for v in values or [] if v is not None)
+    return replace(stats, n_distinct=len(distinct), categories=distinct)
+
+
+def is_categorical(n_distinct: int, n_present: int) -> bool:
+    """Whether a string column with these counts is categorical (rather than free text).
+
+    Examples
+    --------
+    >>> is_categorical(12, 10_000), is_categorical(400, 10_000), is_categorical(3, 40)
+    (True, False, True)
+    """
+    if n_distinct == 0 or n_distinct > MAX_CATEGORIES:
+        return False
+    if n_distinct < MAX_CATEGORY_SHARE * n_present:
+        return True
+    return n_distinct <= FEW_CATEGORIES and 2 * n_distinct <= n_present
+
+
+def feature_from_stats(stats: ColumnStats) -> FeatureSpec:
+    """The feature a column's statistics imply.
+
+    No ``range`` is inferred: the observed minimum and maximum are too tight for production,
+    where a house a little larger than any in the training data is still a valid house.
+    """
+    name, kind, nullable = stats.column.name, stats.column.kind, stats.n_missing > 0
+    if kind in {"numeric", "boolean"}:
+        return FeatureSpec(name=name, type=kind, nullable=nullable)
+    categories = stats.categories
+    if categories is not None and is_categorical(len(categories), stats.n_present):
+        return FeatureSpec(name=name, type="categorical", categories=categories, nullable=nullable)
+    return FeatureSpec(name=name, type="text", nullable=nullable)
+
+
+def scan_stats(
+    source: DataSource,
+    columns: Sequence[Column],
+    *,
+    count_distinct: Collection[str] = (),
+    extra: Sequence[str] = (),
+) -> tuple[int, dict[str, ColumnStats], list[Any]]:
+    """One pass over ``src``: the row count, each column's stats, and ``extra`` aggregates.
+
+    String columns, and those in ``count_distinct``, get an approximate distinct count.
+    """
+    aggregates = ["COUNT(*)"]
+    for column in columns:
+        aggregates += stats_aggregates(column, count_distinct=column.name in count_distinct)
+    aggregates += extra
+    row = source.query(f"SELECT {', '.join(aggregates)} FROM src")[0]
+    n_rows = int(row[0])
+    stats = {
+        column.name: read_stats(column, n_rows, row[1 + 4 * i : 5 + 4 * i])
+        for i, column in enumerate(columns)
+    }
+    return n_rows, stats, list(row[1 + 4 * len(columns) :])
+
+
+def require_column(source: DataSource, name: str, *, role: str) -> None:
+    if name not in source.names:
+        raise DataError(
+            f"the {role} column {name!r} is not in {source.label}; its columns are "
+            f"{', '.join(source.names)}. Pass the name of one of them (for example --target)"
+        )
+
+
+def infer_schema(
+    path_or_frame: pd.DataFrame | str | os.PathLike[str], *, target: str
+) -> list[FeatureSpec]:
+    """The feature schema of every column but ``target``, inferred from the data.
+
+    Numbers are numeric, booleans boolean; a string column is categorical, with its observed
+    categories, when it has at most 50 distinct values and they are fewer than 5% of its values,
+    and free text otherwise. A column with missing values is nullable. No range is inferred.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> frame = pd.DataFrame({
+    ...     "size": rng.normal(100, 10, 200), "city": rng.choice(["b", "a"], 200),
+    ...     "note": [f"note {i}" for i in range(200)], "price": rng.normal(size=200),
+    ... })
+    >>> frame.loc[3, "size"] = np.nan
+    >>> for feature in infer_schema(frame, target="price"):
+    ...     print(feature.name, feature.type, feature.categories, feature.nullable)
+    size numeric None True
+    city categorical ['a', 'b'] False
+    note text None False
+    """
+    with DataSource(path_or_frame) as source:
+        require_column(source, target, role="target")
+        return source.run(lambda s: _infer(s, [c for c in s.columns if c.name != target]))
+
+
+def _infer(source: DataSource, columns: Sequence[Column]) -> list[FeatureSpec]:
+    _, stats, _ = scan_stats(source, columns)
+    stats, _ = complete_categories(source, stats)
+    return [feature_from_stats(s) for s in stats.values()]
+
+
+def complete_categories(
+    source: DataSource, stats: dict[str, ColumnStats], *, extra: Sequence[str] = ()
+) -> tuple[dict[str, ColumnStats], list[Any]]:
+    """A second pass: the distinct values of possibly categorical columns, and ``extra``."""
+    candidates = [s for s in stats.values() if needs_categories(s)]
+    aggregates = [categories_aggregate(s.column) for s in candidates] + list(extra)
+    if not aggregates:
+        return stats, []
+    row = source.query(f"SELECT {', '.join(aggregates)} FROM src")[0]
+    done = dict(stats)
+    for i, candidate in enumerate(candidates):
+        done[candidate.column.name] = with_categories(candidate, row[i])
+    return done, list(row[len(candidates) :])

@@ -32,9 +32,16 @@ PREDICT_TOKEN = "demo-predict-token"
 ADMIN_TOKEN = "demo-admin-token"
 
 #: The trainer the retraining loop calls (written into the demo project as train.py).
-TRAIN_PY = '''\\
-"""The demo's trainer: modelpilot calls train(train, holdout, output_dir, spec)."""
+TRAIN_PY = '''\
+"""The demo's trainer: modelpilot calls train(train, holdout, output_dir, spec).
 
+`train` holds the original training rows (_source == "reference") and the logged houses with
+their true prices (_source == "logged"). Prices moved, so the old rows are first restated in
+today's prices (a price index measured on the newest logged rows), then the model is refit.
+"""
+
+import numpy as np
+import pandas as pd
 import skops.io as sio
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -42,17 +49,25 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 
-def train(train, holdout, output_dir, spec):
-    features = [f.name for f in spec.features]
+def _model():
     encode = make_column_transformer(
         (OneHotEncoder(handle_unknown="ignore"), ["location", "condition"]),
         remainder="passthrough",
     )
-    model = make_pipeline(encode, HistGradientBoostingRegressor(max_iter=100, random_state=0))
-    # The logged rows show today's prices: weigh them well above the old training rows.
-    weights = (train["_source"] == "logged").map({True: 40.0, False: 1.0})
-    model.fit(train[features], train[spec.target],
-              histgradientboostingregressor__sample_weight=weights)
+    return make_pipeline(encode, HistGradientBoostingRegressor(max_iter=100, random_state=0))
+
+
+def train(train, holdout, output_dir, spec):
+    features = [f.name for f in spec.features]
+    target = spec.target
+    old = train[train["_source"] == "reference"]
+    new = train[train["_source"] == "logged"]
+    base = _model().fit(old[features], old[target])
+    recent = new.tail(300)
+    index = float(np.median(recent[target] / base.predict(recent[features]))) if len(recent) else 1.0
+    restated = old.assign(**{target: old[target] * index})
+    both = pd.concat([restated, new], ignore_index=True)
+    model = _model().fit(both[features], both[target])
     path = output_dir / "retrained.skops"
     sio.dump(model, path)
     return path

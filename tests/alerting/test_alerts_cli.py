@@ -11,6 +11,7 @@ import pytest
 from alerting_helpers import DEPLOYMENT, FakeClock, feed
 
 from modelpilot.alerting import AlertEngine, AlertStore
+from modelpilot.cli._app import console as cli_console
 from modelpilot.cli._app import main
 from modelpilot.monitoring import Point, TimeSeriesStore
 from modelpilot.project import Project
@@ -33,7 +34,10 @@ def run(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, project: Project
 ) -> Run:
     """``modelpilot -p PROJECT ARGS`` in this process: (exit code, stdout, stderr)."""
-    monkeypatch.setenv("COLUMNS", "220")  # wide enough that rich does not wrap the tables
+    # Wide enough that rich does not wrap the tables. rich reads COLUMNS only when a console is
+    # made, and the CLI's console may already exist: set its width too.
+    monkeypatch.setenv("COLUMNS", "220")
+    monkeypatch.setattr(cli_console, "width", 220)
 
     def invoke(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()

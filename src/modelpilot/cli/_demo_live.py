@@ -271,7 +271,7 @@ def run_live_story(
             raise RuntimeError(f"the server did not start; see {root / 'server.log'}")
         note(f"serving house-prices v2 at {url}")
         traffic.start()
-        _wait("traffic", lambda: traffic.sent >= 300, 30, say)
+        _wait("traffic", lambda: traffic.sent >= 250, 60, say)
         note(f"{traffic.sent} requests answered, labels flowing back")
 
         stage(
@@ -364,7 +364,7 @@ def run_live_story(
                 status: dict[str, Any] = admin.get("/v1/deployments/house-prices/status").json()
                 return None if status.get("rollout") else status
 
-            final = _wait("the canary's verdict", finished, 90, say)
+            final = _wait("the canary's verdict", finished, 150, say)
             if final:
                 recent = (final.get("recent") or [{}])[0]
                 note(

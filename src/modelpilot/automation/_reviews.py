@@ -201,6 +201,13 @@ class ReviewQueue:
     def decide(self, review_id: str, value: Any, *, actor: str) -> ReviewItem:
         """Record a person's decision; it becomes the prediction's label. Twice is a 409."""
         item = self.get(review_id)
+        if item.status == "pending" and not self.log.exists([item.prediction_id]):
+            # The server logs predictions in the background: decided before that, the label
+            # would be refused after the review was closed, and the decision lost.
+            raise ConflictError(
+                f"review {review_id}: its prediction {item.prediction_id} is not in the "
+                "prediction log yet (it is written within a second); retry the decision"
+            )
         agreed = (
             None
             if item.suggestion is None
@@ -219,11 +226,18 @@ class ReviewQueue:
                     agreed=None if agreed is None else int(agreed),
                 )
             ).rowcount
-            if changed == 0:
+        if changed == 0:
+            # Read it again: it may have been decided or expired since `item` was read.
+            current = self.get(review_id)
+            if current.status == "expired":
                 raise ConflictError(
-                    f"review {review_id} was already decided by {item.decided_by}; the first "
-                    "decision stands (send feedback for the prediction to correct it)"
+                    f"review {review_id} expired unanswered (automation.review_max_age_s); "
+                    "send feedback for the prediction to label it"
                 )
+            raise ConflictError(
+                f"review {review_id} was already decided by {current.decided_by}; the first "
+                "decision stands (send feedback for the prediction to correct it)"
+            )
         results = self.log.add_feedback(
             [FeedbackItem(item.prediction_id, value, kind="label", source=f"review:{actor}")]
         )

@@ -94,7 +94,7 @@ def count_rows(path: str | os.PathLike[str]) -> int:
     --------
     >>> import tempfile
     >>> file = Path(tempfile.mkdtemp()) / "notes.csv"
-    >>> _ = file.write_text('id,note\n1,"two\nlines"\n2,one line\n')
+    >>> _ = file.write_text('id,note\\n1,"two\\nlines"\\n2,one line\\n')
     >>> count_rows(file)
     2
     """

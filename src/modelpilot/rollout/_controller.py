@@ -181,6 +181,10 @@ class RolloutController:
         )
         if strategy == "blue-green":
             self._switch(record, actor)
+        if strategy == "rolling":
+            # Targets an earlier rolling deployment left behind (aborted, or promoted and then
+            # rolled back) would move every worker they name at once: start with none.
+            self.store.set_target(name, None, None)
         self.reconcile()
         return self.status(name)
 

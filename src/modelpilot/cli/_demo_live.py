@@ -64,7 +64,9 @@ def train(train, holdout, output_dir, spec):
     new = train[train["_source"] == "logged"]
     base = _model().fit(old[features], old[target])
     recent = new.tail(300)
-    index = float(np.median(recent[target] / base.predict(recent[features]))) if len(recent) else 1.0
+    index = 1.0
+    if len(recent):
+        index = float(np.median(recent[target] / base.predict(recent[features])))
     restated = old.assign(**{target: old[target] * index})
     both = pd.concat([restated, new], ignore_index=True)
     model = _model().fit(both[features], both[target])

@@ -199,9 +199,9 @@ def prepare_modelpilot(fixture: Fixture, spec: ServerSpec, *, attempts: int = 6)
         except ServerFailed as exc:
             if attempt == attempts:
                 raise
-            first = str(exc).strip().splitlines()[-1:] or [""]
+            last = str(exc).strip().splitlines()[-1:] or [""]
             print(
-                f"  modelpilot's source does not serve yet ({first[0][:160]}); copying it "
+                f"  modelpilot's source does not serve yet ({last[0][:160]}); copying it "
                 "again in 30 s",
                 flush=True,
             )
@@ -1039,7 +1039,10 @@ def profile(spec: ServerSpec, connections: int, seconds: float, work: Path) -> l
         + ", ".join(f"{g} {v:,.0f}" for g, v in cpu_us.most_common())
         + ".",
         "Per thread, the functions where its samples end (own) and those on its stacks "
-        "(inclusive), scaled to that thread's CPU per request:",
+        "(inclusive), scaled to that thread's CPU per request. py-spy samples a thread that "
+        "waits for the CPU or the GIL as busy, so shares are of wall time, not CPU; "
+        "`Runner.run` own time is uvloop's C code (socket I/O, polling), which at low load "
+        "includes waiting py-spy cannot tell from work.",
     ]
     for group, _ in cpu_us.most_common():
         if group not in own or samples[group] < 20:
@@ -1217,6 +1220,13 @@ def main() -> None:
         f"{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up, a fresh server "
         f"per connection count. Command: `{' '.join(['benchmarks/serving.py', *argv])}`",
     ]
+    header += [
+        "",
+        "req/s counts 2xx answers only. CPU us/req: the server's processes' user + system CPU "
+        "time (from /proc) per answered request, all threads; it hardly depends on other jobs' "
+        "load, but leaves out the kernel's loopback networking. vs Starlette: req/s over the "
+        "raw Starlette app's; modelpilot is: modelpilot's req/s over this server's.",
+    ]
     print("\n".join(header), flush=True)
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
         work = Path(tmp)
@@ -1310,10 +1320,11 @@ def main() -> None:
 def summary(
     rounds: list[dict[tuple[str, int], Measurement]], servers: list[str], connections: list[int]
 ) -> list[str]:
-    """Median req/s over rounds, per server and connection count."""
+    """Median req/s and p50 over rounds, and the goals checked on those medians."""
+    medians: dict[tuple[str, int], Measurement] = {}
     lines = [
         "",
-        f"## Median of {len(rounds)} rounds (req/s)",
+        f"## Median of {len(rounds)} rounds: req/s (p50 ms)",
         "",
         "| server | " + " | ".join(f"{n} conn" for n in connections) + " |",
         "|---|" + "---:|" * len(connections),
@@ -1321,9 +1332,19 @@ def summary(
     for name in servers:
         cells = []
         for n in connections:
-            values = [r[(name, n)].result.rps for r in rounds if r[(name, n)].result]
-            cells.append(f"{statistics.median(values):,.0f}" if values else "n/a")
+            results = [r[(name, n)].result for r in rounds if r[(name, n)].result]
+            if not results:
+                cells.append("n/a")
+                continue
+            rps = statistics.median(r.rps for r in results)
+            p50 = statistics.median(r.p50_ms for r in results)
+            medians[(name, n)] = Measurement(
+                name, n, WrkResult(round(rps * 1000), 1000.0, 0, 0, p50, 0.0, 0.0)
+            )
+            cells.append(f"{rps:,.0f} ({p50:.2f})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Goals on the medians:", "", "| goal | measured | verdict |", "|---|---:|---|"]
+    lines += [f"| {g} | {v} | {verdict} |" for g, v, verdict in goal_checks(medians)[:-1]]
     return lines
 
 

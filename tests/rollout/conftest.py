@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rollout_helpers import (
+    CONTROLLER_ROLLOUT,
     ControllerHarness,
     ControllerVersions,
     FakeClock,
@@ -58,7 +59,11 @@ def controller_template(
     loads in milliseconds where the gradient-boosted trees take half a second.
     """
     train, holdout = house_data
-    directory = write_project(tmp_path_factory.mktemp("controller") / "project", holdout)
+    directory = write_project(
+        tmp_path_factory.mktemp("controller") / "project",
+        holdout,
+        settings={"rollout": CONTROLLER_ROLLOUT},
+    )
     model_file = linear_model(train, directory.parent / "linear.skops")
     versions = ControllerVersions(
         primary=register(directory, model_file, production=True),

@@ -348,6 +348,24 @@ def linear_model(train: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+#: The controller tests' settings (the project file's defaults, written out so that the tests
+#: say what they test): four steps of 10 minutes, an analysis every 10 s, two failures.
+CONTROLLER_ROLLOUT = {
+    "steps": [5, 25, 50, 100],
+    "step_interval_s": 600,
+    "analysis_interval_s": 10,
+    "failure_limit": 2,
+    "gates": [
+        {"metric": "error_rate", "threshold": 0.02, "min_samples": 50},
+        {"metric": "latency_p99", "threshold": 2.0, "min_samples": 50, "slack": 10},
+        {"metric": "prediction_shift", "threshold": 0.2, "min_samples": 50},
+        {"metric": "agreement", "threshold": 0.8, "min_samples": 30},
+        {"metric": "key_metric", "threshold": 0.05, "min_samples": 30},
+    ],
+    "blue_green_window_s": 600,
+}
+
+
 @dataclass(frozen=True)
 class ControllerVersions:
     primary: int
@@ -401,9 +419,7 @@ def build_live_project(
     write_project(
         directory,
         holdout,
-        settings=_merge(
-            {"logging": {"flush_interval_ms": 20}, "rollout": LIVE_ROLLOUT}, settings or {}
-        ),
+        settings=_merge({"rollout": LIVE_ROLLOUT}, settings or {}),
     )
     house = _load_house_model(house_model_file)
     models = directory.parent / "models"

@@ -37,7 +37,7 @@ def two_workers(
     directory = write_project(
         tmp_path_factory.mktemp("workers") / "project",
         house_data[1],
-        settings={"logging": {"flush_interval_ms": 20}, "rollout": LIVE_ROLLOUT},
+        settings={"rollout": LIVE_ROLLOUT},
     )
     primary = register(directory, house_model, production=True)
     candidate = register(directory, house_model)

@@ -456,12 +456,15 @@ class RolloutController:
         if now - last < self.settings.analysis_interval_s and elapsed < interval:
             return []
         self._last_analysis[record.id] = now
+        # Labels only for a key_metric gate: reading the step's window once more for them
+        # doubled the cost of every analysis, which grows with the step's traffic.
+        wants_labels = any(g.metric == "key_metric" for g in self.settings.gates)
         results = analyze(
             self.window(record, record.step_started_at),
             self.settings.gates,
             task=self.project.spec.task,
             key_metrics=self.project.spec.key_metrics,
-            labeled=self._labeled(record, record.step_started_at),
+            labeled=self._labeled(record, record.step_started_at) if wants_labels else None,
         )
         failed = [r for r in results if r.status == "fail"]
         record.history.append(

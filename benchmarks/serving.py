@@ -61,7 +61,7 @@ VENV = ROOT / ".venv"
 RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
 SERVERS = ("modelpilot", "starlette", "fastapi", "mlserver", "bentoml")
 SERVER_CORE, LOAD_CORE = "0", "1"
-NICE: list[str] = []  # ["nice", "-n", "-10"] with --nice -10: the servers and wrk get priority
+NICE: list[str] = []  # ["nice", "-n", "-15"] with --nice -15: the servers and wrk get priority
 
 
 def prioritize(pid: int) -> None:
@@ -1193,7 +1193,7 @@ def main() -> None:
         type=int,
         default=0,
         help="run the servers and wrk at this nice level (negative needs root): on a machine "
-        "that other jobs share, -10 keeps them from taking the measured cores",
+        "that other jobs share, -15 keeps them from taking the measured cores",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()

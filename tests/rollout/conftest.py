@@ -14,15 +14,17 @@ from rollout_helpers import (
     ControllerHarness,
     ControllerVersions,
     FakeClock,
-    LiveProject,
-    LiveServer,
-    build_live_project,
     constant_model,
     linear_model,
-    live_server,
     open_controller,
     register,
     write_project,
+)
+from rollout_live import (
+    LiveProject,
+    LiveServer,
+    build_live_project,
+    live_server,
 )
 from threadpoolctl import threadpool_limits
 

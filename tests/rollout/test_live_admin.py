@@ -11,16 +11,18 @@ from typing import Any
 import httpx
 import pytest
 from rollout_helpers import (
+    DEPLOYMENT,
+    run_cli,
+)
+from rollout_live import (
     ADMIN_TOKEN,
     CONSOLE_SCRIPT,
-    DEPLOYMENT,
     LiveProject,
     LiveServer,
     LoadGenerator,
     auth,
     finished,
     poll,
-    run_cli,
     server_environ,
 )
 

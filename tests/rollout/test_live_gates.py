@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from rollout_helpers import (
     DEPLOYMENT,
+)
+from rollout_live import (
     LiveProject,
     LiveServer,
     LoadGenerator,

@@ -6,10 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,16 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from live_server import DEPLOYMENT
 from modelpilot.alerting import Alert, AlertEngine
 from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.monitoring import Point
 from modelpilot.spec import render_project
-
-DEPLOYMENT = "houses"
 
 #: The alert rules of the project with registered versions: errors roll a canary back.
 CANARY_RULES = {
@@ -173,11 +167,7 @@ def hook_server() -> Iterator[HookServer]:
         hooks.thread.join(5)
 
 
-# ---- projects with registered versions, and the real server -------------------------------------
-CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
-PREDICT_TOKEN = "alerting-predict-token"
-
-
+# ---- projects with registered versions (served by live_server) ---------------------------------
 @contextlib.contextmanager
 def without_modelpilot_environ() -> Iterator[None]:
     """No MODELPILOT_* variable of the developer's shell leaks into an in-process command."""
@@ -217,53 +207,3 @@ def register(directory: Path, model_file: Path, *, production: bool) -> None:
     args += ["--alias", "production"] if production else []
     with without_modelpilot_environ():
         assert main(args) == 0, f"registering {model_file} failed"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-@contextlib.contextmanager
-def live_server(directory: Path, *, timeout: float = 120.0) -> Iterator[LiveServer]:
-    """``modelpilot -p DIRECTORY serve --port PORT`` until the block ends (SIGTERM, exit 0)."""
-    port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MODELPILOT_")}
-    environ["MODELPILOT_PREDICT_TOKEN"] = PREDICT_TOKEN
-    log_path = directory / f"server-{port}.log"
-    command = [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(port)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=server.url, timeout=5.0) as client:
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get("/readyz").status_code == 200:
-                        break
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the server did not become ready:\n{server.log}")
-                time.sleep(0.1)
-        yield server
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0, f"the server did not exit cleanly:\n{server.log}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)

@@ -10,14 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from alerting_helpers import (
-    CANARY_RULES,
-    PREDICT_TOKEN,
-    HookServer,
-    live_server,
-    update_project,
-)
+from alerting_helpers import CANARY_RULES, HookServer, update_project
 
+from live_server import PREDICT_TOKEN, live_server
 from modelpilot.cli._app import main
 
 
@@ -51,7 +46,10 @@ def test_the_server_evaluates_alert_rules_and_reports_them(
             },
         },
     )
-    with live_server(versions_project) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        live_server(versions_project, admin_token=None) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         assert client.get("/v1/alerts").status_code == 401
         body = poll(client)
         (memory,) = [a for a in body["active"] if a["rule"] == "memory"]

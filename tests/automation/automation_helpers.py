@@ -1,41 +1,25 @@
 """Helpers of the automation tests: a project with a production model, labelled predictions,
-a fake clock, the CLI in-process and the real server as a subprocess.
-
-Copied in spirit from ``tests/serving/serving_helpers.py`` (test folders do not import each
-other), trimmed to what these tests need.
+a fake clock and the CLI in-process. The real server comes from :mod:`live_server`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
 
+from live_server import DEPLOYMENT
 from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.spec import render_project
 from modelpilot.store import FeedbackItem, PredictionRecord
-
-T = TypeVar("T")
-
-PREDICT_TOKEN = "predict-token-for-tests"
-ADMIN_TOKEN = "admin-token-for-tests"
-DEPLOYMENT = "houses"  # the project's name: the name of its model and of its deployment
-CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
-START_DEADLINE = 120.0  # a cold start imports pandas, scikit-learn and skops
 
 
 class FakeClock:
@@ -49,10 +33,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def auth(token: str = PREDICT_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def as_instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -145,81 +125,3 @@ def add_labelled_predictions(
     )
     assert all(r.accepted for r in results)
     return ids
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    """A running ``modelpilot serve`` process."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-@contextlib.contextmanager
-def live_server(directory: Path) -> Iterator[LiveServer]:
-    """``modelpilot -p DIRECTORY serve --port PORT`` until the block ends; exit 0 on SIGTERM."""
-    port = free_port()
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("MODELPILOT_") or k.startswith("MODELPILOT_TEST_")
-    }
-    environ.update(
-        {"MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN, "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN}
-    )
-    command = [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(port)]
-    log_path = directory / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        _wait_ready(server)
-        yield server
-        process.terminate()
-        code = process.wait(60)
-        assert code == 0, f"the server exited with {code} on SIGTERM:\n{server.log}"
-    finally:
-        if process.poll() is None:  # the test failed: leave no process behind
-            process.kill()
-            process.wait(30)
-
-
-def _wait_ready(server: LiveServer) -> None:
-    deadline = time.monotonic() + START_DEADLINE
-    with httpx.Client(base_url=server.url, timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                if client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                code = server.process.wait(0.1)  # the pause between polls; sees an early exit
-                pytest.fail(f"the server exited with code {code} while starting:\n{server.log}")
-    pytest.fail(f"the server was not ready after {START_DEADLINE:.0f} s:\n{server.log}")
-
-
-def poll(condition: Callable[[], T | None], *, what: str, timeout: float = 30.0) -> T:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.05)

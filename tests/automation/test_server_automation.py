@@ -6,16 +6,9 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-from automation_helpers import (
-    ADMIN_TOKEN,
-    DEPLOYMENT,
-    auth,
-    build_project,
-    live_server,
-    open_project,
-    poll,
-)
+from automation_helpers import build_project, open_project
 
+from live_server import ADMIN_TOKEN, DEPLOYMENT, auth, live_server, poll
 from modelpilot.automation import ReviewQueue
 
 
@@ -73,7 +66,11 @@ def test_partial_and_human_automation_over_http(
 
         # The log is written in the background; a decision needs its prediction logged.
         log = reader.prediction_log
-        poll(lambda: log.exists([deferred["id"]]), what="the deferred prediction in the log")
+        poll(
+            lambda: log.exists([deferred["id"]]),
+            what="the deferred prediction in the log",
+            timeout=30.0,
+        )
         decision = f"/v1/reviews/{review_id}/decision"
         assert http.post(decision, json={"value": 1}, headers=auth()).status_code == 403
         response = http.post(decision, json={"value": 1_250_000.0}, headers=admin)

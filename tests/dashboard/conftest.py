@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from dashboard_helpers import (
+from dashboard_helpers import Dashboard, Traffic, build_project
+
+from live_server import (
     ADMIN_TOKEN,
     DEPLOYMENT,
-    Dashboard,
+    ONE_OPENMP_THREAD,
     LiveServer,
-    Traffic,
     auth,
-    build_project,
     live_server,
     poll,
 )
@@ -60,7 +60,7 @@ def dashboard(
     directory = build_project(
         tmp_path_factory.mktemp("dashboard") / "project", train, holdout, house_model_file
     )
-    with live_server(directory) as server:
+    with live_server(directory, env=ONE_OPENMP_THREAD) as server:
         deployed = httpx.post(
             f"{server.url}/v1/deployments/{DEPLOYMENT}/deploy",
             json={"version": 2, "strategy": "canary", "reason": "dashboard test"},
@@ -69,6 +69,11 @@ def dashboard(
         )
         assert deployed.status_code == 200, deployed.text
         with Traffic(server.url) as traffic:
-            poll(lambda: _charted(server), what="points of every charted metric", timeout=60.0)
+            poll(
+                lambda: _charted(server),
+                what="points of every charted metric",
+                timeout=60.0,
+                every=0.1,
+            )
             yield Dashboard(server, traffic, directory)
         assert not traffic.failures, traffic.failures[:3]

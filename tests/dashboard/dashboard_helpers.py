@@ -1,39 +1,27 @@
-"""Helpers of the dashboard tests: a project with short monitoring intervals, the real server,
-and a client thread that sends predictions (some invalid) and their labels until stopped.
+"""Helpers of the dashboard tests: a project with short monitoring intervals, and a client
+thread that sends predictions (some invalid) and their labels until stopped. The real server
+comes from :mod:`live_server`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 import yaml
 
+from live_server import DEPLOYMENT, LiveServer, auth
 from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.spec import render_project
 
-T = TypeVar("T")
-
-DEPLOYMENT = "houses"  # the project's name: its model's and its deployment's
-PREDICT_TOKEN = "dashboard-predict-token"
-ADMIN_TOKEN = "dashboard-admin-token"
-CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
-# A cold start imports pandas, scikit-learn and skops; on a busy 2-core machine that is slow.
-START_DEADLINE = 120.0
 # Measurements every second and drift checks every two, so a test sees charts fill in seconds.
 SETTINGS: dict[str, Any] = {
     "monitoring": {
@@ -43,10 +31,6 @@ SETTINGS: dict[str, Any] = {
     },
     "rollout": {"steps": [25.0, 50.0, 100.0], "analysis_interval_s": 2, "step_interval_s": 900},
 }
-
-
-def auth(token: str = PREDICT_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,92 +76,6 @@ def build_project(
     assert run_cli([*register, *data, "--alias", "production"]) == 0
     assert run_cli(register) == 0  # the candidate needs no reference profile: drift is v1's
     return directory
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    """A running ``modelpilot serve`` process."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def get(self, path: str, **params: Any) -> Any:
-        """``GET path`` with the predict token; the JSON body of a 200."""
-        response = httpx.get(f"{self.url}{path}", params=params, headers=auth(), timeout=30.0)
-        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
-        return response.json()
-
-
-@contextlib.contextmanager
-def live_server(directory: Path, *, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
-    """Run ``modelpilot -p DIRECTORY serve --port PORT`` until the block ends; then SIGTERM,
-    and the process must exit with 0."""
-    port = free_port()
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("MODELPILOT_") or k.startswith("MODELPILOT_TEST_")
-    }
-    environ |= {"MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN, "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN}
-    # The model calls are small: OpenMP threads only spin-wait for CPUs on a shared machine.
-    environ["OMP_NUM_THREADS"] = "1"
-    environ |= dict(env or {})
-    command = [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(port)]
-    log_path = directory / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        _wait_ready(server)
-        yield server
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(60)
-        assert code == 0, f"the server exited with {code} on SIGTERM:\n{server.log}"
-    finally:
-        if server.alive():  # the test failed: leave no process behind
-            process.kill()
-            process.wait(30)
-
-
-def _wait_ready(server: LiveServer) -> None:
-    deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.url}/readyz", timeout=5.0).status_code == 200:
-                return
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            code = server.process.wait(0.1)  # the pause between polls; notices an early exit
-            pytest.fail(f"the server exited with code {code} while starting:\n{server.log}")
-    pytest.fail(f"the server was not ready after {START_DEADLINE:.0f} s:\n{server.log}")
-
-
-def poll(condition: Callable[[], T | None], *, what: str, timeout: float = 60.0) -> T:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

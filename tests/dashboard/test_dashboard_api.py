@@ -6,7 +6,9 @@ import re
 
 import httpx
 import pytest
-from dashboard_helpers import DEPLOYMENT, Dashboard, auth
+from dashboard_helpers import Dashboard
+
+from live_server import DEPLOYMENT, auth
 
 
 def test_the_page_is_served_at_the_root_without_a_token(dashboard: Dashboard) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from dashboard_helpers import DEPLOYMENT, PREDICT_TOKEN, Dashboard
+from dashboard_helpers import Dashboard
+
+from live_server import DEPLOYMENT, PREDICT_TOKEN
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver

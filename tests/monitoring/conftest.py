@@ -11,20 +11,12 @@ import httpx
 import pandas as pd
 import pytest
 import skops.io as sio
-from monitoring_helpers import (
-    CHAINED,
-    CLEANED,
-    DEPLOYMENT,
-    LiveServer,
-    auth,
-    live_server,
-    register,
-    write_project,
-)
+from monitoring_helpers import CHAINED, CLEANED, register, write_project
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from live_server import DEPLOYMENT, LiveServer, auth, live_server
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.registry import register_model

@@ -1,9 +1,10 @@
-"""Helpers of the monitoring tests: projects, the real server, and reading ``/metrics``.
+"""Helpers of the monitoring tests: projects, a server in this process, and reading
+``/metrics``.
 
-:func:`live_server` starts ``modelpilot serve`` as a subprocess on a free port of 127.0.0.1, as
-a user would; :func:`in_process_server` runs the same ASGI app under uvicorn in a thread of the
-test process, for the tests that hand the server an object of their own (``build_state``'s
-``metrics``). :func:`scrape` parses the exposition with prometheus-client's own parser.
+The real server, a subprocess, comes from :mod:`live_server`; :func:`in_process_server` runs
+the same ASGI app under uvicorn in a thread of the test process, for the tests that hand the
+server an object of their own (``build_state``'s ``metrics``). :func:`scrape` parses the
+exposition with prometheus-client's own parser.
 """
 
 from __future__ import annotations
@@ -11,16 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -29,26 +24,15 @@ import uvicorn
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from live_server import DEPLOYMENT, free_port, wait_for_readyz
 from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.serving import ServingApp
 from modelpilot.spec import FeatureSpec, render_project
 
-T = TypeVar("T")
-
-PREDICT_TOKEN = "monitoring-predict-token"
-ADMIN_TOKEN = "monitoring-admin-token"
-DEPLOYMENT = "houses"  # the project's name: its model's and its plain deployment's
 CLEANED = "cleaned"  # the house model behind a preprocessing function (conftest.py)
 CHAINED = "chained"  # the house model, then a second model on its estimate
-CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
-# A cold start imports pandas, scikit-learn and skops; on a busy 2-core machine that is slow.
-START_DEADLINE = 120.0
 PROMTOOL = "promtool"
-
-
-def auth(token: str = PREDICT_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def as_instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -132,80 +116,7 @@ def register(
     assert run_cli(args) == 0
 
 
-# ---- servers ----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    """A running ``modelpilot serve`` process."""
-
-    url: str
-    directory: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-
-def wait_ready(
-    url: str, *, alive: Callable[[], bool] = lambda: True, log: Callable[[], str] = str
-) -> None:
-    """Poll ``/readyz`` until it answers 200; fail if the server dies or takes too long."""
-    deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass  # not listening yet
-        if not alive():
-            pytest.fail(f"the server exited while starting:\n{log()}")
-        time.sleep(0.1)  # the pause between polls, not a wait for time to pass
-    pytest.fail(f"the server was not ready after {START_DEADLINE:.0f} s:\n{log()}")
-
-
-@contextlib.contextmanager
-def live_server(directory: Path) -> Iterator[LiveServer]:
-    """``modelpilot -p DIRECTORY serve --port PORT`` with a predict and an admin token; it gets
-    SIGTERM at the end and must exit with 0."""
-    port = free_port()
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("MODELPILOT_") or k.startswith("MODELPILOT_TEST_")
-    }
-    environ.update(
-        {"MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN, "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN}
-    )
-    command = [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(port)]
-    log_path = directory / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", directory, process, log_path)
-    try:
-        wait_ready(server.url, alive=server.alive, log=lambda: server.log)
-        yield server
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(60)
-        assert code == 0, f"the server exited with {code} on SIGTERM:\n{server.log}"
-    finally:
-        if server.alive():  # the test failed: do not leave the process behind
-            process.kill()
-            process.wait(30)
-
-
+# ---- a server in this process ------------------------------------------------------------------
 @contextlib.contextmanager
 def in_process_server(app: ServingApp) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a thread of this process; yields its URL."""
@@ -218,23 +129,13 @@ def in_process_server(app: ServingApp) -> Iterator[str]:
     thread.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, alive=thread.is_alive, log=lambda: "(in-process server)")
+        wait_for_readyz(
+            url, alive=thread.is_alive, describe=lambda: "uvicorn in a thread of the tests"
+        )
         yield url
     finally:
         server.should_exit = True
         thread.join(60)
-
-
-def poll(condition: Callable[[], T | None], *, what: str, timeout: float = 60.0) -> T:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 # ---- /metrics ---------------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from monitoring_helpers import LiveServer, exposed_names, promtool
+from monitoring_helpers import exposed_names, promtool
 from prometheus_client.parser import text_string_to_metric_families
 
+from live_server import LiveServer
 from modelpilot.spec import ALERT_METRICS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

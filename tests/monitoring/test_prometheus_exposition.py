@@ -19,18 +19,9 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from monitoring_helpers import (
-    CLEANED,
-    DEPLOYMENT,
-    LiveServer,
-    as_instances,
-    auth,
-    poll,
-    promtool,
-    scrape,
-    value,
-)
+from monitoring_helpers import CLEANED, as_instances, promtool, scrape, value
 
+from live_server import DEPLOYMENT, LiveServer, auth, poll
 from modelpilot.datasets import HOUSE_FEATURES
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"

@@ -20,13 +20,10 @@ from rollout_helpers import (
     register,
     write_project,
 )
-from rollout_live import (
-    LiveProject,
-    LiveServer,
-    build_live_project,
-    live_server,
-)
+from rollout_live import LiveProject, build_live_project, live_server
 from threadpoolctl import threadpool_limits
+
+from live_server import LiveServer
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,14 +4,8 @@ server in a subprocess, and client threads that keep it busy."""
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +15,6 @@ from typing import Any, TypeVar
 import httpx
 import joblib
 import pandas as pd
-import pytest
 import skops.io as sio
 from candidates import FlakyCandidate, ShiftedCandidate, SlowCandidate, fails_on
 from rollout_helpers import (
@@ -33,14 +26,12 @@ from rollout_helpers import (
     write_project,
 )
 
+import live_server as shared
+from live_server import ONE_OPENMP_THREAD, LiveServer, auth, importable
+
 T = TypeVar("T")
 
-PREDICT_TOKEN = "rollout-predict-token"
-ADMIN_TOKEN = "rollout-admin-token"
-CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
 HERE = Path(__file__).parent
-# A cold start imports pandas, scikit-learn and skops; on a busy 2-core machine that is slow.
-START_DEADLINE = 120.0
 # A whole canary takes seconds here (2 s steps); the deadline is for a machine shared with
 # other test runs, where the server gets a fraction of a core.
 ROLLOUT_DEADLINE = 150.0
@@ -127,126 +118,32 @@ def build_live_project(
 
 
 # ---- the real server --------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def auth(token: str = PREDICT_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@dataclass
-class LiveServer:
-    """A running ``modelpilot serve`` process."""
-
-    url: str
-    directory: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def admin(self, action: str, **body: Any) -> httpx.Response:
-        """``POST /v1/deployments/houses/{action}`` with the admin token."""
-        return httpx.post(
-            f"{self.url}/v1/deployments/{DEPLOYMENT}/{action}",
-            json=body,
-            headers=auth(ADMIN_TOKEN),
-            timeout=60.0,
-        )
-
-    def status(self) -> dict[str, Any]:
-        response = httpx.get(
-            f"{self.url}/v1/deployments/{DEPLOYMENT}/status", headers=auth(), timeout=30.0
-        )
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        return result
+def candidates_env() -> dict[str, str]:
+    """This directory on PYTHONPATH (so pickled candidates unpickle in the server) and one
+    OpenMP thread."""
+    return {**importable(HERE), **ONE_OPENMP_THREAD}
 
 
 def server_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without MODELPILOT_* settings, with the two tokens and this
-    directory on PYTHONPATH (so pickled candidates unpickle in the server)."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("MODELPILOT_") or k.startswith("MODELPILOT_TEST_")
-    }
-    environ["MODELPILOT_PREDICT_TOKEN"] = PREDICT_TOKEN
-    environ["MODELPILOT_ADMIN_TOKEN"] = ADMIN_TOKEN
-    paths = [str(HERE), os.environ.get("PYTHONPATH", "")]
-    environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    # The model calls are small: OpenMP threads only spin-wait for CPUs on a shared machine.
-    environ["OMP_NUM_THREADS"] = "1"
-    environ.update(extra or {})
-    return environ
+    """The environment of :func:`live_server`'s server, for other subprocesses."""
+    return shared.server_environ({**candidates_env(), **(extra or {})})
 
 
 @contextlib.contextmanager
 def live_server(directory: Path, *, workers: int = 1, trust: bool = True) -> Iterator[LiveServer]:
-    """Run ``modelpilot -p DIRECTORY serve --port PORT [--workers N] --trust`` until the block
-    ends; then SIGTERM, and the process must end by itself."""
-    port = free_port()
-    command = [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(port)]
-    command += ["--workers", str(workers)] if workers > 1 else []
-    command += ["--trust"] if trust else []
-    log_path = directory / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command,
-            env=server_environ(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", directory, process, log_path)
-    try:
-        _wait_ready(server)
+    """:func:`live_server.live_server` for the candidates: ``--trust``, :func:`candidates_env`;
+    after SIGTERM the process must end by itself, with any exit code."""
+    with shared.live_server(
+        directory, trust=trust, workers=workers, env=candidates_env(), exit_code=None
+    ) as server:
         yield server
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-    finally:
-        if server.alive():  # the test failed: leave no process behind
-            process.kill()
-            process.wait(30)
-
-
-def _wait_ready(server: LiveServer) -> None:
-    deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.url}/readyz", timeout=5.0).status_code == 200:
-                return
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            code = server.process.wait(0.1)  # the pause between polls; notices an early exit
-            pytest.fail(f"the server exited with code {code} while starting:\n{server.log}")
-    pytest.fail(f"the server was not ready after {START_DEADLINE:.0f} s:\n{server.log}")
 
 
 def poll(
     condition: Callable[[], T | None], *, what: str, timeout: float = 60.0, every: float = 0.25
 ) -> T:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
-
-    For watching a live server change state, never for waiting a fixed time. ``every`` is the
-    pause between looks (a status call costs the server a little).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(every)
+    """:func:`live_server.poll`, looking less often: a status call costs the server a little."""
+    return shared.poll(condition, what=what, timeout=timeout, every=every)
 
 
 def finished(

@@ -14,18 +14,9 @@ from rollout_helpers import (
     DEPLOYMENT,
     run_cli,
 )
-from rollout_live import (
-    ADMIN_TOKEN,
-    CONSOLE_SCRIPT,
-    LiveProject,
-    LiveServer,
-    LoadGenerator,
-    auth,
-    finished,
-    poll,
-    server_environ,
-)
+from rollout_live import LiveProject, LoadGenerator, finished, poll, server_environ
 
+from live_server import ADMIN_TOKEN, CONSOLE_SCRIPT, LiveServer, auth
 from modelpilot.project import Project
 from modelpilot.rollout import bucket_of
 

@@ -15,13 +15,9 @@ import pytest
 from rollout_helpers import (
     DEPLOYMENT,
 )
-from rollout_live import (
-    LiveProject,
-    LiveServer,
-    LoadGenerator,
-    finished,
-)
+from rollout_live import LiveProject, LoadGenerator, finished
 
+from live_server import LiveServer
 from modelpilot.project import Project
 
 

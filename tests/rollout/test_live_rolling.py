@@ -17,14 +17,9 @@ from rollout_helpers import (
     register,
     write_project,
 )
-from rollout_live import (
-    LIVE_ROLLOUT,
-    LiveServer,
-    LoadGenerator,
-    live_server,
-    poll,
-)
+from rollout_live import LIVE_ROLLOUT, LoadGenerator, live_server, poll
 
+from live_server import LiveServer
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
 

@@ -10,7 +10,9 @@ import joblib
 import pandas as pd
 import pytest
 from flaky_model import FlakyRegressor
-from serving_helpers import LiveServer, build_project, live_server
+from serving_helpers import build_project
+
+from live_server import LiveServer, live_server
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
-"""Helpers of the serving tests: build a project with a registered model, run the real server.
+"""Helpers of the serving tests: build a project with a registered model.
 
-:func:`live_server` starts ``modelpilot serve`` as a subprocess on a free port of 127.0.0.1,
-exactly as a user would, waits for ``/readyz`` and stops it with SIGTERM, expecting exit code 0.
+The real server comes from :mod:`live_server`.
 """
 
 from __future__ import annotations
@@ -9,21 +8,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
 
+from live_server import DEPLOYMENT, importable
 from modelpilot.cli import run
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
@@ -31,19 +24,7 @@ from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec, render_project
 from modelpilot.store import PredictionLog
 
-T = TypeVar("T")
-
-PREDICT_TOKEN = "predict-token-for-tests"
-ADMIN_TOKEN = "admin-token-for-tests"
-DEPLOYMENT = "houses"  # the project's name, so the name of its model and of its deployment
-CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
 HERE = Path(__file__).parent
-# A cold start imports pandas, scikit-learn and skops; on a busy 2-core machine that is slow.
-START_DEADLINE = 120.0
-
-
-def auth(token: str = PREDICT_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def as_instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -141,119 +122,4 @@ def register(
 
 def importable_tests_env() -> dict[str, str]:
     """Environment for a server that must unpickle classes of this directory (flaky_model)."""
-    paths = [str(HERE), os.environ.get("PYTHONPATH", "")]
-    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    """A running ``modelpilot serve`` process."""
-
-    url: str
-    directory: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        """What the server wrote to stdout and stderr so far."""
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, *, timeout: float = 60.0) -> int:
-        """Send ``sig`` and return the exit code once the process has ended."""
-        if self.alive():
-            self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-
-def _wait_until(server: LiveServer, *, ready: bool) -> None:
-    """Poll the server until it answers ``/readyz`` (with 200 if ``ready``)."""
-    deadline = time.monotonic() + START_DEADLINE
-    # One client for all polls: a new one per poll costs more CPU than the server's start.
-    with httpx.Client(base_url=server.url, timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                response = client.get("/readyz")
-                if response.status_code == 200 or not ready:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                code = server.process.wait(0.1)  # the pause between polls; sees an early exit
-                pytest.fail(f"the server exited with code {code} while starting:\n{server.log}")
-    pytest.fail(
-        f"the server was not {'ready' if ready else 'up'} after {START_DEADLINE:.0f} "
-        f"s:\n{server.log}"
-    )
-
-
-@contextlib.contextmanager
-def live_server(
-    directory: Path,
-    *,
-    trust: bool = False,
-    env: Mapping[str, str] | None = None,
-    env_tokens: bool = True,
-    wait_ready: bool = True,
-) -> Iterator[LiveServer]:
-    """Run ``modelpilot -p DIRECTORY serve --port PORT`` until the block ends.
-
-    The environment holds ``PREDICT_TOKEN`` and ``ADMIN_TOKEN`` unless ``env_tokens`` is
-    false. Unless the test stopped it itself, the server gets SIGTERM at the end and must exit
-    with 0.
-    """
-    port = free_port()
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("MODELPILOT_") or k.startswith("MODELPILOT_TEST_")
-    }
-    if env_tokens:
-        environ.update(
-            {"MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN, "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN}
-        )
-    environ.update(env or {})
-    command = [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(port)]
-    if trust:
-        command.append("--trust")
-    log_path = directory / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", directory, process, log_path)
-    try:
-        _wait_until(server, ready=wait_ready)
-        yield server
-        if server.alive():
-            code = server.stop()
-            assert code == 0, f"the server exited with {code} on SIGTERM:\n{server.log}"
-    finally:
-        if server.alive():  # the test failed: do not leave the process behind
-            server.process.kill()
-            server.process.wait(30)
-
-
-def poll(condition: Callable[[], T | None], *, what: str, timeout: float = 60.0) -> T:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
-
-    For watching a live server (a log line, a state change), never for waiting a fixed time.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.05)
+    return importable(HERE)

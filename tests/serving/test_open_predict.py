@@ -14,18 +14,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_helpers import (
-    DEPLOYMENT,
-    LiveServer,
-    as_instances,
-    auth,
-    build_project,
-    live_server,
-    open_prediction_log,
-    poll,
-    run_cli,
-)
+from serving_helpers import as_instances, build_project, open_prediction_log, run_cli
 
+from live_server import DEPLOYMENT, LiveServer, auth, live_server, poll
 from modelpilot.datasets import HOUSE_FEATURES
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
@@ -62,7 +53,7 @@ def cli_tokens(served_project: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(served_project: Path, cli_tokens: dict[str, str]) -> Iterator[LiveServer]:
-    with live_server(served_project, env_tokens=False) as running:
+    with live_server(served_project, predict_token=None, admin_token=None) as running:
         yield running
 
 

@@ -19,16 +19,9 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from serving_helpers import (
-    DEPLOYMENT,
-    LiveServer,
-    as_instances,
-    auth,
-    build_project,
-    live_server,
-    open_prediction_log,
-    poll,
-)
+from serving_helpers import as_instances, build_project, open_prediction_log
+
+from live_server import DEPLOYMENT, LiveServer, auth, live_server, poll
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
 N_CLIENTS = 6

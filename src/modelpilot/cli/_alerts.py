@@ -7,7 +7,7 @@ Both read the metadata database the server writes to, so they work without a run
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group
@@ -15,11 +15,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.alerting import Alert, AlertStore
 from modelpilot.cli._app import app, console, open_project, print_json
 from modelpilot.errors import NotFoundError
-from modelpilot.monitoring import Point, TimeSeriesStore, parse_labels
-from modelpilot.project import Project
+
+if TYPE_CHECKING:
+    from modelpilot.alerting import Alert
+    from modelpilot.monitoring import Point
+    from modelpilot.project import Project
 
 _STATE_STYLE = {"firing": "bold red", "pending": "yellow", "resolved": "green"}
 _SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "info": "cyan"}
@@ -42,6 +44,8 @@ def _value(value: float | None) -> str:
 
 
 def _labels(text: str) -> str:
+    from modelpilot.monitoring import parse_labels
+
     return ",".join(f"{k}={v}" for k, v in parse_labels(text).items()) or "-"
 
 
@@ -83,6 +87,8 @@ def alerts(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Active (pending and firing) alerts, and with --all the resolved ones (from the database)."""
+    from modelpilot.alerting import AlertStore
+
     store = AlertStore(open_project().engine)
     active = store.open()
     active.sort(key=lambda a: (a.state != "firing", a.started_at))
@@ -112,6 +118,9 @@ def _newest(points: list[Point]) -> dict[str, Point]:
 def monitor_frame(project: Project, *, deployment: str | None = None) -> Group:
     """One frame of `modelpilot monitor`: per deployment the newest measurements, then the
     process's and the active alerts."""
+    from modelpilot.alerting import AlertStore
+    from modelpilot.monitoring import TimeSeriesStore, parse_labels
+
     series = TimeSeriesStore(project.engine)
     newest = {name: _newest(series.latest(name)) for name, _, _ in _COLUMNS}
     key_metrics: dict[str, dict[str, Point]] = {}

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import click
 import typer
@@ -18,6 +18,24 @@ from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
     from modelpilot.project import Project
+    from modelpilot.spec._model import Task as SpecTask
+
+# Modules of the CLI import modelpilot's subpackages and heavy libraries inside the commands:
+# typer imports every command module to build `modelpilot --help`, which should not pay for
+# pandas, scikit-learn, SQLAlchemy and friends, nor any command for those of another.
+
+#: What `--task` accepts. Typer reads it at start-up, and `modelpilot.spec` (pydantic) would
+#: cost every command; mypy holds it equal to the project file's ``Task`` (below).
+Task = Literal["regression", "binary", "multiclass"]
+
+if TYPE_CHECKING:
+
+    def _task_in_spec(task: Task) -> SpecTask:
+        return task
+
+    def _spec_in_task(task: SpecTask) -> Task:
+        return task
+
 
 app = typer.Typer(
     name="modelpilot",

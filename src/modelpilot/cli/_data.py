@@ -12,14 +12,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, err_console, open_project, print_json, state
+from modelpilot.cli._app import Task, app, console, err_console, open_project, print_json, state
 from modelpilot.errors import ConfigError, ModelpilotError
-from modelpilot.spec import DataChecks, FeatureSpec, find_project_dir, write_features
-from modelpilot.spec._model import Task
 
 if TYPE_CHECKING:
     from modelpilot.data import CheckResult, DataCheckReport
     from modelpilot.project import Project
+    from modelpilot.spec import FeatureSpec
 
 data_app = typer.Typer(
     help="Check training data before a model learns from it.", no_args_is_help=True
@@ -32,6 +31,8 @@ _STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 def _project() -> Project | None:
     """The project, if there is one: --project, $MODELPILOT_PROJECT, or a modelpilot.yaml in
     the working directory or above. Without one, data checks still run on inferred defaults."""
+    from modelpilot.spec import find_project_dir
+
     if state.project_dir is None and not os.environ.get("MODELPILOT_PROJECT"):
         try:
             find_project_dir()
@@ -75,6 +76,7 @@ def check(
     Exit code: 0 passed (warnings allowed), 1 a blocking check failed, 2 bad input.
     """
     from modelpilot.data import check_data  # DuckDB and pandas: only when data is checked
+    from modelpilot.spec import DataChecks, write_features
 
     project = _project()
     if write_schema and project is None:

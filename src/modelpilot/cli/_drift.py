@@ -11,20 +11,21 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich import box
 from rich.table import Table
 
 from modelpilot.cli._app import app, console, open_project, print_json, state
-from modelpilot.data import read_table
-from modelpilot.drift import DriftReport, compare
 from modelpilot.errors import ConfigError, DataError, ModelpilotError
-from modelpilot.project import Project
-from modelpilot.registry import parse_ref
-from modelpilot.spec import FeatureSpec, find_project_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelpilot.drift import DriftReport
+    from modelpilot.project import Project
+    from modelpilot.spec import FeatureSpec
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -72,6 +73,8 @@ def _parse_methods(items: list[str]) -> dict[str, str]:
 
 def _project_or_none() -> Project | None:
     """The project when there is one; a missing project file is fine, a broken one is not."""
+    from modelpilot.spec import find_project_dir
+
     if state.project_dir is None and not os.environ.get("MODELPILOT_PROJECT"):
         try:
             find_project_dir()
@@ -107,6 +110,8 @@ def _schema(project: Project | None, only: list[str]) -> list[FeatureSpec] | Non
 
 
 def _read(path: Path, features: list[FeatureSpec] | None) -> pd.DataFrame:
+    from modelpilot.data import read_table
+
     types = {f.name: f.type for f in features} if features else None
     return read_table(path, types=types)
 
@@ -219,6 +224,9 @@ def drift(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Compare CURRENT data with a REFERENCE; exit 1 when the dataset drifted."""
+    from modelpilot.drift import compare
+    from modelpilot.registry import parse_ref
+
     files = list(paths or [])
     expected = (model is None) + (window is None)
     if len(files) != expected:

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelpilot.cli._app import app, console, state
+from modelpilot.cli._app import Task, app, console, state
 from modelpilot.errors import ModelpilotError
-from modelpilot.spec import PROJECT_FILE, render_project
-from modelpilot.spec._model import Task
 
 
 @app.command()
@@ -27,6 +25,8 @@ def init(
     ] = False,
 ) -> None:
     """Write a commented modelpilot.yaml in the project directory (default: here)."""
+    from modelpilot.spec import PROJECT_FILE, render_project
+
     directory = (state.project_dir or Path.cwd()).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     file = directory / PROJECT_FILE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,7 +12,9 @@ from rich.text import Text
 
 from modelpilot.cli._app import app, console, open_project, print_json
 from modelpilot.errors import ModelpilotError
-from modelpilot.registry import ModelVersion, register_model
+
+if TYPE_CHECKING:
+    from modelpilot.registry import ModelVersion
 
 models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
 alias_app = typer.Typer(
@@ -87,6 +89,8 @@ def register(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Store a new immutable version with its hash, schema, profile, metrics and lineage."""
+    from modelpilot.registry import register_model
+
     project = open_project()
     version = register_model(
         project,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group
@@ -13,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from modelpilot.cli._app import app, console, open_project, print_json
-from modelpilot.client import Client
+
+if TYPE_CHECKING:
+    from modelpilot.client import Client
 
 Url = Annotated[str | None, typer.Option(help="Server URL (default from the project).")]
 Token = Annotated[
@@ -24,6 +26,8 @@ Reason = Annotated[str, typer.Option(help="Why; kept in the audit log.")]
 
 
 def _client(url: str | None, token: str | None) -> Client:
+    from modelpilot.client import Client
+
     if url is None:
         settings = open_project().spec.serving
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modelpilot.cli._app import app, console, err_console, open_project, print_json
-from modelpilot.data import BatchInputRejected, BatchInputReport, check_batch_input, file_format
 from modelpilot.errors import NotFoundError
-from modelpilot.serving import recent_run_rows, score_file
-from modelpilot.store import PiiScrubber, load_pii_key
+
+if TYPE_CHECKING:
+    from modelpilot.data import BatchInputReport
 
 _MARKS = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]skip[/]"}
 
@@ -63,6 +63,10 @@ def score(
     Before reading a row, INPUT's age and row count are checked (``batch_checks`` in
     modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
     """
+    from modelpilot.data import BatchInputRejected, check_batch_input, file_format
+    from modelpilot.serving import recent_run_rows, score_file
+    from modelpilot.store import PiiScrubber, load_pii_key
+
     if not input_path.is_file():
         raise NotFoundError("file", str(input_path), hint="check the path")
     file_format(input_path)

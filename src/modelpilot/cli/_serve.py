@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from modelpilot.cli._app import app, console, open_project, print_json
-from modelpilot.client import Client
 from modelpilot.errors import ModelpilotError
-from modelpilot.serving import TokenStore
-from modelpilot.serving import serve as run_server
+
+if TYPE_CHECKING:
+    from modelpilot.client import Client
+    from modelpilot.serving import TokenStore
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -31,6 +32,9 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Serve the project's deployments over HTTP (JSON API and Open Inference Protocol V2)."""
+    from modelpilot.serving import TokenStore
+    from modelpilot.serving import serve as run_server
+
     project = open_project()
     tokens = TokenStore(
         path=project.resolve(project.spec.serving.tokens_file),
@@ -55,6 +59,8 @@ def serve(
 
 
 def _client(url: str | None, token: str | None) -> Client:
+    from modelpilot.client import Client
+
     if url is None:
         settings = open_project().spec.serving
         url = f"http://{settings.host}:{settings.port}"
@@ -111,6 +117,8 @@ class _FeedbackRejected(ModelpilotError):
 
 
 def _tokens() -> TokenStore:
+    from modelpilot.serving import TokenStore
+
     project = open_project()
     return TokenStore(path=project.resolve(project.spec.serving.tokens_file), environ={})
 

@@ -1,18 +1,22 @@
 """Data: reading files, schema inference and checks before training, validation, profiles."""
 
-from modelpilot.data._checks import CHECK_NAMES, check_data
-from modelpilot.data._freshness import (
-    BatchInputRejected,
-    BatchInputReport,
-    InputCheck,
-    check_batch_input,
-    count_rows,
-)
-from modelpilot.data._io import file_format, iter_batches, read_table, sha256_file
-from modelpilot.data._profile import N_QUANTILES, build_profile
-from modelpilot.data._report import CheckResult, DataCheckReport
-from modelpilot.data._schema import infer_schema
-from modelpilot.data._validation import FrameValidation, RecordValidation, SchemaValidator
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelpilot.data._checks import CHECK_NAMES, check_data
+    from modelpilot.data._freshness import (
+        BatchInputRejected,
+        BatchInputReport,
+        InputCheck,
+        check_batch_input,
+        count_rows,
+    )
+    from modelpilot.data._io import file_format, iter_batches, read_table, sha256_file
+    from modelpilot.data._profile import N_QUANTILES, build_profile
+    from modelpilot.data._report import CheckResult, DataCheckReport
+    from modelpilot.data._schema import infer_schema
+    from modelpilot.data._validation import FrameValidation, RecordValidation, SchemaValidator
 
 __all__ = [
     "CHECK_NAMES",
@@ -35,3 +39,35 @@ __all__ = [
     "read_table",
     "sha256_file",
 ]
+
+# Each name is imported on first use (PEP 562): reading a file should not pay for DuckDB and the
+# data checks.
+_SOURCES = {
+    "_checks": ("CHECK_NAMES", "check_data"),
+    "_freshness": (
+        "BatchInputRejected",
+        "BatchInputReport",
+        "InputCheck",
+        "check_batch_input",
+        "count_rows",
+    ),
+    "_io": ("file_format", "iter_batches", "read_table", "sha256_file"),
+    "_profile": ("N_QUANTILES", "build_profile"),
+    "_report": ("CheckResult", "DataCheckReport"),
+    "_schema": ("infer_schema",),
+    "_validation": ("FrameValidation", "RecordValidation", "SchemaValidator"),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+
+if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # later look-ups find it without coming here
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

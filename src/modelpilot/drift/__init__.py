@@ -6,37 +6,41 @@ returns a :class:`DriftReport`. Every method answers one protocol,
 ``method.compare(ref: ReferenceColumn, cur) -> MethodResult``. See ``docs/drift.md``.
 """
 
-from modelpilot.drift._anderson_darling import AndersonDarlingTest
-from modelpilot.drift._base import DriftMethod, MethodResult
-from modelpilot.drift._chi_square import ChiSquareTest
-from modelpilot.drift._columns import CurrentColumn, ReferenceColumn
-from modelpilot.drift._compare import DEFAULT_EFFECT_SIZE_FLOOR, compare
-from modelpilot.drift._concept import (
-    ConceptDriftEvent,
-    ConceptDriftMonitor,
-    ConceptDriftStatus,
-    DetectorStatus,
-    KeyMetricStatus,
-)
-from modelpilot.drift._correction import adjust_p_values
-from modelpilot.drift._cramer_von_mises import CramerVonMisesTest
-from modelpilot.drift._detectors import (
-    DETECTORS,
-    ADWINDetector,
-    DDMDetector,
-    DriftDetector,
-    PageHinkleyDetector,
-    make_detector,
-)
-from modelpilot.drift._domain import DomainClassifier, DomainClassifierResult
-from modelpilot.drift._jensen_shannon import JensenShannonDistance
-from modelpilot.drift._ks import KSTest
-from modelpilot.drift._methods import METHODS, default_method, get_method
-from modelpilot.drift._psi import PopulationStabilityIndex
-from modelpilot.drift._reference import DriftReference
-from modelpilot.drift._report import DistributionSummary, DriftReport, FeatureDrift
-from modelpilot.drift._total_variation import TotalVariationDistance
-from modelpilot.drift._wasserstein import WassersteinDistance
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelpilot.drift._anderson_darling import AndersonDarlingTest
+    from modelpilot.drift._base import DriftMethod, MethodResult
+    from modelpilot.drift._chi_square import ChiSquareTest
+    from modelpilot.drift._columns import CurrentColumn, ReferenceColumn
+    from modelpilot.drift._compare import DEFAULT_EFFECT_SIZE_FLOOR, compare
+    from modelpilot.drift._concept import (
+        ConceptDriftEvent,
+        ConceptDriftMonitor,
+        ConceptDriftStatus,
+        DetectorStatus,
+        KeyMetricStatus,
+    )
+    from modelpilot.drift._correction import adjust_p_values
+    from modelpilot.drift._cramer_von_mises import CramerVonMisesTest
+    from modelpilot.drift._detectors import (
+        DETECTORS,
+        ADWINDetector,
+        DDMDetector,
+        DriftDetector,
+        PageHinkleyDetector,
+        make_detector,
+    )
+    from modelpilot.drift._domain import DomainClassifier, DomainClassifierResult
+    from modelpilot.drift._jensen_shannon import JensenShannonDistance
+    from modelpilot.drift._ks import KSTest
+    from modelpilot.drift._methods import METHODS, default_method, get_method
+    from modelpilot.drift._psi import PopulationStabilityIndex
+    from modelpilot.drift._reference import DriftReference
+    from modelpilot.drift._report import DistributionSummary, DriftReport, FeatureDrift
+    from modelpilot.drift._total_variation import TotalVariationDistance
+    from modelpilot.drift._wasserstein import WassersteinDistance
 
 # Data drift: compare and its methods; concept drift: modelpilot.drift._concept and _detectors.
 
@@ -77,3 +81,53 @@ __all__ = [
     "get_method",
     "make_detector",
 ]
+
+# Each name is imported on first use (PEP 562): comparing data should not pay for the concept-drift
+# detectors (river).
+_SOURCES = {
+    "_anderson_darling": ("AndersonDarlingTest",),
+    "_base": ("DriftMethod", "MethodResult"),
+    "_chi_square": ("ChiSquareTest",),
+    "_columns": ("CurrentColumn", "ReferenceColumn"),
+    "_compare": ("DEFAULT_EFFECT_SIZE_FLOOR", "compare"),
+    "_concept": (
+        "ConceptDriftEvent",
+        "ConceptDriftMonitor",
+        "ConceptDriftStatus",
+        "DetectorStatus",
+        "KeyMetricStatus",
+    ),
+    "_correction": ("adjust_p_values",),
+    "_cramer_von_mises": ("CramerVonMisesTest",),
+    "_detectors": (
+        "DETECTORS",
+        "ADWINDetector",
+        "DDMDetector",
+        "DriftDetector",
+        "PageHinkleyDetector",
+        "make_detector",
+    ),
+    "_domain": ("DomainClassifier", "DomainClassifierResult"),
+    "_jensen_shannon": ("JensenShannonDistance",),
+    "_ks": ("KSTest",),
+    "_methods": ("METHODS", "default_method", "get_method"),
+    "_psi": ("PopulationStabilityIndex",),
+    "_reference": ("DriftReference",),
+    "_report": ("DistributionSummary", "DriftReport", "FeatureDrift"),
+    "_total_variation": ("TotalVariationDistance",),
+    "_wasserstein": ("WassersteinDistance",),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+
+if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # later look-ups find it without coming here
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

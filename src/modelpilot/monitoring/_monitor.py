@@ -128,11 +128,10 @@ class Monitor:
     ) -> list[Point]:
         name = deployment.name
         totals: dict[str, float] = {}
-        for metric in self.metrics.requests.collect():
-            for sample in metric.samples:
-                if sample.name.endswith("_total") and sample.labels.get("deployment") == name:
-                    outcome = sample.labels["outcome"]
-                    totals[outcome] = totals.get(outcome, 0.0) + sample.value
+        for sample in self.metrics.request_stats.requests_family().samples:
+            if sample.name.endswith("_total") and sample.labels.get("deployment") == name:
+                outcome = sample.labels["outcome"]
+                totals[outcome] = totals.get(outcome, 0.0) + sample.value
         delta = {k: v - watch.requests.get(k, 0.0) for k, v in totals.items()}
         watch.requests = totals
         count = sum(delta.values())

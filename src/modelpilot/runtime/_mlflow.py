@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modelpilot.errors import ArtifactError, UntrustedArtifactError
+from modelpilot.runtime._protocol import ModelInput
 
 
 class MlflowRuntime:
@@ -18,10 +18,10 @@ class MlflowRuntime:
         self.model = model
         self.classes: list[object] | None = None
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict(self, frame: ModelInput) -> np.ndarray:
         return np.asarray(self.model.predict(frame)).reshape(len(frame), -1).squeeze(axis=1)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
+    def predict_proba(self, frame: ModelInput) -> np.ndarray | None:
         return None
 
 

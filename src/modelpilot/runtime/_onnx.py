@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modelpilot.errors import ArtifactError
+from modelpilot.runtime._protocol import ModelInput
 
 
 class OnnxRuntime:
@@ -39,6 +39,8 @@ class OnnxRuntime:
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.classes = classes
         self._proba_output = next((o for o in self.outputs if "prob" in o.lower()), None)
+        # One 2-D tensor input: the server's array of numeric features feeds it directly.
+        self.accepts_array = len(self.inputs) == 1
         if self.classes is None and self._proba_output is not None:
             self.classes = self._classes_from_metadata()
 
@@ -48,11 +50,15 @@ class OnnxRuntime:
             return [c for c in meta["classes"].split(",")]
         return None
 
-    def _feed(self, frame: pd.DataFrame) -> dict[str, Any]:
+    def _feed(self, frame: ModelInput) -> dict[str, Any]:
         if len(self.inputs) == 1:
             tensor = self.inputs[0]
             dtype = np.float64 if "double" in tensor.type else np.float32
+            if isinstance(frame, np.ndarray):
+                return {tensor.name: frame.astype(dtype, copy=False)}
             return {tensor.name: frame.to_numpy(dtype=dtype)}
+        if isinstance(frame, np.ndarray):
+            raise TypeError("this ONNX model has one input per feature: pass a DataFrame")
         feed = {}
         for tensor in self.inputs:
             if tensor.name not in frame:
@@ -70,17 +76,31 @@ class OnnxRuntime:
                 feed[tensor.name] = column.astype(np.float32).reshape(-1, 1)
         return feed
 
-    def _run(self, frame: pd.DataFrame) -> dict[str, Any]:
+    def _run(self, frame: ModelInput) -> dict[str, Any]:
         results = self.session.run(None, self._feed(frame))
         return dict(zip(self.outputs, results, strict=True))
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self._run(frame)[self.outputs[0]]).reshape(len(frame), -1).squeeze(axis=1)
+    def _labels(self, outputs: dict[str, Any], n: int) -> np.ndarray:
+        return np.asarray(outputs[self.outputs[0]]).reshape(n, -1).squeeze(axis=1)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
+    def predict(self, frame: ModelInput) -> np.ndarray:
+        return self._labels(self._run(frame), len(frame))
+
+    def predict_proba(self, frame: ModelInput) -> np.ndarray | None:
         if self._proba_output is None:
             return None
-        proba = self._run(frame)[self._proba_output]
+        return self._proba(self._run(frame))
+
+    def predict_with_proba(self, frame: ModelInput) -> tuple[np.ndarray, np.ndarray | None]:
+        """Both outputs of one run of the graph (it computes labels and probabilities)."""
+        outputs = self._run(frame)
+        proba = self._proba(outputs) if self._proba_output is not None else None
+        return self._labels(outputs, len(frame)), proba
+
+    def _proba(self, outputs: dict[str, Any]) -> np.ndarray:
+        if self._proba_output is None:
+            raise ArtifactError("this ONNX model has no probability output")
+        proba = outputs[self._proba_output]
         if isinstance(proba, list):  # ZipMap: one {class: probability} dict per row
             keys = list(proba[0].keys()) if proba else []
             if self.classes is None:

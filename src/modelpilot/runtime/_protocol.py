@@ -7,6 +7,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+# A batch of inputs: a DataFrame with the model's feature columns, or (only for runtimes whose
+# ``accepts_array`` is true) a 2-D float64 array with the features in the model's order.
+ModelInput = pd.DataFrame | np.ndarray
+
 
 @runtime_checkable
 class ModelRuntime(Protocol):
@@ -15,11 +19,15 @@ class ModelRuntime(Protocol):
     ``predict`` returns one prediction per row. ``predict_proba`` returns an
     ``(n_rows, n_classes)`` array in the order of ``classes``, or ``None`` when the model has no
     probabilities (regressors, some classifiers).
+
+    Optional, found with ``getattr``: ``accepts_array`` (true when the runtime takes a 2-D
+    float array, so the server skips building a DataFrame) and ``predict_with_proba`` (both
+    answers from one model call where the format allows it).
     """
 
     flavor: str
     classes: list[object] | None
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray: ...
+    def predict(self, frame: ModelInput) -> np.ndarray: ...
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None: ...
+    def predict_proba(self, frame: ModelInput) -> np.ndarray | None: ...

@@ -16,14 +16,25 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["BatchStats", "MicroBatcher"]
+__all__ = ["Answers", "BatchStats", "MicroBatcher"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class Answers(list[R]):
+    """A batch function's results, with work for the event loop once they are handed out.
+
+    ``after`` (if set) runs on the event loop right after the requests of the batch have
+    been resumed, so what the answers do not depend on (bookkeeping: logging, metrics) does
+    not delay them.
+    """
+
+    after: Callable[[], None] | None = None
 
 
 @dataclass
@@ -44,8 +55,9 @@ class _Job(Generic[T, R]):
 class MicroBatcher(Generic[T, R]):
     """Gathers items into batches for ``run_batch(items) -> results`` (one result per item).
 
-    ``run_batch`` runs in ``executor``. When it raises on a batch of several items, each item
-    is retried alone, so one poisonous request fails alone and its neighbours still succeed.
+    ``run_batch`` runs in ``executor``. A result that is an exception fails its item alone.
+    When ``run_batch`` raises on a batch of several items, each item is retried alone, so one
+    poisonous request fails alone and its neighbours still succeed.
 
     Examples
     --------
@@ -61,7 +73,7 @@ class MicroBatcher(Generic[T, R]):
 
     def __init__(
         self,
-        run_batch: Callable[[list[T]], Sequence[R]],
+        run_batch: Callable[[list[T]], Sequence[R | BaseException]],
         *,
         executor: Executor,
         max_batch_size: int = 64,
@@ -127,12 +139,36 @@ class MicroBatcher(Generic[T, R]):
         if self.on_dispatch is not None:
             self.on_dispatch(rows)
         items = [job.item for job in jobs]
-        future = loop.run_in_executor(self.executor, self._call, items)
-        future.add_done_callback(lambda done: self._finish(loop, jobs, done))
+        try:
+            future = self.executor.submit(self._call, items)
+        except RuntimeError as exc:  # the executor is shut down: the server is stopping
+            self._running -= 1
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        # One hand-over back to the event loop per batch. (loop.run_in_executor would wrap
+        # the future in an asyncio future and chain the two: about 50 us more per call,
+        # which at one connection is a sixth of the whole request.)
+        future.add_done_callback(lambda done: self._hand_back(loop, jobs, done))
+
+    def _hand_back(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        jobs: list[_Job[T, R]],
+        done: Future[list[R | BaseException]],
+    ) -> None:
+        try:
+            loop.call_soon_threadsafe(self._finish, loop, jobs, done)
+        except RuntimeError:  # the loop is closed: nobody waits for these answers any more
+            pass
 
     def _call(self, items: list[T]) -> list[R | BaseException]:
         try:
-            results: list[R | BaseException] = list(self.run_batch(items))
+            answers = self.run_batch(items)
+            results: list[R | BaseException] = (
+                answers if isinstance(answers, Answers) else list(answers)
+            )
             if len(results) != len(items):
                 raise RuntimeError(
                     f"the batch function returned {len(results)} results for {len(items)} items"
@@ -153,7 +189,7 @@ class MicroBatcher(Generic[T, R]):
         self,
         loop: asyncio.AbstractEventLoop,
         jobs: list[_Job[T, R]],
-        done: asyncio.Future[list[R | BaseException]],
+        done: Future[list[R | BaseException]],
     ) -> None:
         self._running -= 1
         error = done.exception()
@@ -168,4 +204,8 @@ class MicroBatcher(Generic[T, R]):
                 job.future.set_exception(result)
             else:
                 job.future.set_result(result)
+        if error is None:
+            after = getattr(done.result(), "after", None)
+            if after is not None:
+                loop.call_soon(after)  # queued behind the requests just resumed
         self._maybe_dispatch(loop)

@@ -20,28 +20,10 @@ from modelpilot.runtime import ModelRuntime
 from modelpilot.serving._batching import MicroBatcher
 from modelpilot.serving._outputs import run_model
 from modelpilot.serving._pipeline import Pipeline, PipelineBuilder
+from modelpilot.serving._scoring import BatchJob, JobResult, ScoringSink, batch_scorer
 from modelpilot.spec import DeploymentSpec, ServingSettings
 
 __all__ = ["BatchJob", "Deployment", "DeploymentManager", "LoadedVersion", "Router", "StaticRouter"]
-
-
-@dataclass
-class BatchJob:
-    """Validated columns of one request's instances."""
-
-    columns: dict[str, list[Any]]
-    rows: int
-
-
-@dataclass
-class JobResult:
-    predictions: list[Any]
-    proba: list[list[float]] | None
-    classes: list[str] | None
-    # Set by the automation step: per-instance confidence, and for deferred instances
-    # index -> (review id, status, whether the requester sees the model's suggestion).
-    confidence: list[float] | None = None
-    reviews: dict[int, tuple[str, str, bool]] | None = None
 
 
 @dataclass
@@ -67,43 +49,18 @@ def _load(
     settings: ServingSettings,
     on_batch: Callable[[str, int, int], None] | None = None,
     pipeline: Pipeline | None = None,
+    sink: ScoringSink | None = None,
 ) -> LoadedVersion:
     # A pipeline's requests follow its schema (the project's features); its steps feed the
     # model the columns it was registered with.
     validator = SchemaValidator(pipeline.features if pipeline is not None else version.features)
-    task = version.task
-
-    def run_batch(jobs: list[BatchJob]) -> list[JobResult]:
-        columns: dict[str, list[Any]] = {name: [] for name in validator.names}
-        for job in jobs:
-            for name in validator.names:
-                columns[name].extend(job.columns[name])
-        frame = validator.to_frame(columns)
-        if pipeline is None:
-            output = run_model(runtime, frame, task=task)
-        else:
-            output = pipeline.run(frame, runtime, version.features, task=task)
-        predictions = output.predictions.tolist()
-        proba = output.proba.tolist() if output.proba is not None else None
-        classes = [str(c) for c in output.classes] if output.classes is not None else None
-        results, start = [], 0
-        for job in jobs:
-            end = start + job.rows
-            results.append(
-                JobResult(
-                    predictions[start:end], proba[start:end] if proba is not None else None, classes
-                )
-            )
-            start = end
-        return results
-
     batcher: MicroBatcher[BatchJob, JobResult] = MicroBatcher(
-        run_batch,
+        batch_scorer(version, runtime, validator, pipeline=pipeline, sink=sink),
         executor=executor,
         max_batch_size=settings.max_batch_size,
         max_wait=settings.max_wait_ms / 1000.0,
         concurrency=settings.model_threads,
-        size=lambda job: job.rows,
+        size=lambda job: job.count,
         on_dispatch=(
             None if on_batch is None else lambda rows: on_batch(version.name, version.version, rows)
         ),
@@ -176,8 +133,10 @@ class DeploymentManager:
         force: bool = False,
         on_batch: Callable[[str, int, int], None] | None = None,
         pipelines: PipelineBuilder | None = None,
+        sink: ScoringSink | None = None,
     ) -> None:
         self.on_batch = on_batch
+        self.sink = sink
         self.pipelines = pipelines or PipelineBuilder(registry, trust=trust, force=force)
         self.registry = registry
         self.specs = list(specs)
@@ -207,6 +166,7 @@ class DeploymentManager:
             settings=self.settings,
             on_batch=self.on_batch,
             pipeline=pipeline,
+            sink=self.sink,
         )
         _warm(loaded)
         with self._lock:
@@ -224,7 +184,9 @@ class DeploymentManager:
             if (name, version) not in in_use:
                 self._loaded.pop((name, version), None)
 
-    def load_all(self, *, clock: Any = None) -> None:
+    def load_all(self, *, clock: Any = None, ready: bool = True) -> None:
+        """Load every deployment's version; ``ready=False`` leaves marking the manager ready
+        to the caller (the server does once the rest of its start-up is done too)."""
         import time
 
         now = (clock or time.time)()
@@ -233,7 +195,7 @@ class DeploymentManager:
             loaded = self.load_version(version)
             with self._lock:
                 self._deployments[spec.name] = Deployment(spec, StaticRouter(loaded), now)
-        self.ready = True
+        self.ready = ready
 
     def get(self, name: str) -> Deployment:
         deployment = self._deployments.get(name)
@@ -292,7 +254,13 @@ def _warm(loaded: LoadedVersion) -> None:
     frame, task = loaded.validator.to_frame(row), loaded.version.task
     try:
         if loaded.pipeline is None:
-            run_model(loaded.runtime, frame, task=task)
+            array_ok = loaded.validator.all_numeric and getattr(
+                loaded.runtime, "accepts_array", False
+            )
+            # The same input form as the micro-batches will have.
+            run_model(
+                loaded.runtime, frame.to_numpy(dtype="float64") if array_ok else frame, task=task
+            )
         else:  # through the steps, unmeasured: a warm-up is not traffic
             loaded.pipeline.run(
                 frame, loaded.runtime, loaded.version.features, task=task, observe=False

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import orjson
 from modelpilot.errors import ModelpilotError
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog
 
-__all__ = ["LogEntry", "LogQueueFull", "LogWriter"]
+__all__ = ["LogEntry", "LogQueueFull", "LogWriter", "MatrixColumns"]
 
 logger = logging.getLogger("modelpilot.serving")
 
@@ -52,6 +52,29 @@ class LogQueueFull(ModelpilotError):
         )
 
 
+class MatrixColumns(Mapping[str, Any]):
+    """The columns of a 2-D array, by name: the inputs of a micro-batch as the model got them.
+
+    Reading a column slices the array; the writer concatenates the arrays of many
+    micro-batches first, so each column is sliced once per commit, not once per batch.
+    """
+
+    __slots__ = ("matrix", "names")
+
+    def __init__(self, matrix: Any, names: Sequence[str]) -> None:
+        self.matrix = matrix
+        self.names = tuple(names)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.matrix[:, self.names.index(name)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
 @dataclass(slots=True)
 class LogEntry:
     id: str
@@ -70,6 +93,11 @@ class _Pending:
     callback: Callback | None
     enqueued: float
     seq: int
+    batch: PredictionBatch | None = None  # a columnar micro-batch (the serving fast path)
+
+    @property
+    def size(self) -> int:
+        return len(self.batch) if self.batch is not None else len(self.entries)
 
 
 @dataclass
@@ -164,6 +192,30 @@ class LogWriter:
             if callback is not None or self._queued_entries >= _WAKE_BACKLOG:
                 self._wake.notify()
 
+    def submit_batch(self, batch: PredictionBatch, callback: Callback | None = None) -> None:
+        """Queue one columnar micro-batch (inputs and outputs as mappings of columns).
+
+        The online server scores a micro-batch at a time; handing it over as columns costs one
+        queue entry per batch instead of a dictionary per prediction, and the commit
+        concatenates the columns of many batches without converting row by row.
+        """
+        if len(batch) == 0:
+            if callback is not None:
+                callback(None)
+            return
+        with self._lock:
+            if self._stopping and self._thread is None:
+                raise ModelpilotError("the prediction log writer is stopped")
+            self._submitted_seq += 1
+            self._queue.append(_Pending([], callback, self.monotonic(), self._submitted_seq, batch))
+            self._queued_entries += len(batch)
+            if callback is not None or self._queued_entries >= _WAKE_BACKLOG:
+                self._wake.notify()
+
+    def dead_letter_batch(self, batch: PredictionBatch, exc: BaseException) -> None:
+        """Keep a micro-batch the writer could not take (it stopped) in the dead-letter file."""
+        self._dead_letter(_Pending([], None, self.monotonic(), 0, batch), exc)
+
     def wait_flushed(self, timeout: float | None = None) -> bool:
         """Block until everything submitted before the call is committed."""
         with self._lock:
@@ -218,7 +270,7 @@ class LogWriter:
             with self._lock:
                 for _ in batch:
                     done = self._queue.popleft()
-                    self._queued_entries -= len(done.entries)
+                    self._queued_entries -= done.size
                 self._committed_seq = batch[-1].seq
                 self._flushed.notify_all()
             for pending in batch:
@@ -244,10 +296,10 @@ class LogWriter:
     def _dead_letter(self, pending: _Pending, exc: BaseException) -> None:
         # Not committed, not dropped: the records go to a JSON-lines file a person can replay,
         # and the failure is counted and logged loudly.
-        self.stats.dead_lettered += len(pending.entries)
+        self.stats.dead_lettered += pending.size
         logger.error(
             "%d prediction-log records could not be committed (%s: %s); kept in %s",
-            len(pending.entries),
+            pending.size,
             type(exc).__name__,
             exc,
             self.dead_letter_path,
@@ -256,7 +308,7 @@ class LogWriter:
             return
         self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.dead_letter_path, "ab") as handle:
-            for entry in pending.entries:
+            for entry in pending.entries or _entries_of(pending.batch):
                 handle.write(
                     orjson.dumps(
                         {
@@ -278,10 +330,15 @@ class LogWriter:
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         groups: dict[tuple[str, int, str], list[LogEntry]] = {}
+        chunks: dict[tuple[Any, ...], list[PredictionBatch]] = {}
         for pending in batch:
+            if pending.batch is not None:
+                chunk = pending.batch
+                key = (chunk.model, chunk.version, chunk.source, *chunk.inputs, "|", *chunk.outputs)
+                chunks.setdefault(key, []).append(chunk)
             for entry in pending.entries:
                 groups.setdefault((entry.model, entry.version, entry.source), []).append(entry)
-        batches = []
+        batches = [self._scrubbed(_concatenate(parts)) for parts in chunks.values()]
         for (model, version, source), entries in groups.items():
             scrub = self.scrubbers.get(model)
             inputs = [e.inputs for e in entries]
@@ -307,7 +364,83 @@ class LogWriter:
         self.stats.last_commit_seconds = time.perf_counter() - started
         self.stats.last_flush = self.monotonic()
 
+    def _scrubbed(self, batch: PredictionBatch) -> PredictionBatch:
+        scrub = self.scrubbers.get(batch.model)
+        if scrub is None or not scrub.active:
+            return batch
+        import pandas as pd
+
+        batch.inputs = scrub.frame(pd.DataFrame(dict(batch.inputs)))  # type: ignore[arg-type]
+        return batch
+
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         for pending in batch:
             if pending.callback is not None:
                 pending.callback(exc)
+
+
+def _concatenate(parts: list[PredictionBatch]) -> PredictionBatch:
+    """One batch from micro-batches of one model version with the same columns."""
+    if len(parts) == 1:
+        return parts[0]
+    import numpy as np
+
+    def join(columns: list[Mapping[str, Any]]) -> Mapping[str, Any]:
+        matrices = [c for c in columns if isinstance(c, MatrixColumns)]
+        if len(matrices) == len(columns):
+            return MatrixColumns(np.concatenate([c.matrix for c in matrices]), matrices[0].names)
+        out: dict[str, Any] = {}
+        for name in columns[0]:
+            values = [c[name] for c in columns]
+            if all(isinstance(v, np.ndarray) for v in values):
+                out[name] = np.concatenate(values)
+            else:
+                out[name] = [x for v in values for x in v]
+        return out
+
+    first = parts[0]
+    return PredictionBatch(
+        model=first.model,
+        version=first.version,
+        source=first.source,
+        ids=[i for p in parts for i in p.ids],
+        ts=np.concatenate([np.asarray(p.ts, dtype=np.float64) for p in parts]),
+        inputs=join([p.inputs for p in parts]),  # type: ignore[misc]
+        outputs=join([p.outputs for p in parts]),  # type: ignore[misc]
+        latency_ms=np.concatenate(
+            [
+                np.full(len(p), np.nan)
+                if p.latency_ms is None
+                else np.asarray(p.latency_ms, dtype=np.float64)
+                for p in parts
+            ]
+        ),
+    )
+
+
+def _entries_of(batch: PredictionBatch | None) -> list[LogEntry]:
+    """Row records of a columnar batch (for the dead-letter file, which is per row)."""
+    if batch is None:
+        return []
+    inputs: Mapping[str, Any] = batch.inputs  # type: ignore[assignment]
+    outputs: Mapping[str, Any] = batch.outputs  # type: ignore[assignment]
+    latency: list[Any] = (
+        list(batch.latency_ms) if batch.latency_ms is not None else [None] * len(batch)
+    )
+    return [
+        LogEntry(
+            pid,
+            float(batch.ts[index]),
+            batch.model,
+            batch.version,
+            {name: _item(column[index]) for name, column in inputs.items()},
+            {name: _item(column[index]) for name, column in outputs.items()},
+            None if latency[index] is None else float(latency[index]),
+            batch.source,
+        )
+        for index, pid in enumerate(batch.ids)
+    ]
+
+
+def _item(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modelpilot.runtime import ModelRuntime
+from modelpilot.runtime._protocol import ModelInput
 
 __all__ = ["ModelOutput", "run_model"]
 
@@ -52,8 +52,14 @@ class ModelOutput:
         return out
 
 
-def run_model(runtime: ModelRuntime, frame: pd.DataFrame, *, task: str | None) -> ModelOutput:
-    """Call the model once, vectorised over the batch."""
-    predictions = np.asarray(runtime.predict(frame))
-    proba = runtime.predict_proba(frame) if task != "regression" else None
+def run_model(runtime: ModelRuntime, frame: ModelInput, *, task: str | None) -> ModelOutput:
+    """Call the model, vectorised over the batch (once, where the runtime can give both
+    predictions and probabilities from one call)."""
+    both = getattr(runtime, "predict_with_proba", None) if task != "regression" else None
+    if both is not None:
+        predictions, proba = both(frame)
+        predictions = np.asarray(predictions)
+    else:
+        predictions = np.asarray(runtime.predict(frame))
+        proba = runtime.predict_proba(frame) if task != "regression" else None
     return ModelOutput(predictions, proba, runtime.classes if proba is not None else None)

@@ -13,6 +13,7 @@ import uvicorn
 
 from modelpilot.project import Project
 from modelpilot.serving._app import ServingApp, create_app
+from modelpilot.serving._http import PredictionProtocol
 from modelpilot.serving._state import build_state
 
 __all__ = ["app_factory", "serve"]
@@ -23,7 +24,13 @@ def app_factory() -> ServingApp:
     project = Project.open(os.environ.get("MODELPILOT_PROJECT"))
     trust = os.environ.get("MODELPILOT_SERVE_TRUST") == "1"
     force = os.environ.get("MODELPILOT_SERVE_FORCE") == "1"
-    return create_app(build_state(project, trust=trust, force=force))
+    return _server_app(project, trust=trust, force=force)
+
+
+def _server_app(project: Project, *, trust: bool, force: bool) -> ServingApp:
+    state = build_state(project, trust=trust, force=force)
+    state.extra["tune_gc"] = True  # this process only serves: see _app._tune_gc
+    return create_app(state)
 
 
 def serve(
@@ -45,6 +52,8 @@ def serve(
         "access_log": False,
         "timeout_graceful_shutdown": 30,
         "lifespan": "on",
+        # uvicorn's httptools protocol with a direct path for the prediction routes.
+        "http": PredictionProtocol,
     }
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if n_workers > 1:
@@ -55,7 +64,7 @@ def serve(
             "modelpilot.serving._server:app_factory", factory=True, workers=n_workers, **options
         )
         return
-    app = create_app(build_state(project, trust=trust, force=force))
+    app = _server_app(project, trust=trust, force=force)
     if threading.current_thread() is not threading.main_thread():
         uvicorn.run(app, **options)
         return

@@ -14,6 +14,7 @@ from modelpilot.serving._auth import TokenStore
 from modelpilot.serving._deployments import DeploymentManager
 from modelpilot.serving._logwriter import LogWriter
 from modelpilot.serving._pipeline import PipelineBuilder
+from modelpilot.serving._scoring import ScoringSink
 from modelpilot.store import PiiScrubber, load_pii_key
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def build_state(
     def on_batch(model: str, version: int, rows: int) -> None:
         try:
             if live is not None:
-                live.batch_size.labels(model, str(version)).observe(rows)
+                live.child(live.batch_size, model, str(version)).observe(rows)
         except Exception:  # a metric must never fail a prediction, nor stop the batcher
             logger.exception("recording the batch size failed")
 
@@ -109,16 +110,6 @@ def build_state(
         observer=metrics,
         trust=trust,
         force=force,
-    )
-    manager = DeploymentManager(
-        project.registry,
-        specs,
-        settings=settings,
-        executor=executor,
-        trust=trust,
-        force=force,
-        on_batch=on_batch if metrics is not None else None,
-        pipelines=pipelines,
     )
     key = load_pii_key(project.directory, project.environ)
     scrubbers: dict[str, PiiScrubber] = {}
@@ -133,6 +124,17 @@ def build_state(
         max_queue=spec.logging.max_queue,
         scrubbers=scrubbers,
         dead_letter_path=project.directory / ".modelpilot" / "dead-letter" / "predictions.jsonl",
+    )
+    manager = DeploymentManager(
+        project.registry,
+        specs,
+        settings=settings,
+        executor=executor,
+        trust=trust,
+        force=force,
+        on_batch=on_batch if metrics is not None else None,
+        pipelines=pipelines,
+        sink=ScoringSink(writer, clock=clock, durable=spec.logging.durable, metrics=metrics),
     )
     tokens = TokenStore(
         path=project.resolve(settings.tokens_file),

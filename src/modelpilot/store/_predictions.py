@@ -78,15 +78,17 @@ class PredictionRecord:
 class PredictionBatch:
     """Many predictions of one model version from one source, stored as one segment.
 
-    ``inputs`` and ``outputs`` are DataFrames or lists of flat records, one row per id.
+    ``inputs`` and ``outputs`` are DataFrames, lists of flat records (one per id), or
+    mappings of column name to column (NumPy arrays or lists, one value per id): the form the
+    online server writes, which skips building a DataFrame per micro-batch.
     """
 
     model: str
     version: int
     ids: Sequence[str]
     ts: Sequence[float] | np.ndarray
-    inputs: pd.DataFrame | Sequence[Mapping[str, Any]]
-    outputs: pd.DataFrame | Sequence[Mapping[str, Any]]
+    inputs: pd.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Any]
+    outputs: pd.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Any]
     source: str = "online"
     batch_id: str | None = None
     latency_ms: Sequence[float | None] | np.ndarray | None = None
@@ -106,6 +108,13 @@ class PredictionBatch:
             ),
         }
         for prefix, part in ((_IN, self.inputs), (_OUT, self.outputs)):
+            if isinstance(part, Mapping):
+                for name, values in part.items():
+                    array = _column(values)
+                    if len(array) != n:
+                        raise ValueError(f"{len(array)} values in {prefix}{name} for {n} ids")
+                    columns[prefix + name] = array
+                continue
             frame = part if isinstance(part, pd.DataFrame) else _flat_frame(part)
             if len(frame) != n:
                 raise ValueError(f"{len(frame)} {prefix[:-1]}put rows for {n} ids")
@@ -113,6 +122,15 @@ class PredictionBatch:
             for name, column in zip(table.column_names, table.columns, strict=True):
                 columns[prefix + name] = column
         return pa.table(columns)
+
+
+def _column(values: Any) -> pa.Array:
+    # The same Arrow types as pandas' conversion gives the other forms, so segments of both
+    # kinds concatenate without casts: strings as large_string, floats as double.
+    array = pa.array(values)
+    if pa.types.is_string(array.type):
+        return array.cast(pa.large_string())
+    return array
 
 
 def _flat_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

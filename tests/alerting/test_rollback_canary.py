@@ -4,7 +4,6 @@ back by a firing alert, on a fake clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +20,16 @@ from modelpilot.serving import DeploymentManager
 def controller(versions_project: Path, clock: FakeClock) -> Iterator[RolloutController]:
     """What the server builds at start: deployments loaded, a controller attached."""
     project = Project.open(versions_project, environ={})
-    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alerting-test")
     manager = DeploymentManager(
         project.registry,
         project.spec.deployment_specs,
         settings=project.spec.serving,
-        executor=executor,
     )
     manager.load_all(clock=clock)
     ctl = RolloutController(project, manager, clock=clock)
     ctl.attach()
     yield ctl
-    executor.shutdown(wait=True)
+    manager.close()
     project.engine.dispose()
 
 

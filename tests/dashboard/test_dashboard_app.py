@@ -44,7 +44,7 @@ def _client(directory: Path, *, open_predict: bool) -> Iterator[_Client]:
     try:
         yield _Client(create_app(state))
     finally:
-        state.executor.shutdown()
+        state.manager.close()
         project.engine.dispose()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,17 +100,16 @@ def watched(registered: Path, tmp_path: Path, house_model_file: Path) -> Iterato
     project = Project.open(directory, environ={})
     clock = FakeClock(project.registry.resolve(f"{DEPLOYMENT}@production").created_at + 60)
     metrics = ServingMetrics(process=False)
-    with ThreadPoolExecutor(2) as executor:
-        manager = DeploymentManager(
-            project.registry,
-            project.spec.deployment_specs,
-            settings=project.spec.serving,
-            executor=executor,
-        )
-        manager.load_all(clock=clock)
-        monitor = Monitor(project, metrics, manager, clock=clock)
-        log = PredictionLog(project.engine, clock=clock)
-        yield Watched(project, metrics, monitor, clock, log, house_model_file)
+    manager = DeploymentManager(
+        project.registry,
+        project.spec.deployment_specs,
+        settings=project.spec.serving,
+    )
+    manager.load_all(clock=clock)
+    monitor = Monitor(project, metrics, manager, clock=clock)
+    log = PredictionLog(project.engine, clock=clock)
+    yield Watched(project, metrics, monitor, clock, log, house_model_file)
+    manager.close()
     project.engine.dispose()
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,10 +172,9 @@ class ControllerHarness:
     manager: DeploymentManager
     controller: RolloutController
     clock: FakeClock
-    executor: ThreadPoolExecutor
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        self.manager.close()
         self.project.engine.dispose()
 
     @property
@@ -211,14 +209,11 @@ def open_controller(
     build a controller on ``clock`` and attach it (routers rebuilt from the database)."""
     project = project or Project.open(directory, environ={})
     settings = project.spec.serving
-    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rollout-test")
-    manager = DeploymentManager(
-        project.registry, project.spec.deployment_specs, settings=settings, executor=executor
-    )
+    manager = DeploymentManager(project.registry, project.spec.deployment_specs, settings=settings)
     manager.load_all(clock=clock)
     controller = RolloutController(project, manager, clock=clock, worker_id=worker_id)
     controller.attach()
-    return ControllerHarness(project, manager, controller, clock, executor)
+    return ControllerHarness(project, manager, controller, clock)
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -37,9 +36,12 @@ class HeldModel:
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        yield pool
+def batchers() -> Iterator[list[MicroBatcher[Any, Any]]]:
+    """Batchers a test makes; their model threads are stopped afterwards."""
+    made: list[MicroBatcher[Any, Any]] = []
+    yield made
+    for batcher in made:
+        batcher.close()
 
 
 async def _queued_behind_first(
@@ -54,22 +56,24 @@ async def _queued_behind_first(
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def test_an_idle_model_gets_a_request_at_once(executor: ThreadPoolExecutor) -> None:
+def test_an_idle_model_gets_a_request_at_once(batchers: list[MicroBatcher[Any, Any]]) -> None:
     async def main() -> tuple[int, list[list[int]]]:
         model = HeldModel()
         model.release()
-        batcher = MicroBatcher(model, executor=executor)
+        batcher = MicroBatcher(model)
+        batchers.append(batcher)
         result = await batcher.submit(4)
         return result, model.calls
 
     assert asyncio.run(main()) == (40, [[4]])
 
 
-def test_requests_gather_while_the_model_is_busy(executor: ThreadPoolExecutor) -> None:
+def test_requests_gather_while_the_model_is_busy(batchers: list[MicroBatcher[Any, Any]]) -> None:
     model = HeldModel()
 
     async def main() -> tuple[list[Any], MicroBatcher[int, int]]:
-        batcher = MicroBatcher(model, executor=executor, max_batch_size=64)
+        batcher = MicroBatcher(model, max_batch_size=64)
+        batchers.append(batcher)
         results = await _queued_behind_first(batcher, model, 0, [1, 2, 3, 4, 5])
         return results, batcher
 
@@ -80,7 +84,7 @@ def test_requests_gather_while_the_model_is_busy(executor: ThreadPoolExecutor) -
     assert batcher.queued_rows == 0
 
 
-def test_a_poisonous_item_fails_alone(executor: ThreadPoolExecutor) -> None:
+def test_a_poisonous_item_fails_alone(batchers: list[MicroBatcher[Any, Any]]) -> None:
     def fn(item: Any) -> Any:
         if item == "poison":
             raise ValueError("cannot score poison")
@@ -89,7 +93,8 @@ def test_a_poisonous_item_fails_alone(executor: ThreadPoolExecutor) -> None:
     model = HeldModel(fn)
 
     async def main() -> list[Any]:
-        batcher = MicroBatcher(model, executor=executor)
+        batcher = MicroBatcher(model)
+        batchers.append(batcher)
         return await _queued_behind_first(batcher, model, 0, [1, "poison", 3])
 
     first, one, poison, three = asyncio.run(main())
@@ -99,7 +104,7 @@ def test_a_poisonous_item_fails_alone(executor: ThreadPoolExecutor) -> None:
     assert model.calls == [[0], [1, "poison", 3], [1], ["poison"], [3]]
 
 
-def test_a_lone_failing_item_is_not_retried(executor: ThreadPoolExecutor) -> None:
+def test_a_lone_failing_item_is_not_retried(batchers: list[MicroBatcher[Any, Any]]) -> None:
     calls: list[list[int]] = []
 
     def always_fails(items: list[int]) -> list[int]:
@@ -107,7 +112,8 @@ def test_a_lone_failing_item_is_not_retried(executor: ThreadPoolExecutor) -> Non
         raise RuntimeError("model is broken")
 
     async def main() -> None:
-        batcher = MicroBatcher(always_fails, executor=executor)
+        batcher = MicroBatcher(always_fails)
+        batchers.append(batcher)
         with pytest.raises(RuntimeError, match="model is broken"):
             await batcher.submit(1)
 
@@ -115,9 +121,12 @@ def test_a_lone_failing_item_is_not_retried(executor: ThreadPoolExecutor) -> Non
     assert calls == [[1]]
 
 
-def test_a_wrong_number_of_results_is_an_error_per_item(executor: ThreadPoolExecutor) -> None:
+def test_a_wrong_number_of_results_is_an_error_per_item(
+    batchers: list[MicroBatcher[Any, Any]],
+) -> None:
     async def main() -> None:
-        batcher = MicroBatcher(lambda items: [], executor=executor)
+        batcher = MicroBatcher(lambda items: [])
+        batchers.append(batcher)
         with pytest.raises(RuntimeError, match="returned 0 results for 1 items"):
             await batcher.submit(1)
 
@@ -133,24 +142,26 @@ def test_a_wrong_number_of_results_is_an_error_per_item(executor: ThreadPoolExec
     ],
 )
 def test_max_batch_size_is_respected(
-    executor: ThreadPoolExecutor, max_batch_size: int, expected: list[list[int]]
+    batchers: list[MicroBatcher[Any, Any]], max_batch_size: int, expected: list[list[int]]
 ) -> None:
     model = HeldModel()
 
     async def main() -> list[Any]:
-        batcher = MicroBatcher(model, executor=executor, max_batch_size=max_batch_size)
+        batcher = MicroBatcher(model, max_batch_size=max_batch_size)
+        batchers.append(batcher)
         return await _queued_behind_first(batcher, model, 0, range(1, 7))
 
     assert asyncio.run(main()) == [i * 10 for i in range(7)]
     assert model.calls == expected
 
 
-def test_batches_are_counted_in_rows(executor: ThreadPoolExecutor) -> None:
+def test_batches_are_counted_in_rows(batchers: list[MicroBatcher[Any, Any]]) -> None:
     """Items of several rows (a request with many instances) fill batches by their rows."""
     model = HeldModel(lambda rows: rows)
 
     async def main() -> MicroBatcher[int, int]:
-        batcher = MicroBatcher(model, executor=executor, max_batch_size=4, size=lambda n: n)
+        batcher = MicroBatcher(model, max_batch_size=4, size=lambda n: n)
+        batchers.append(batcher)
         await _queued_behind_first(batcher, model, 1, [2, 2, 3, 1, 6])
         return batcher
 
@@ -160,20 +171,23 @@ def test_batches_are_counted_in_rows(executor: ThreadPoolExecutor) -> None:
     assert batcher.stats.rows == 15 and batcher.stats.calls == 4
 
 
-def test_max_wait_never_delays_a_full_batch(executor: ThreadPoolExecutor) -> None:
+def test_max_wait_never_delays_a_full_batch(batchers: list[MicroBatcher[Any, Any]]) -> None:
     model = HeldModel()
     model.release()
 
     async def main() -> list[int]:
         # A wait of an hour: only a full batch can be dispatched before the test times out.
-        batcher = MicroBatcher(model, executor=executor, max_batch_size=3, max_wait=3600.0)
+        batcher = MicroBatcher(model, max_batch_size=3, max_wait=3600.0)
+        batchers.append(batcher)
         return await asyncio.gather(*(batcher.submit(i) for i in range(3)))
 
     assert asyncio.run(main()) == [0, 10, 20]
     assert model.calls == [[0, 1, 2]]
 
 
-def test_several_model_calls_run_at_once_with_concurrency(executor: ThreadPoolExecutor) -> None:
+def test_several_model_calls_run_at_once_with_concurrency(
+    batchers: list[MicroBatcher[Any, Any]],
+) -> None:
     both_running = threading.Barrier(2, timeout=30)
 
     def run_batch(items: list[int]) -> list[int]:
@@ -181,19 +195,21 @@ def test_several_model_calls_run_at_once_with_concurrency(executor: ThreadPoolEx
         return items
 
     async def main() -> list[int]:
-        batcher = MicroBatcher(run_batch, executor=executor, concurrency=2)
+        batcher = MicroBatcher(run_batch, concurrency=2)
+        batchers.append(batcher)
         return await asyncio.gather(batcher.submit(1), batcher.submit(2))
 
     assert asyncio.run(main()) == [1, 2]
 
 
 def test_a_caller_that_went_away_does_not_disturb_the_others(
-    executor: ThreadPoolExecutor,
+    batchers: list[MicroBatcher[Any, Any]],
 ) -> None:
     model = HeldModel()
 
     async def main() -> list[Any]:
-        batcher = MicroBatcher(model, executor=executor)
+        batcher = MicroBatcher(model)
+        batchers.append(batcher)
         first = asyncio.create_task(batcher.submit(0))
         await asyncio.sleep(0)
         gone = asyncio.create_task(batcher.submit(1))

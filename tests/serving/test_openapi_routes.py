@@ -80,7 +80,7 @@ def _serving(directory: Path, *, open_predict: bool = False) -> Iterator[ServerS
     try:
         yield state
     finally:
-        state.executor.shutdown()
+        state.manager.close()
         project.engine.dispose()
 
 

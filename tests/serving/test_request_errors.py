@@ -81,7 +81,7 @@ def client(project_directory: Path, clean_environ: None) -> Iterator[_Client]:
     try:
         yield _Client(create_app(state))
     finally:
-        state.executor.shutdown()
+        state.manager.close()
         project.engine.dispose()
 
 

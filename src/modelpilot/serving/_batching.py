@@ -4,8 +4,8 @@ A scikit-learn ``predict_proba`` on one row costs about as much as on 32, so gat
 requests is where a Python model server wins throughput. The policy needs no timer: when the
 model is idle a request goes to it at once (no added latency at low load); while it is busy,
 new requests gather, and the next call takes up to ``max_batch_size`` rows of them. An
-optional ``max_wait`` holds an incomplete batch a little longer. Model calls run in a thread
-pool, so the event loop keeps accepting and answering requests meanwhile.
+optional ``max_wait`` holds an incomplete batch a little longer. Model calls run in model
+threads, so the event loop keeps accepting and answering requests meanwhile.
 
 Written here rather than taken from MLServer: its adaptive batcher always waits up to its
 timeout for a batch to fill, which costs every request at low load that timeout in latency.
@@ -14,10 +14,11 @@ timeout for a batch to fill, which costs every request at low load that timeout 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Generic, TypeVar
 
 __all__ = ["Answers", "BatchStats", "MicroBatcher"]
@@ -55,18 +56,26 @@ class _Job(Generic[T, R]):
 class MicroBatcher(Generic[T, R]):
     """Gathers items into batches for ``run_batch(items) -> results`` (one result per item).
 
-    ``run_batch`` runs in ``executor``. A result that is an exception fails its item alone.
-    When ``run_batch`` raises on a batch of several items, each item is retried alone, so one
-    poisonous request fails alone and its neighbours still succeed.
+    ``run_batch`` runs in the batcher's own model threads (``concurrency`` of them, started
+    on first use). A result that is an exception fails its item alone. When ``run_batch``
+    raises on a batch of several items, each item is retried alone, so one poisonous request
+    fails alone and its neighbours still succeed.
+
+    Dedicated threads fed by a ``SimpleQueue`` rather than a ``ThreadPoolExecutor``: a
+    round trip event loop -> model thread -> event loop costs about half (16 us against 30 us
+    measured here, no Future, no chaining), which counts at one connection, where every
+    request pays it.
 
     Examples
     --------
     >>> import asyncio
-    >>> from concurrent.futures import ThreadPoolExecutor
     >>> async def main():
-    ...     batcher = MicroBatcher(lambda items: [x * 2 for x in items],
-    ...                            executor=ThreadPoolExecutor(1), max_batch_size=8)
-    ...     return await asyncio.gather(*(batcher.submit(i) for i in range(5))), batcher.stats.calls
+    ...     batcher = MicroBatcher(lambda items: [x * 2 for x in items], max_batch_size=8)
+    ...     try:
+    ...         answers = await asyncio.gather(*(batcher.submit(i) for i in range(5)))
+    ...     finally:
+    ...         batcher.close()
+    ...     return answers, batcher.stats.calls
     >>> asyncio.run(main())
     ([0, 2, 4, 6, 8], 2)
     """
@@ -75,25 +84,30 @@ class MicroBatcher(Generic[T, R]):
         self,
         run_batch: Callable[[list[T]], Sequence[R | BaseException]],
         *,
-        executor: Executor,
         max_batch_size: int = 64,
         max_wait: float = 0.0,
         concurrency: int = 1,
         size: Callable[[T], int] = lambda _: 1,
         on_dispatch: Callable[[int], None] | None = None,
+        thread_name: str = "modelpilot-model",
     ) -> None:
         self.run_batch = run_batch
-        self.executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait
         self.concurrency = concurrency
         self.size = size
         self.on_dispatch = on_dispatch
+        self.thread_name = thread_name
         self.stats = BatchStats()
         self._queue: deque[_Job[T, R]] = deque()
         self._queued_rows = 0
         self._running = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._work: SimpleQueue[tuple[asyncio.AbstractEventLoop, list[_Job[T, R]]] | None] = (
+            SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._closed = False
 
     @property
     def queued_rows(self) -> int:
@@ -106,6 +120,20 @@ class MicroBatcher(Generic[T, R]):
         self._queued_rows += job.rows
         self._maybe_dispatch(loop)
         return await job.future
+
+    def close(self) -> None:
+        """Stop the model threads once the batches handed to them are done.
+
+        A request that chose this version just before it was unloaded is still answered:
+        its batch starts a thread that stops again after it.
+        """
+        self._closed = True
+        self._stop_threads()
+
+    def _stop_threads(self) -> None:
+        for _ in self._threads:
+            self._work.put(None)  # after the work already queued
+        self._threads = []
 
     def _maybe_dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._queue and self._running < self.concurrency:
@@ -138,30 +166,33 @@ class MicroBatcher(Generic[T, R]):
         self.stats.max_batch_rows = max(self.stats.max_batch_rows, rows)
         if self.on_dispatch is not None:
             self.on_dispatch(rows)
-        items = [job.item for job in jobs]
-        try:
-            future = self.executor.submit(self._call, items)
-        except RuntimeError as exc:  # the executor is shut down: the server is stopping
-            self._running -= 1
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            return
-        # One hand-over back to the event loop per batch. (loop.run_in_executor would wrap
-        # the future in an asyncio future and chain the two: about 50 us more per call,
-        # which at one connection is a sixth of the whole request.)
-        future.add_done_callback(lambda done: self._hand_back(loop, jobs, done))
+        if len(self._threads) < self.concurrency:
+            thread = threading.Thread(
+                target=self._serve,
+                name=f"{self.thread_name}_{len(self._threads)}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        self._work.put((loop, jobs))
+        if self._closed:
+            self._stop_threads()
 
-    def _hand_back(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        jobs: list[_Job[T, R]],
-        done: Future[list[R | BaseException]],
-    ) -> None:
-        try:
-            loop.call_soon_threadsafe(self._finish, loop, jobs, done)
-        except RuntimeError:  # the loop is closed: nobody waits for these answers any more
-            pass
+    def _serve(self) -> None:
+        """A model thread: run batches until told to stop."""
+        while True:
+            work = self._work.get()
+            if work is None:
+                return
+            loop, jobs = work
+            try:
+                results = self._call([job.item for job in jobs])
+            except BaseException as exc:
+                results = [exc for _ in jobs]
+            try:
+                loop.call_soon_threadsafe(self._finish, loop, jobs, results)
+            except RuntimeError:  # the loop is closed: nobody waits for these answers any more
+                pass
 
     def _call(self, items: list[T]) -> list[R | BaseException]:
         try:
@@ -189,23 +220,17 @@ class MicroBatcher(Generic[T, R]):
         self,
         loop: asyncio.AbstractEventLoop,
         jobs: list[_Job[T, R]],
-        done: Future[list[R | BaseException]],
+        results: list[R | BaseException],
     ) -> None:
         self._running -= 1
-        error = done.exception()
-        for index, job in enumerate(jobs):
+        for job, result in zip(jobs, results, strict=True):
             if job.future.done():  # the caller went away (client disconnected)
                 continue
-            if error is not None:
-                job.future.set_exception(error)
-                continue
-            result = done.result()[index]
             if isinstance(result, BaseException):
                 job.future.set_exception(result)
             else:
                 job.future.set_result(result)
-        if error is None:
-            after = getattr(done.result(), "after", None)
-            if after is not None:
-                loop.call_soon(after)  # queued behind the requests just resumed
+        after = getattr(results, "after", None)
+        if after is not None:
+            loop.call_soon(after)  # queued behind the requests just resumed
         self._maybe_dispatch(loop)

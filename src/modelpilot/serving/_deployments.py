@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,7 +44,6 @@ def _load(
     version: ModelVersion,
     runtime: ModelRuntime,
     *,
-    executor: Executor,
     settings: ServingSettings,
     on_batch: Callable[[str, int, int], None] | None = None,
     pipeline: Pipeline | None = None,
@@ -56,7 +54,6 @@ def _load(
     validator = SchemaValidator(pipeline.features if pipeline is not None else version.features)
     batcher: MicroBatcher[BatchJob, JobResult] = MicroBatcher(
         batch_scorer(version, runtime, validator, pipeline=pipeline, sink=sink),
-        executor=executor,
         max_batch_size=settings.max_batch_size,
         max_wait=settings.max_wait_ms / 1000.0,
         concurrency=settings.model_threads,
@@ -128,7 +125,6 @@ class DeploymentManager:
         specs: Sequence[DeploymentSpec],
         *,
         settings: ServingSettings,
-        executor: Executor,
         trust: bool = False,
         force: bool = False,
         on_batch: Callable[[str, int, int], None] | None = None,
@@ -141,7 +137,6 @@ class DeploymentManager:
         self.registry = registry
         self.specs = list(specs)
         self.settings = settings
-        self.executor = executor
         self.trust = trust
         self.force = force
         self._deployments: dict[str, Deployment] = {}
@@ -162,7 +157,6 @@ class DeploymentManager:
         loaded = _load(
             version,
             runtime,
-            executor=self.executor,
             settings=self.settings,
             on_batch=self.on_batch,
             pipeline=pipeline,
@@ -182,7 +176,16 @@ class DeploymentManager:
         }
         with self._lock:
             if (name, version) not in in_use:
-                self._loaded.pop((name, version), None)
+                unloaded = self._loaded.pop((name, version), None)
+                if unloaded is not None:
+                    unloaded.batcher.close()
+
+    def close(self) -> None:
+        """Stop the model threads of every loaded version (the server is stopping)."""
+        with self._lock:
+            loaded = list(self._loaded.values())
+        for version in loaded:
+            version.batcher.close()
 
     def load_all(self, *, clock: Any = None, ready: bool = True) -> None:
         """Load every deployment's version; ``ready=False`` leaves marking the manager ready

@@ -9,6 +9,7 @@ retried with back-off, keeping the records, until it succeeds or the writer is s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ import orjson
 from modelpilot.errors import ModelpilotError
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog
 
-__all__ = ["LogEntry", "LogQueueFull", "LogWriter", "MatrixColumns"]
+__all__ = ["LazyBatch", "LogEntry", "LogQueueFull", "LogWriter", "MatrixColumns"]
 
 logger = logging.getLogger("modelpilot.serving")
 
@@ -75,6 +76,36 @@ class MatrixColumns(Mapping[str, Any]):
         return len(self.names)
 
 
+class LazyBatch:
+    """A micro-batch whose log rows the writer builds when it commits, off the event loop.
+
+    ``build`` makes the columnar batch; if it fails (a bug, not bad data: the values were
+    validated), ``rows`` makes the same rows one by one, so answered predictions still land.
+    """
+
+    __slots__ = ("_build", "_rows", "n")
+
+    def __init__(
+        self,
+        n: int,
+        build: Callable[[], PredictionBatch],
+        rows: Callable[[], list[LogEntry]],
+    ) -> None:
+        self.n = n
+        self._build = build
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return self.n
+
+    def resolve(self) -> PredictionBatch | list[LogEntry]:
+        try:
+            return self._build()
+        except Exception:
+            logger.exception("building a log batch failed; logging its %d rows one by one", self.n)
+            return self._rows()
+
+
 @dataclass(slots=True)
 class LogEntry:
     id: str
@@ -93,7 +124,7 @@ class _Pending:
     callback: Callback | None
     enqueued: float
     seq: int
-    batch: PredictionBatch | None = None  # a columnar micro-batch (the serving fast path)
+    batch: PredictionBatch | LazyBatch | None = None  # a columnar micro-batch (fast path)
 
     @property
     def size(self) -> int:
@@ -192,7 +223,9 @@ class LogWriter:
             if callback is not None or self._queued_entries >= _WAKE_BACKLOG:
                 self._wake.notify()
 
-    def submit_batch(self, batch: PredictionBatch, callback: Callback | None = None) -> None:
+    def submit_batch(
+        self, batch: PredictionBatch | LazyBatch, callback: Callback | None = None
+    ) -> None:
         """Queue one columnar micro-batch (inputs and outputs as mappings of columns).
 
         The online server scores a micro-batch at a time; handing it over as columns costs one
@@ -212,7 +245,7 @@ class LogWriter:
             if callback is not None or self._queued_entries >= _WAKE_BACKLOG:
                 self._wake.notify()
 
-    def dead_letter_batch(self, batch: PredictionBatch, exc: BaseException) -> None:
+    def dead_letter_batch(self, batch: PredictionBatch | LazyBatch, exc: BaseException) -> None:
         """Keep a micro-batch the writer could not take (it stopped) in the dead-letter file."""
         self._dead_letter(_Pending([], None, self.monotonic(), 0, batch), exc)
 
@@ -308,7 +341,7 @@ class LogWriter:
             return
         self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.dead_letter_path, "ab") as handle:
-            for entry in pending.entries or _entries_of(pending.batch):
+            for entry in pending.entries or _entries_of(_resolved(pending.batch)):
                 handle.write(
                     orjson.dumps(
                         {
@@ -333,7 +366,15 @@ class LogWriter:
         chunks: dict[tuple[Any, ...], list[PredictionBatch]] = {}
         for pending in batch:
             if pending.batch is not None:
-                chunk = pending.batch
+                resolved = _resolved(pending.batch)
+                if resolved is None:
+                    continue
+                if isinstance(resolved, list):  # built row by row after a failure
+                    for entry in resolved:
+                        key3 = (entry.model, entry.version, entry.source)
+                        groups.setdefault(key3, []).append(entry)
+                    continue
+                chunk = resolved
                 key = (chunk.model, chunk.version, chunk.source, *chunk.inputs, "|", *chunk.outputs)
                 chunks.setdefault(key, []).append(chunk)
             for entry in pending.entries:
@@ -370,8 +411,9 @@ class LogWriter:
             return batch
         import pandas as pd
 
-        batch.inputs = scrub.frame(pd.DataFrame(dict(batch.inputs)))  # type: ignore[arg-type]
-        return batch
+        # A copy: a commit that is retried must not scrub (hash) the same values twice.
+        scrubbed = scrub.frame(pd.DataFrame(dict(batch.inputs)))  # type: ignore[arg-type]
+        return dataclasses.replace(batch, inputs=scrubbed)
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         for pending in batch:
@@ -418,10 +460,18 @@ def _concatenate(parts: list[PredictionBatch]) -> PredictionBatch:
     )
 
 
-def _entries_of(batch: PredictionBatch | None) -> list[LogEntry]:
+def _resolved(
+    batch: PredictionBatch | LazyBatch | None,
+) -> PredictionBatch | list[LogEntry] | None:
+    return batch.resolve() if isinstance(batch, LazyBatch) else batch
+
+
+def _entries_of(batch: PredictionBatch | list[LogEntry] | None) -> list[LogEntry]:
     """Row records of a columnar batch (for the dead-letter file, which is per row)."""
     if batch is None:
         return []
+    if isinstance(batch, list):
+        return batch
     inputs: Mapping[str, Any] = batch.inputs  # type: ignore[assignment]
     outputs: Mapping[str, Any] = batch.outputs  # type: ignore[assignment]
     latency: list[Any] = (

@@ -24,7 +24,7 @@ from modelpilot.data import SchemaValidator
 from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.serving._batching import Answers
-from modelpilot.serving._logwriter import LogEntry, LogWriter, MatrixColumns
+from modelpilot.serving._logwriter import LazyBatch, LogEntry, LogWriter, MatrixColumns
 from modelpilot.serving._outputs import ModelOutput, run_model
 from modelpilot.serving._pipeline import Pipeline, StepFailed
 from modelpilot.store import PredictionBatch, new_ids
@@ -208,14 +208,16 @@ def batch_scorer(
         # Not durable: the answers go out first; their rows follow on the event loop.
         _mark_logged(results)
 
+        def build() -> PredictionBatch:
+            return _log_batch(version, jobs, results, output, classes, logged_inputs, ids, now)
+
+        def rows() -> list[LogEntry]:
+            return _row_entries(version, names, jobs, results, now)
+
         def after() -> None:
-            try:
-                batch = _log_batch(version, jobs, results, output, classes, logged_inputs, ids, now)
-            except Exception:  # a bug here must not lose answered predictions: log per row
-                logger.exception("building the log batch failed; logging row by row")
-                sink.writer.submit(_row_entries(version, names, jobs, results, now))
-                return
-            _hand_over(sink, version, jobs, results, output, batch)
+            logged = sum(job.count for job in jobs if job.log)
+            # The writer thread builds the rows when it commits: the event loop only queues.
+            _hand_over(sink, version, jobs, results, output, LazyBatch(logged, build, rows))
 
         results.after = after
         return results
@@ -308,7 +310,7 @@ def _hand_over(
     jobs: list[BatchJob],
     results: list[JobResult | BaseException],
     output: ModelOutput,
-    batch: PredictionBatch,
+    batch: PredictionBatch | LazyBatch,
 ) -> None:
     """Queue the rows of answered predictions for the writer (on the event loop)."""
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +40,6 @@ class ServerState:
     manager: DeploymentManager
     writer: LogWriter
     tokens: TokenStore
-    executor: ThreadPoolExecutor
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
     counters: Counters = field(default_factory=Counters)
@@ -85,11 +83,6 @@ def build_state(
     spec = project.spec
     settings = spec.serving
     specs = spec.deployment_specs
-    executor = ThreadPoolExecutor(
-        # Two versions per deployment during a rollout, plus one for warm-ups.
-        max_workers=settings.model_threads * 2 * max(1, len(specs)) + 1,
-        thread_name_prefix="modelpilot-model",
-    )
     from modelpilot.monitoring import ServingMetrics
 
     if metrics is None and spec.monitoring.enabled:
@@ -129,7 +122,6 @@ def build_state(
         project.registry,
         specs,
         settings=settings,
-        executor=executor,
         trust=trust,
         force=force,
         on_batch=on_batch if metrics is not None else None,
@@ -143,6 +135,6 @@ def build_state(
     )
     if metrics is not None and metrics.writer is None:
         metrics.writer = writer
-    state = ServerState(project, manager, writer, tokens, executor, clock=clock)
+    state = ServerState(project, manager, writer, tokens, clock=clock)
     state.metrics = metrics
     return state

@@ -27,7 +27,7 @@ from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.serving import DeploymentManager
+from modelpilot.serving import DeploymentManager, PipelineBuilder
 from modelpilot.spec import render_project
 from modelpilot.store import PredictionBatch, new_ids
 
@@ -209,7 +209,12 @@ def open_controller(
     build a controller on ``clock`` and attach it (routers rebuilt from the database)."""
     project = project or Project.open(directory, environ={})
     settings = project.spec.serving
-    manager = DeploymentManager(project.registry, project.spec.deployment_specs, settings=settings)
+    manager = DeploymentManager(
+        project.registry,
+        project.spec.deployment_specs,
+        settings=settings,
+        pipelines=PipelineBuilder.for_project(project),
+    )
     manager.load_all(clock=clock)
     controller = RolloutController(project, manager, clock=clock, worker_id=worker_id)
     controller.attach()

@@ -300,6 +300,27 @@ class AlertEngine:
         return []
 
     # ---- persistence, notifications, gauge ------------------------------------------------
+    def reload(self) -> None:
+        """Replace the alerts, action cooldowns and firing gauge in memory by the database's.
+
+        With several worker processes one of them evaluates (the holder of the ``monitor``
+        lease, see ``modelpilot.monitoring.MonitorLeader``); the others call this on every
+        tick to follow it, and the next holder calls it once more when it takes over. The
+        state that matters for notifications lives in the database (``store``): every step
+        of an alert is saved as it happens. So an alert the previous holder fired is firing
+        here too and is not notified again; it is notified once more only when it resolves.
+        The value windows of the rules are forgotten: they hold points this process has
+        stopped seeing, and a firing alert needs ``clear_for_s`` of fresh points to resolve.
+        Without a store there is nothing to follow and nothing changes.
+        """
+        if self.store is None:
+            return
+        with self._lock:
+            self._open.clear()
+            self._series.clear()
+            self._reload()
+            self._update_gauge()
+
     def _reload(self) -> None:
         if self.store is None:
             return

@@ -1,4 +1,8 @@
-"""`modelpilot score`: batch scoring of a CSV/Parquet file with a registered model."""
+"""`modelpilot score`: batch scoring of a CSV/Parquet file with a registered model.
+
+A model that a deployment runs behind ``steps`` is scored through those steps (the pipeline
+the server builds), so a file's scores are what the server would answer for its rows.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from modelpilot.errors import NotFoundError
 
 if TYPE_CHECKING:
     from modelpilot.data import BatchInputReport
+    from modelpilot.project import Project
+    from modelpilot.registry import ModelVersion
+    from modelpilot.spec import DeploymentSpec
 
 _MARKS = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]skip[/]"}
 
@@ -26,6 +33,28 @@ def _print_checks(report: BatchInputReport) -> None:
         )
 
 
+def _resolve(
+    project: Project, model: str | None, deployment: str | None
+) -> tuple[ModelVersion, DeploymentSpec | None]:
+    """The version to score, and the deployment named by --deployment (if any)."""
+    if deployment is None:
+        return project.registry.resolve(model or f"{project.spec.model_name}@production"), None
+    specs = project.spec.deployment_specs
+    spec = next((s for s in specs if s.name == deployment), None)
+    if spec is None:
+        known = ", ".join(s.name for s in specs)
+        raise NotFoundError("deployment", deployment, hint=f"the project's deployments: {known}")
+    version = project.registry.resolve(model or f"{spec.model}@{spec.alias}")
+    if version.name != spec.model:
+        raise typer.BadParameter(
+            f"{model} names model {version.name!r}, but deployment {spec.name!r} serves "
+            f"model {spec.model!r}; pass a version of {spec.model!r} "
+            f"(e.g. {spec.model}:1) or drop --deployment",
+            param_hint="'--model'",
+        )
+    return version, spec
+
+
 @app.command()
 def score(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file.")],
@@ -35,7 +64,22 @@ def score(
         typer.Option(
             "--model",
             "-m",
-            help="NAME, NAME:VERSION or NAME@ALIAS (default: the project's model @production).",
+            help=(
+                "NAME, NAME:VERSION or NAME@ALIAS (default: the project's model @production, "
+                "or with --deployment its model @ its alias). A model that a deployment runs "
+                "behind steps is scored through them, as the server does."
+            ),
+        ),
+    ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment",
+            "-d",
+            help=(
+                "Score as deployment NAME serves: its model @ its alias (or --model's version "
+                "of that model), through its steps, rows following the project's features."
+            ),
         ),
     ] = None,
     rejects: Annotated[
@@ -60,11 +104,15 @@ def score(
 ) -> None:
     """Score INPUT with a registered model; invalid rows go to a rejects file with reasons.
 
+    A deployment's steps run before its model as on the server (pick it with --deployment, or
+    a --model that a deployment runs behind steps); a row on which a step raises goes to the
+    rejects file with the step's name.
+
     Before reading a row, INPUT's age and row count are checked (``batch_checks`` in
     modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
     """
     from modelpilot.data import BatchInputRejected, check_batch_input, file_format
-    from modelpilot.serving import recent_run_rows, score_file
+    from modelpilot.serving import PipelineBuilder, recent_run_rows, score_file, steps_deployment
     from modelpilot.store import PiiScrubber, load_pii_key
 
     if not input_path.is_file():
@@ -72,7 +120,8 @@ def score(
     file_format(input_path)
     file_format(output)
     project = open_project()
-    version = project.registry.resolve(model or f"{project.spec.model_name}@production")
+    version, spec = _resolve(project, model, deployment)
+    specs = project.spec.deployment_specs
     settings = project.spec.batch_checks
     report = check_batch_input(
         input_path,
@@ -88,8 +137,14 @@ def score(
     if report.failed:
         err_console.print("[yellow]scoring anyway[/] (--skip-checks or batch_checks.blocking)")
     runtime = project.registry.load(version, trust=trust, force=force)
+    spec = spec if spec is not None else steps_deployment(specs, version.name)
+    pipeline = (
+        PipelineBuilder.for_project(project, trust=trust, force=force).build(spec, version)
+        if spec is not None and spec.steps
+        else None
+    )
     scrubber = PiiScrubber(
-        version.features,
+        pipeline.features if pipeline is not None else version.features,
         mode=project.spec.logging.pii,
         key=load_pii_key(project.directory, project.environ),
     )
@@ -113,6 +168,7 @@ def score(
             scrubber=scrubber if scrubber.active else None,
             rejects_path=rejects,
             batch_rows=batch_rows,
+            pipeline=pipeline,
             progress=lambda n: bar.advance(task, n),
         )
     if as_json:
@@ -121,13 +177,21 @@ def score(
                 **result.to_dict(),
                 "model": version.name,
                 "version": version.version,
+                "deployment": spec.name if spec is not None else None,
+                "steps": [s.name for s in pipeline.steps] if pipeline is not None else [],
                 "input_checks": report.to_dict(),
             }
         )
         return
+    through = (
+        f" behind the steps of deployment {spec.name} ({', '.join(s.name for s in pipeline.steps)})"
+        if spec is not None and pipeline is not None
+        else ""
+    )
     console.print(
         f"scored [bold]{result.n_scored:,}[/] of {result.n_rows:,} rows with "
-        f"{version.name} v{version.version} in {result.seconds:.2f}s -> {result.output}"
+        f"{version.name} v{version.version}{escape(through)} in {result.seconds:.2f}s "
+        f"-> {result.output}"
     )
     if result.n_rejected:
         reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(result.reasons.items()))

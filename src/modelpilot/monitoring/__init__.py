@@ -4,6 +4,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from modelpilot.monitoring._leader import MonitorLeader
     from modelpilot.monitoring._metrics import CONTENT_TYPE, InputStats, ServingMetrics
     from modelpilot.monitoring._monitor import Monitor
     from modelpilot.monitoring._timeseries import (
@@ -17,6 +18,7 @@ __all__ = [
     "CONTENT_TYPE",
     "InputStats",
     "Monitor",
+    "MonitorLeader",
     "Point",
     "ServingMetrics",
     "TimeSeriesStore",
@@ -28,6 +30,7 @@ __all__ = [
 # monitor's drift engine.
 _SOURCES = {
     "_metrics": ("CONTENT_TYPE", "InputStats", "ServingMetrics"),
+    "_leader": ("MonitorLeader",),
     "_monitor": ("Monitor",),
     "_timeseries": ("Point", "TimeSeriesStore", "format_labels", "parse_labels"),
 }

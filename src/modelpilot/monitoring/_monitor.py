@@ -16,6 +16,7 @@ Listeners (the alert engine) get each new batch of points.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class _DeploymentWatch:
     reference: DriftReference | None = None
     prediction_reference: DriftReference | None = None
     reference_version: int | None = None
+    shadow_version: int | None = None
 
 
 class Monitor:
@@ -77,6 +79,23 @@ class Monitor:
         self._last_prune = 0.0
         self._process = psutil.Process()
         self._process.cpu_percent(None)
+        self._rollouts: Any = None
+
+    def resume(self) -> None:
+        """Start measuring from now, as if the last snapshot had just been taken.
+
+        For a worker process that takes the ``monitor`` lease over (``MonitorLeader``): its
+        request and input counters kept counting while another process recorded, and its
+        first rates must not pour all of that into one interval.
+        """
+        now = self.clock()
+        for deployment in self.manager.all():
+            watch = self._watch.setdefault(deployment.name, _DeploymentWatch())
+            # Their points are dropped: only the baselines they leave in `watch` are wanted.
+            self._traffic_points(deployment, watch, now, self.settings.interval_s)
+            self._input_points(deployment, watch, now, self.settings.interval_s)
+        self._process.cpu_percent(None)
+        self._last_snapshot = now
 
     def tick(self) -> list[Point]:
         now = self.clock()
@@ -89,7 +108,12 @@ class Monitor:
                 watch = self._watch.setdefault(deployment.name, _DeploymentWatch())
                 points += self._traffic_points(deployment, watch, now, elapsed)
                 points += self._input_points(deployment, watch, now, elapsed)
-                for check in (self._drift_points, self._outcome_points, self._review_points):
+                for check in (
+                    self._drift_points,
+                    self._outcome_points,
+                    self._review_points,
+                    self._shadow_points,
+                ):
                     try:
                         points += check(deployment, watch, now)
                     except Exception:  # one failing check must not stop the others
@@ -294,6 +318,38 @@ class Monitor:
             )
             self.metrics.review_agreement.labels(name, degree).set(item["rate"])
         return points
+
+    # ---- rollouts ---------------------------------------------------------------------
+    def _shadow_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:
+        """The agreement of a shadow candidate with the primary, as the controller last
+        measured it (its analysis every ``rollout.analysis_interval_s``, kept in the rollout's
+        history in the database, so any worker process reads the same figure)."""
+        if self._rollouts is None:
+            from modelpilot.rollout import RolloutStore  # the rollout stage imports serving
+
+            self._rollouts = RolloutStore(self.project.engine, clock=self.clock)
+        name = deployment.name
+        record = self._rollouts.active(name)
+        agreement: float | None = None
+        version: int | None = None
+        if record is not None and record.strategy in ("shadow", "shadow-canary"):
+            version = record.candidate_version
+            for entry in reversed(record.history):
+                report = entry.get("shadow")
+                if isinstance(report, dict) and report.get("agreement") is not None:
+                    agreement = float(report["agreement"])
+                    break
+        if watch.shadow_version is not None and watch.shadow_version != version:
+            # The shadow ended (or another began): its series must not linger at a last value.
+            with contextlib.suppress(KeyError):
+                self.metrics.shadow_agreement.remove(name, str(watch.shadow_version))
+            watch.shadow_version = None
+        if version is None or agreement is None:
+            return []
+        watch.shadow_version = version
+        self.metrics.shadow_agreement.labels(name, str(version)).set(agreement)
+        labels = format_labels({"version": str(version)})
+        return [Point("shadow_agreement", name, agreement, now, labels)]
 
     # ---- outcomes ---------------------------------------------------------------------
     def _outcome_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:

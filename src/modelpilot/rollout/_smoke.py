@@ -1,4 +1,9 @@
-"""Smoke requests for blue-green and rolling switches, built from the reference profile."""
+"""Smoke requests for blue-green and rolling switches, built from the reference profile.
+
+A version behind a deployment's steps is smoke-tested through them (its ``LoadedVersion``
+holds the pipeline the server runs): the requests follow the pipeline's schema, and a step
+that raises fails the smoke test, naming the step.
+"""
 
 from __future__ import annotations
 
@@ -47,17 +52,22 @@ def smoke_records(loaded: LoadedVersion, n: int, *, seed: int = 0) -> list[dict[
 
 
 def smoke_test(loaded: LoadedVersion, n: int) -> None:
-    """Raise :class:`SmokeFailed` unless every smoke row gets a finite, non-null prediction."""
+    """Raise :class:`SmokeFailed` unless every smoke row gets a finite, non-null prediction
+    (through the deployment's steps, when it has some)."""
     records = smoke_records(loaded, n)
     checked = loaded.validator.validate_records(records)
     if checked.problems:
         raise SmokeFailed(
             f"{loaded.label}: the smoke requests do not fit its schema ({checked.problems[0]})"
         )
+    frame, task = loaded.validator.to_frame(checked.columns), loaded.version.task
     try:
-        output = run_model(
-            loaded.runtime, loaded.validator.to_frame(checked.columns), task=loaded.version.task
-        )
+        if loaded.pipeline is None:
+            output = run_model(loaded.runtime, frame, task=task)
+        else:  # unmeasured, as the warm-up: smoke requests are not traffic
+            output = loaded.pipeline.run(
+                frame, loaded.runtime, loaded.version.features, task=task, observe=False
+            )
     except Exception as exc:
         raise SmokeFailed(
             f"{loaded.label} failed its smoke requests ({type(exc).__name__}: "

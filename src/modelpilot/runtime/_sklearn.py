@@ -94,7 +94,8 @@ class SklearnRuntime:
         return np.asarray(self.estimator.predict(data)), proba
 
 
-# scikit-learn classifiers whose ``predict`` is ``classes_[argmax(predict_proba)]``.
+# scikit-learn classifiers whose ``predict`` is ``classes_[argmax(predict_proba)]``, ties
+# included (not GradientBoostingClassifier: its binary ``predict`` sends a tie to class 1).
 _ARGMAX_CLASSIFIERS = frozenset(
     {
         "AdaBoostClassifier",
@@ -107,7 +108,6 @@ _ARGMAX_CLASSIFIERS = frozenset(
         "ExtraTreeClassifier",
         "ExtraTreesClassifier",
         "GaussianNB",
-        "GradientBoostingClassifier",
         "HistGradientBoostingClassifier",
         "LinearDiscriminantAnalysis",
         "LogisticRegression",

@@ -21,6 +21,7 @@ from modelpilot.serving._pipeline import (
     StepFailed,
     StepObserver,
     load_function,
+    steps_deployment,
 )
 from modelpilot.serving._server import app_factory, serve
 from modelpilot.serving._state import ServerState, build_state
@@ -55,4 +56,5 @@ __all__ = [
     "run_model",
     "score_file",
     "serve",
+    "steps_deployment",
 ]

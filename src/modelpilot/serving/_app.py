@@ -975,6 +975,12 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                     )
                     state.monitor.listeners.append(alerting.on_points)
                     state.extra["alerts"] = alerting
+                    from modelpilot.monitoring import MonitorLeader
+
+                    # One worker process records the time series and evaluates the alerts.
+                    state.extra["monitor_leader"] = MonitorLeader(
+                        state.monitor, ctl.store, ctl.worker_id, alerts=alerting
+                    )
                     _register_automation_actions(state, alerting)
                 state.manager.ready = True
             except Exception as exc:  # readyz reports it; the process stays up to say so
@@ -994,8 +1000,8 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                 ctl.tick()
             else:
                 ctl.reconcile()
-            if state.monitor is not None:
-                state.monitor.tick()
+            if state.extra.get("monitor_leader") is not None:
+                state.extra["monitor_leader"].tick()
             _tick_automation(state)
 
         async def control_loop() -> None:

@@ -5,6 +5,12 @@ Chunked end to end (bounded memory): read a chunk, validate it with the same
 vectorised call, append them to the output and the prediction log, write the invalid rows with
 their reasons to the rejects file. Outputs are written under temporary names and renamed at the
 end, so an interrupted run leaves no half-written file behind.
+
+A deployment with ``steps`` is scored through the same :class:`~modelpilot.serving.Pipeline`
+the server runs: rows are validated against the pipeline's schema (the project's features) and
+the model gets its registered features from the steps' output. A step (or the model behind
+it) that raises on some rows sends exactly those rows to the rejects file, with the step's name
+and error as the reason; the rest of the chunk is scored.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from modelpilot.data import SchemaValidator, file_format, iter_batches
 from modelpilot.errors import DataError
 from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
-from modelpilot.serving._outputs import run_model
+from modelpilot.serving._outputs import ModelOutput, run_model
+from modelpilot.serving._pipeline import Pipeline, StepFailed
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog, new_ids
 from modelpilot.store._tables import scoring_runs
 
@@ -127,19 +134,55 @@ class _TableWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def _rejects_frame(
-    chunk: pd.DataFrame, problems: list[dict[str, Any]], offset: int
-) -> pd.DataFrame:
+def _validation_reasons(problems: list[dict[str, Any]]) -> dict[int, list[str]]:
     reasons: dict[int, list[str]] = {}
     for problem in problems:
         reasons.setdefault(problem["row"], []).append(
             f"{problem['field']}: expected {problem['expected']}, got {problem['got']!r}"
         )
+    return reasons
+
+
+def _rejects_frame(chunk: pd.DataFrame, reasons: dict[int, list[str]], offset: int) -> pd.DataFrame:
     rows = sorted(reasons)
     frame = chunk.iloc[[r - offset for r in rows]].copy().astype(object)
     frame.insert(0, "_row", rows)
     frame["_reason"] = ["; ".join(reasons[r]) for r in rows]
     return frame
+
+
+def _failing_rows(
+    run: Callable[[pd.DataFrame], ModelOutput], frame: pd.DataFrame
+) -> dict[int, StepFailed]:
+    """The rows of ``frame`` (positions) on which ``run`` raises, each with its error.
+
+    Halves a failing slice until single rows are left (a row scored alone is a request to
+    the server), so k bad rows among n cost about 2k log2(n) calls, not n.
+    """
+    failures: dict[int, StepFailed] = {}
+
+    def search(start: int, stop: int) -> None:
+        try:
+            run(frame.iloc[start:stop].reset_index(drop=True))
+        except StepFailed as exc:
+            if stop - start == 1:
+                failures[start] = exc
+                return
+            middle = (start + stop) // 2
+            search(start, middle)
+            search(middle, stop)
+
+    middle = len(frame) // 2  # the whole frame has failed already
+    if len(frame) == 1:
+        search(0, 1)
+    else:
+        search(0, middle)
+        search(middle, len(frame))
+    return failures
+
+
+def _step_reason(failure: StepFailed) -> str:
+    return f"step {failure.step}: {type(failure.cause).__name__}: {failure.cause}"
 
 
 def score_file(
@@ -152,10 +195,16 @@ def score_file(
     scrubber: PiiScrubber | None = None,
     rejects_path: Path | None = None,
     batch_rows: int = 50_000,
+    pipeline: Pipeline | None = None,
     progress: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ScoringResult:
-    """Score ``input_path`` into ``output_path``; invalid rows go to ``rejects_path``."""
+    """Score ``input_path`` into ``output_path``; invalid rows go to ``rejects_path``.
+
+    ``pipeline`` is the deployment's steps (:meth:`PipelineBuilder.build`): rows then follow
+    its schema and go through its steps before the model, exactly as on the server, and a row
+    on which a step raises is rejected with the step's name and error.
+    """
     file_format(output_path)  # refuse an unknown output type before doing any work
     if output_path.resolve() == input_path.resolve():
         raise DataError(f"{output_path}: the output must not overwrite the input file")
@@ -163,7 +212,13 @@ def score_file(
         output_path.stem + ".rejects" + output_path.suffix
     )
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    validator = SchemaValidator(version.features)
+    validator = SchemaValidator(pipeline.features if pipeline is not None else version.features)
+
+    def predict(frame: pd.DataFrame) -> ModelOutput:
+        if pipeline is None:
+            return run_model(runtime, frame, task=version.task)
+        return pipeline.run(frame, runtime, version.features, task=version.task)
+
     batch_id = f"batch-{new_ids(1, clock=clock)[0][:20]}"
     result = ScoringResult(batch_id, output_path, rejects)
     started = time.perf_counter()
@@ -185,7 +240,7 @@ def score_file(
             )
     # CSV cells are read as text and converted by the validator, so one bad cell rejects its
     # row instead of failing the whole read (a typed CSV reader stops at the first bad value).
-    types = {f.name: "text" for f in version.features}
+    types = {f.name: "text" for f in validator.features}
     input_columns: list[str] = []
     try:
         offset = 0
@@ -193,23 +248,41 @@ def score_file(
             chunk = chunk.reset_index(drop=True)
             input_columns = list(chunk.columns)
             checked = validator.validate_frame(chunk, row_offset=offset)
-            if checked.problems:
-                reject_writer.write(_rejects_frame(chunk, checked.problems, offset))
-                for problem in checked.problems:
-                    result.reasons[problem["field"]] = result.reasons.get(problem["field"], 0) + 1
-            valid_rows = chunk[checked.valid].reset_index(drop=True)
-            for name in checked.clean.columns:  # typed values, not the CSV's text
-                valid_rows[name] = checked.clean[name].to_numpy()
-            if len(valid_rows):
-                tick = time.perf_counter()
-                output = run_model(runtime, checked.clean, task=version.task)
+            reasons = _validation_reasons(checked.problems)
+            for problem in checked.problems:
+                result.reasons[problem["field"]] = result.reasons.get(problem["field"], 0) + 1
+            positions = np.flatnonzero(checked.valid)  # of the valid rows in the chunk
+            clean = checked.clean.reset_index(drop=True)
+            tick = time.perf_counter()
+            output = None
+            if len(clean):
+                try:
+                    output = predict(clean)
+                except StepFailed:  # some rows break a step: reject them, score the rest
+                    failures = _failing_rows(predict, clean)
+                    for position, failure in sorted(failures.items()):
+                        reasons.setdefault(offset + int(positions[position]), []).append(
+                            _step_reason(failure)
+                        )
+                        key = f"step {failure.step}"
+                        result.reasons[key] = result.reasons.get(key, 0) + 1
+                    keep = ~np.isin(np.arange(len(clean)), list(failures))
+                    positions = positions[keep]
+                    clean = clean[keep].reset_index(drop=True)
+                    output = predict(clean) if len(clean) else None
+            if reasons:
+                reject_writer.write(_rejects_frame(chunk, reasons, offset))
+            valid_rows = chunk.iloc[positions].reset_index(drop=True)
+            for name in clean.columns:  # typed values, not the CSV's text
+                valid_rows[name] = clean[name].to_numpy()
+            if output is not None:
                 latency_ms = (time.perf_counter() - tick) * 1000 / len(valid_rows)
                 ids = new_ids(len(valid_rows), clock=clock)
                 scored = valid_rows.assign(**output.columns())
                 scored.insert(0, "prediction_id", ids)
                 writer.write(scored)
                 if log is not None:
-                    inputs = checked.clean if scrubber is None else scrubber.frame(checked.clean)
+                    inputs = clean if scrubber is None else scrubber.frame(clean)
                     log.append(
                         PredictionBatch(
                             model=version.name,
@@ -225,7 +298,7 @@ def score_file(
                     )
             result.n_rows += len(chunk)
             result.n_scored += len(valid_rows)
-            result.n_rejected += int((~checked.valid).sum())
+            result.n_rejected += len(reasons)
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))

@@ -18,7 +18,7 @@ from modelpilot.registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.serving._batching import MicroBatcher
 from modelpilot.serving._outputs import run_model
-from modelpilot.serving._pipeline import Pipeline, PipelineBuilder
+from modelpilot.serving._pipeline import Pipeline, PipelineBuilder, steps_deployment
 from modelpilot.serving._scoring import BatchJob, JobResult, ScoringSink, batch_scorer
 from modelpilot.spec import DeploymentSpec, ServingSettings
 
@@ -151,8 +151,7 @@ class DeploymentManager:
         if cached is not None:
             return cached
         runtime = self.registry.load(version, trust=self.trust, force=self.force or force)
-        # A model behind steps belongs to one deployment (the project file checks that).
-        spec = next((s for s in self.specs if s.model == version.name and s.steps), None)
+        spec = steps_deployment(self.specs, version.name)
         pipeline = self.pipelines.build(spec, version) if spec is not None else None
         loaded = _load(
             version,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from modelpilot.runtime import ModelRuntime
 from modelpilot.serving._outputs import ModelOutput, run_model
 from modelpilot.spec import DeploymentSpec, FeatureSpec
 
+if TYPE_CHECKING:
+    from modelpilot.project import Project
+
 __all__ = [
     "FunctionStep",
     "ModelStep",
@@ -36,6 +39,7 @@ __all__ = [
     "StepFailed",
     "StepObserver",
     "load_function",
+    "steps_deployment",
 ]
 
 logger = logging.getLogger("modelpilot.serving")
@@ -233,6 +237,29 @@ class Pipeline:
             logger.exception("recording the metrics of step %s failed", step)
 
 
+def steps_deployment(specs: Sequence[DeploymentSpec], model: str) -> DeploymentSpec | None:
+    """The deployment that runs ``model`` behind steps, if one does.
+
+    A model behind steps belongs to one deployment (the project file checks that), so every
+    version of it is scored through that deployment's steps: online, in batch, in smoke tests.
+
+    Examples
+    --------
+    >>> from modelpilot.spec import DeploymentSpec
+    >>> specs = [
+    ...     DeploymentSpec(name="houses", model="houses"),
+    ...     DeploymentSpec(
+    ...         name="cleaned", model="houses-clean", steps=[{"name": "clean", "function": "m:f"}]
+    ...     ),
+    ... ]
+    >>> steps_deployment(specs, "houses-clean").name
+    'cleaned'
+    >>> steps_deployment(specs, "houses") is None
+    True
+    """
+    return next((s for s in specs if s.model == model and s.steps), None)
+
+
 def load_function(ref: str, directory: Path | None = None) -> Callable[[pd.DataFrame], Any]:
     """Import ``"module:callable"``, with ``directory`` (the project's) on ``sys.path``.
 
@@ -297,6 +324,27 @@ class PipelineBuilder:
         self.trust = trust
         self.force = force
         self._runtimes: dict[tuple[str, int], ModelRuntime] = {}
+
+    @classmethod
+    def for_project(
+        cls,
+        project: Project,
+        *,
+        observer: StepObserver | None = None,
+        trust: bool = False,
+        force: bool = False,
+    ) -> PipelineBuilder:
+        """The builder of ``project``'s pipelines, as the server, batch scoring and the smoke
+        tests all need it: step functions from the project directory, requests following the
+        project's features."""
+        return cls(
+            project.registry,
+            directory=project.directory,
+            features=project.spec.features or None,
+            observer=observer,
+            trust=trust,
+            force=force,
+        )
 
     def build(self, spec: DeploymentSpec, model: ModelVersion) -> Pipeline:
         steps: list[FunctionStep | ModelStep] = []

@@ -62,7 +62,8 @@ class BatchJob:
     def records(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """The instances as records (for the log, and for a shadow's copy)."""
         if self.rows is not None:
-            return [dict(zip(names, row, strict=True)) for row in self.rows]
+            # Floats, as validate_records gives them (a JSON 3 is the number 3.0).
+            return [dict(zip(names, map(float, row), strict=True)) for row in self.rows]
         columns = self.columns or {}
         return [{name: columns[name][i] for name in names} for i in range(self.count)]
 
@@ -128,7 +129,7 @@ def batch_scorer(
         for job in jobs:
             if job.rows is not None:
                 for j, name in enumerate(names):
-                    columns[name].extend(row[j] for row in job.rows)
+                    columns[name].extend(float(row[j]) for row in job.rows)
             else:
                 for name in names:
                     columns[name].extend((job.columns or {})[name])
@@ -202,11 +203,11 @@ def batch_scorer(
                     exc if job.log else r for job, r in zip(jobs, results, strict=True)
                 )
                 return failed
-            _mark_logged(results)
+            _mark_logged(jobs, results)
             _observe(sink.metrics, version, jobs, results, output)
             return results
         # Not durable: the answers go out first; their rows follow on the event loop.
-        _mark_logged(results)
+        _mark_logged(jobs, results)
 
         def build() -> PredictionBatch:
             return _log_batch(version, jobs, results, output, classes, logged_inputs, ids, now)
@@ -369,9 +370,10 @@ def prediction_entries(
     return entries
 
 
-def _mark_logged(results: list[JobResult | BaseException]) -> None:
-    for result in results:
-        if isinstance(result, JobResult):
+def _mark_logged(jobs: list[BatchJob], results: list[JobResult | BaseException]) -> None:
+    """Mark the results the model thread logs (only the jobs that asked for it)."""
+    for job, result in zip(jobs, results, strict=True):
+        if job.log and isinstance(result, JobResult):
             result.logged = True
 
 

@@ -96,14 +96,7 @@ def build_state(
         except Exception:  # a metric must never fail a prediction, nor stop the batcher
             logger.exception("recording the batch size failed")
 
-    pipelines = PipelineBuilder(
-        project.registry,
-        directory=project.directory,
-        features=spec.features or None,
-        observer=metrics,
-        trust=trust,
-        force=force,
-    )
+    pipelines = PipelineBuilder.for_project(project, observer=metrics, trust=trust, force=force)
     key = load_pii_key(project.directory, project.environ)
     scrubbers: dict[str, PiiScrubber] = {}
     if any(f.pii for f in spec.features):

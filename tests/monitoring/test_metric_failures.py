@@ -44,8 +44,10 @@ class FailingMetrics(ServingMetrics):
 
     def __init__(self) -> None:
         super().__init__(process=False)
-        self.batch_size = _Refuses()  # type: ignore[assignment]
         self.feedback = _Refuses()  # type: ignore[assignment]
+
+    def observe_batch(self, *args: Any, **kwargs: Any) -> None:
+        raise MetricsDown("batch size")
 
     def request_started(self, deployment: str) -> None:
         raise MetricsDown("in flight")

@@ -1,12 +1,14 @@
 """Live metrics of the online service, per deployment and version, in Prometheus form.
 
-Metrics updated once per micro-batch use prometheus-client directly. Those updated on every
-request would cost a lock and several calls per update that way: per-feature input counts
-(missing, out of range, unseen category) and the request counts, latencies and sizes.
-Instead the request path adds to plain numbers (:class:`InputStats`,
-:class:`~modelpilot.monitoring._request_stats.RequestStats`) and collectors turn them into
-Prometheus families at scrape time. The same accumulators feed the time series the dashboard
-and the alert rules read.
+Metrics updated on the prediction path (per request or per micro-batch) would cost a lock and
+several calls per update through prometheus-client's labelled metrics: at one connection, as
+much as answering the request. Those are plain numbers instead: per-feature input counts
+(:class:`InputStats`), request counts, latencies and sizes
+(:class:`~modelpilot.monitoring._request_stats.RequestStats`), and outputs, classes,
+confidence and batch sizes (:class:`~modelpilot.monitoring._output_stats.OutputStats`).
+Collectors turn them into Prometheus families at scrape time; the same accumulators feed the
+time series the dashboard and the alert rules read. Metrics set rarely (drift, reviews,
+alerts, feedback, steps) use prometheus-client directly.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelpilot.monitoring._output_stats import OutputStats
 from modelpilot.monitoring._request_stats import RequestStats
 
 __all__ = ["CONTENT_TYPE", "InputStats", "ServingMetrics"]
@@ -52,6 +55,7 @@ _LATENCY_BUCKETS = (
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000)
 _CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+_VALUE_BUCKETS = (0, 1e3, 1e4, 5e4, 1e5, 2e5, 3e5, 4e5, 5e5, 7.5e5, 1e6, 2e6, 5e6)
 
 
 @dataclass
@@ -193,42 +197,13 @@ class ServingMetrics:
             latency_buckets=_LATENCY_BUCKETS, size_buckets=_SIZE_BUCKETS
         )
         r.register(self.request_stats)
-        self.batch_size = Histogram(
-            "modelpilot_batch_rows",
-            "Rows per micro-batched model call.",
-            ["model", "version"],
-            buckets=_BATCH_BUCKETS,
-            registry=r,
+        # Updated on every micro-batch: plain numbers too.
+        self.output_stats = OutputStats(
+            confidence_buckets=_CONFIDENCE_BUCKETS,
+            value_buckets=_VALUE_BUCKETS,
+            batch_buckets=_BATCH_BUCKETS,
         )
-        self.predictions = Counter(
-            "modelpilot_predictions", "Predictions answered.", ["deployment", "version"], registry=r
-        )
-        self.null_outputs = Counter(
-            "modelpilot_output_null",
-            "Predictions that were null, empty or NaN.",
-            ["deployment", "version"],
-            registry=r,
-        )
-        self.classes = Counter(
-            "modelpilot_predicted_class",
-            "Predictions per class.",
-            ["deployment", "version", "class"],
-            registry=r,
-        )
-        self.values = Histogram(
-            "modelpilot_prediction_value",
-            "Predicted values (regression).",
-            ["deployment", "version"],
-            registry=r,
-            buckets=(0, 1e3, 1e4, 5e4, 1e5, 2e5, 3e5, 4e5, 5e5, 7.5e5, 1e6, 2e6, 5e6),
-        )
-        self.confidence = Histogram(
-            "modelpilot_prediction_confidence",
-            "Top-class probability of classifiers.",
-            ["deployment", "version"],
-            buckets=_CONFIDENCE_BUCKETS,
-            registry=r,
-        )
+        r.register(self.output_stats)
         self.shadow_agreement = Gauge(
             "modelpilot_shadow_agreement_ratio",
             "Share of mirrored requests on which the shadow agreed with the primary.",
@@ -371,6 +346,10 @@ class ServingMetrics:
         with self.lock:
             stats.add(features, n, missing, out_of_range, unseen)
 
+    def observe_batch(self, model: str, version: str, rows: int) -> None:
+        """One micro-batched model call of ``rows`` rows."""
+        self.output_stats.batch(model, version, rows)
+
     def observe_outputs(
         self,
         deployment: str,
@@ -378,27 +357,7 @@ class ServingMetrics:
         predictions: Sequence[Any],
         confidence: Sequence[float] | None,
     ) -> None:
-        self.child(self.predictions, deployment, version).inc(len(predictions))
-        nulls = 0
-        regression = confidence is None
-        values = self.child(self.values, deployment, version) if regression else None
-        per_class: dict[str, int] = {}
-        for value in predictions:
-            if value is None or value == "" or (isinstance(value, float) and value != value):
-                nulls += 1
-            elif values is not None and isinstance(value, int | float):
-                values.observe(value)
-            else:
-                name = str(value)[:64]
-                per_class[name] = per_class.get(name, 0) + 1
-        for name, count in per_class.items():  # one increment per class and micro-batch
-            self.child(self.classes, deployment, version, name).inc(count)
-        if nulls:
-            self.child(self.null_outputs, deployment, version).inc(nulls)
-        if confidence is not None:
-            histogram = self.child(self.confidence, deployment, version)
-            for c in confidence:
-                histogram.observe(c)
+        self.output_stats.observe(deployment, version, predictions, confidence)
 
     def observe_step(
         self, deployment: str, step: str, seconds: float, *, failed: bool, nulls: int

@@ -204,7 +204,7 @@ def batch_scorer(
                 )
                 return failed
             _mark_logged(jobs, results)
-            _observe(sink.metrics, version, jobs, results, output)
+            _observe(sink.metrics, version, jobs, results)
             return results
         # Not durable: the answers go out first; their rows follow on the event loop.
         _mark_logged(jobs, results)
@@ -319,7 +319,7 @@ def _hand_over(
     except Exception as exc:  # the writer stopped: keep the rows, never drop them
         logger.error("the log writer refused %d answered predictions: %s", len(batch), exc)
         sink.writer.dead_letter_batch(batch, exc)
-    _observe(sink.metrics, version, jobs, results, output)
+    _observe(sink.metrics, version, jobs, results)
 
 
 def _row_entries(
@@ -382,27 +382,24 @@ def _observe(
     version: ModelVersion,
     jobs: list[BatchJob],
     results: list[JobResult | BaseException],
-    output: ModelOutput,
 ) -> None:
     if metrics is None:
         return
     try:
-        confidence = output.proba.max(axis=1).tolist() if output.proba is not None else None
         label = str(version.version)
-        start = 0
         by_deployment: dict[str, tuple[list[Any], list[float] | None]] = {}
         for job, result in zip(jobs, results, strict=True):
-            end = start + job.count
             if job.log and isinstance(result, JobResult):
-                predictions, conf = by_deployment.setdefault(
-                    job.deployment, ([], [] if confidence is not None else None)
+                predictions, confidence = by_deployment.setdefault(
+                    job.deployment, ([], [] if result.proba is not None else None)
                 )
                 predictions.extend(result.predictions)
-                if conf is not None and confidence is not None:
-                    conf.extend(confidence[start:end])
-            start = end
-        for deployment, (predictions, conf) in by_deployment.items():
-            metrics.observe_outputs(deployment, label, predictions, conf)
+                if confidence is not None and result.proba is not None:
+                    # Python's max on the answer's rows: for the few rows of a small batch,
+                    # cheaper than a NumPy reduction.
+                    confidence.extend(max(row) for row in result.proba)
+        for deployment, (predictions, confidence) in by_deployment.items():
+            metrics.observe_outputs(deployment, label, predictions, confidence)
     except Exception:  # a metric must never fail a prediction
         logger.exception("recording output metrics failed")
 

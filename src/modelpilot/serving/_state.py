@@ -92,7 +92,7 @@ def build_state(
     def on_batch(model: str, version: int, rows: int) -> None:
         try:
             if live is not None:
-                live.child(live.batch_size, model, str(version)).observe(rows)
+                live.observe_batch(model, str(version), rows)
         except Exception:  # a metric must never fail a prediction, nor stop the batcher
             logger.exception("recording the batch size failed")
 

@@ -500,7 +500,12 @@ def test_a_reviewed_deployment_sharing_a_micro_batch_still_sends_its_answers_for
     assert item.get("status") == "pending_review", item
     assert "review_id" in item and "suggestion" in item
     with open_prediction_log(server.directory) as log:
-        assert log.exists([item["id"]]) == {item["id"]}
+        # Logged by the request after its deferral (the writer commits within its interval).
+        poll(
+            lambda: log.exists([item["id"]]) == {item["id"]},
+            what="the reviewed prediction in the log",
+            timeout=10,
+        )
 
 
 # ---- the direct path answers what the ASGI application answers ------------------------------

@@ -63,7 +63,7 @@ def train(train, holdout, output_dir, spec):
     old = train[train["_source"] == "reference"]
     new = train[train["_source"] == "logged"]
     base = _model().fit(old[features], old[target])
-    recent = new.tail(300)
+    recent = new.tail(150)  # the newest labels: after the drift, not before it
     index = 1.0
     if len(recent):
         index = float(np.median(recent[target] / base.predict(recent[features])))
@@ -105,6 +105,7 @@ rollout:
       comparison: ">"
       threshold: 25000
       aggregate: last
+      for_s: 5              # sustained: the retraining then has enough post-drift labels
       severity: critical
       actions: [lower_automation, retrain]
     - {name: drift_share, metric: drift_share, comparison: ">=", threshold: 0.3,

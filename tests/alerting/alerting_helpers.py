@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,10 +17,10 @@ import yaml
 
 from live_server import DEPLOYMENT
 from modelpilot.alerting import Alert, AlertEngine
-from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.monitoring import Point
 from modelpilot.spec import render_project
+from project_helpers import run_cli
 
 #: The alert rules of the project with registered versions: errors roll a canary back.
 CANARY_RULES = {
@@ -168,18 +167,6 @@ def hook_server() -> Iterator[HookServer]:
 
 
 # ---- projects with registered versions (served by live_server) ---------------------------------
-@contextlib.contextmanager
-def without_modelpilot_environ() -> Iterator[None]:
-    """No MODELPILOT_* variable of the developer's shell leaks into an in-process command."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("MODELPILOT_")}
-    for key in saved:
-        del os.environ[key]
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
 def write_project(directory: Path, settings: dict[str, Any]) -> Path:
     """The house-price project file with ``settings`` replacing top-level sections."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -205,5 +192,4 @@ def register(directory: Path, model_file: Path, *, production: bool) -> None:
     args = ["-p", str(directory), "register", str(model_file)]
     args += ["--eval", str(directory / "holdout.parquet")]
     args += ["--alias", "production"] if production else []
-    with without_modelpilot_environ():
-        assert main(args) == 0, f"registering {model_file} failed"
+    assert run_cli(args) == 0, f"registering {model_file} failed"

@@ -4,22 +4,19 @@ a fake clock and the CLI in-process. The real server comes from :mod:`live_serve
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 import yaml
 
 from live_server import DEPLOYMENT
-from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.spec import render_project
 from modelpilot.store import FeedbackItem, PredictionRecord
+from project_helpers import merge_settings, run_cli
 
 
 class FakeClock:
@@ -41,32 +38,6 @@ def as_instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return features.astype(object).where(features.notna(), None).to_dict("records")
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-@contextlib.contextmanager
-def _without_modelpilot_environ() -> Iterator[None]:
-    """No MODELPILOT_* variable of the developer's shell leaks into an in-process command."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("MODELPILOT_") and not key.startswith("MODELPILOT_TEST_"):
-                patch.delenv(key)
-        yield
-
-
-def run_cli(args: Sequence[str]) -> int:
-    """``modelpilot ARGS`` in-process; returns the exit code."""
-    with _without_modelpilot_environ():
-        return main(list(args))
-
-
 def write_project(directory: Path, settings: Mapping[str, Any] | None = None) -> Path:
     """The house-price project file, with ``settings`` merged in (e.g. ``{"retrain": ...}``)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -74,7 +45,7 @@ def write_project(directory: Path, settings: Mapping[str, Any] | None = None) ->
         project=DEPLOYMENT, task="regression", target="price", features=HOUSE_FEATURES
     )
     if settings:
-        text = yaml.safe_dump(_merge(yaml.safe_load(text), settings), sort_keys=False)
+        text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
     (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
     return directory
 

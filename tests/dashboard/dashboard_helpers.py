@@ -5,22 +5,20 @@ comes from :mod:`live_server`.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
-import pytest
 import yaml
 
 from live_server import DEPLOYMENT, LiveServer, auth
-from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.spec import render_project
+from project_helpers import merge_settings, run_cli
 
 # Measurements every second and drift checks every two, so a test sees charts fill in seconds.
 SETTINGS: dict[str, Any] = {
@@ -31,25 +29,6 @@ SETTINGS: dict[str, Any] = {
     },
     "rollout": {"steps": [25.0, 50.0, 100.0], "analysis_interval_s": 2, "step_interval_s": 900},
 }
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def run_cli(args: Sequence[str]) -> int:
-    """A CLI command in this process, without the developer's MODELPILOT_* variables."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("MODELPILOT_") and not key.startswith("MODELPILOT_TEST_"):
-                patch.delenv(key)
-        return main(list(args))
 
 
 def build_project(
@@ -66,7 +45,7 @@ def build_project(
     text = render_project(
         project=DEPLOYMENT, task="regression", target="price", features=HOUSE_FEATURES
     )
-    text = yaml.safe_dump(_merge(yaml.safe_load(text), settings), sort_keys=False)
+    text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
     (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
     train.to_csv(directory / "train.csv", index=False)
     holdout.to_parquet(directory / "holdout.parquet")

@@ -25,10 +25,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from live_server import DEPLOYMENT, free_port, wait_for_readyz
-from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.serving import ServingApp
 from modelpilot.spec import FeatureSpec, render_project
+from project_helpers import merge_settings, run_cli
 
 CLEANED = "cleaned"  # the house model behind a preprocessing function (conftest.py)
 CHAINED = "chained"  # the house model, then a second model on its estimate
@@ -56,16 +56,6 @@ def promtool() -> str:
 
 
 # ---- projects ---------------------------------------------------------------------------------
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def write_project(
     directory: Path,
     *,
@@ -83,24 +73,9 @@ def write_project(
         key_metrics=key_metrics,
     )
     if settings:
-        text = yaml.safe_dump(_merge(yaml.safe_load(text), settings), sort_keys=False)
+        text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
     (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
     return directory
-
-
-@contextlib.contextmanager
-def _without_modelpilot_environ() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("MODELPILOT_") and not key.startswith("MODELPILOT_TEST_"):
-                patch.delenv(key)
-        yield
-
-
-def run_cli(args: Sequence[str]) -> int:
-    """A ``modelpilot`` command, in this process, without the shell's MODELPILOT_* variables."""
-    with _without_modelpilot_environ():
-        return main(list(args))
 
 
 def register(

@@ -4,16 +4,13 @@ fake clock with the prediction log fed by hand (``rollout_live.py`` has the real
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 import skops.io as sio
 import yaml
 from sklearn.compose import make_column_transformer
@@ -23,13 +20,13 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from modelpilot.cli._app import main
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
 from modelpilot.serving import DeploymentManager, PipelineBuilder
 from modelpilot.spec import render_project
 from modelpilot.store import PredictionBatch, new_ids
+from project_helpers import run_cli
 
 DEPLOYMENT = "houses"  # the project's name: its model's and its deployment's
 STEP_S = 600.0  # CONTROLLER_ROLLOUT: 10 minutes per step...
@@ -60,22 +57,6 @@ def write_project(
     (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
     holdout.to_parquet(directory / "holdout.parquet")
     return directory
-
-
-@contextlib.contextmanager
-def _without_modelpilot_environ() -> Iterator[None]:
-    """No MODELPILOT_* variable of the developer's shell leaks into an in-process command."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("MODELPILOT_") and not key.startswith("MODELPILOT_TEST_"):
-                patch.delenv(key)
-        yield
-
-
-def run_cli(args: Sequence[str]) -> int:
-    """``modelpilot ARGS`` in this process; returns the exit code."""
-    with _without_modelpilot_environ():
-        return main(list(args))
 
 
 def register(

@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 import yaml
 
 from live_server import DEPLOYMENT, importable
-from modelpilot.cli import run
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec, render_project
 from modelpilot.store import PredictionLog
+from project_helpers import merge_settings, run_cli
 
 HERE = Path(__file__).parent
 
@@ -54,31 +52,6 @@ def open_prediction_log(directory: Path) -> Iterator[PredictionLog]:
         project.engine.dispose()
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-@contextlib.contextmanager
-def _without_modelpilot_environ() -> Iterator[None]:
-    """No MODELPILOT_* variable of the developer's shell leaks into an in-process command."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("MODELPILOT_") and not key.startswith("MODELPILOT_TEST_"):
-                patch.delenv(key)
-        yield
-
-
-def run_cli(args: Sequence[str]) -> int:
-    with _without_modelpilot_environ():
-        return run(list(args))
-
-
 def build_project(
     directory: Path,
     holdout: pd.DataFrame,
@@ -103,7 +76,7 @@ def build_project(
         key_metrics=key_metrics,
     )
     if settings:
-        text = yaml.safe_dump(_merge(yaml.safe_load(text), settings), sort_keys=False)
+        text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
     (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
     holdout.to_parquet(directory / "holdout.parquet")
     register(directory, model_file)

@@ -1,7 +1,8 @@
 """Alerting: rules on the monitor's time series, alerts with states, notifiers and actions."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelpilot.alerting._actions import ActionHandler, rollback_canary
@@ -54,17 +55,6 @@ _SOURCES = {
     "_rules": ("aggregate", "alert_rules", "breaches", "default_rules"),
     "_store": ("AlertStore",),
 }
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
-
-    def __getattr__(name: str) -> Any:
-        module = _MODULE_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # later look-ups find it without coming here
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals(), __all__)

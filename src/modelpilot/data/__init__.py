@@ -1,7 +1,8 @@
 """Data: reading files, schema inference and checks before training, validation, profiles."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelpilot.data._checks import CHECK_NAMES, check_data
@@ -57,17 +58,6 @@ _SOURCES = {
     "_schema": ("infer_schema",),
     "_validation": ("FrameValidation", "RecordValidation", "SchemaValidator"),
 }
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
-
-    def __getattr__(name: str) -> Any:
-        module = _MODULE_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # later look-ups find it without coming here
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals(), __all__)

@@ -6,8 +6,9 @@ returns a :class:`DriftReport`. Every method answers one protocol,
 ``method.compare(ref: ReferenceColumn, cur) -> MethodResult``. See ``docs/drift.md``.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelpilot.drift._anderson_darling import AndersonDarlingTest
@@ -117,17 +118,6 @@ _SOURCES = {
     "_total_variation": ("TotalVariationDistance",),
     "_wasserstein": ("WassersteinDistance",),
 }
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
-
-    def __getattr__(name: str) -> Any:
-        module = _MODULE_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # later look-ups find it without coming here
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals(), __all__)

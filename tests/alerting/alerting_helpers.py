@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from fake_clock import FakeClock
 from live_server import DEPLOYMENT
 from modelpilot.alerting import Alert, AlertEngine
 from modelpilot.datasets import HOUSE_FEATURES
@@ -37,20 +38,6 @@ CANARY_RULES = {
     ],
     "action_cooldown_s": 600,
 }
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 @dataclass

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from alerting_helpers import (
     CANARY_RULES,
-    FakeClock,
     HookServer,
     hook_server,
     register,
     write_project,
 )
 
+from fake_clock import FakeClock
 from modelpilot.project import Project
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from alerting_helpers import DEPLOYMENT, FakeClock, feed
+from alerting_helpers import DEPLOYMENT, feed
 
+from fake_clock import FakeClock
 from modelpilot.alerting import Alert, AlertEngine, AlertStore
 from modelpilot.project import Project
 from modelpilot.spec import AlertRuleSpec

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from alerting_helpers import DEPLOYMENT, FakeClock, feed
+from alerting_helpers import DEPLOYMENT, feed
 
+from fake_clock import FakeClock
 from modelpilot.alerting import AlertEngine, AlertStore
 from modelpilot.cli._app import console as cli_console
 from modelpilot.cli._app import main

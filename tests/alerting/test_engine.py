@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alerting_helpers import DEPLOYMENT, FakeClock, RecordingNotifier, feed
+from alerting_helpers import DEPLOYMENT, RecordingNotifier, feed
 
+from fake_clock import FakeClock
 from modelpilot.alerting import AlertEngine, AlertStore
 from modelpilot.monitoring import Point, ServingMetrics, format_labels
 from modelpilot.spec import AlertRuleSpec

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from alerting_helpers import DEPLOYMENT, FakeClock, HookServer, RecordingNotifier, feed
+from alerting_helpers import DEPLOYMENT, HookServer, RecordingNotifier, feed
 
+from fake_clock import FakeClock
 from modelpilot.alerting import (
     AlertEngine,
     CommandNotifier,

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alerting_helpers import DEPLOYMENT, FakeClock, feed
+from alerting_helpers import DEPLOYMENT, feed
 
+from fake_clock import FakeClock
 from modelpilot.alerting import AlertEngine
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController

@@ -19,19 +19,6 @@ from modelpilot.store import FeedbackItem, PredictionRecord
 from project_helpers import merge_settings, run_cli
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def as_instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a feature frame as JSON-ready records (missing values as null)."""
     features = frame.drop(columns="price", errors="ignore")

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from automation_helpers import FakeClock, open_project, run_cli, write_project
+from automation_helpers import open_project, run_cli, write_project
 
+from fake_clock import FakeClock
 from modelpilot.automation import Ladder, ReviewQueue
 from modelpilot.store import PredictionRecord
 

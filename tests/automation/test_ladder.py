@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from automation_helpers import FakeClock, open_project
+from automation_helpers import open_project
 
+from fake_clock import FakeClock
 from modelpilot.automation import Ladder, ReviewQueue, lower_degree
 from modelpilot.errors import ModelpilotError
 from modelpilot.project import Project

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from automation_helpers import FakeClock
 
+from fake_clock import FakeClock
 from modelpilot.automation import ReviewQueue, agrees
 from modelpilot.errors import ConflictError, NotFoundError
 from modelpilot.store import PredictionLog, PredictionRecord, create_database

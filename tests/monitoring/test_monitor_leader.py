@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from monitoring_helpers import DEPLOYMENT, register, write_project
 
+from fake_clock import FakeClock
 from modelpilot.alerting import AlertEngine, AlertStore
 from modelpilot.monitoring import Monitor, MonitorLeader, ServingMetrics
 from modelpilot.project import Project
@@ -26,18 +27,6 @@ from modelpilot.spec import AlertRuleSpec
 
 INTERVAL = 10.0  # monitoring.interval_s of the project file's template
 TTL = 10.0  # MonitorLeader's default lease
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from fake_clock import FakeClock
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.errors import (
     ArtifactError,
@@ -25,19 +26,6 @@ from modelpilot.store import create_database
 
 FAILED = [{"metric": "mae", "op": "<=", "target": 100.0, "value": 250.0, "passed": False}]
 PASSED = [{"metric": "mae", "op": "<=", "target": 100.0, "value": 50.0, "passed": True}]
-
-
-class FakeClock:
-    """Time that stands still until a test moves it."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

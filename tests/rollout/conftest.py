@@ -13,7 +13,6 @@ from rollout_helpers import (
     CONTROLLER_ROLLOUT,
     ControllerHarness,
     ControllerVersions,
-    FakeClock,
     constant_model,
     linear_model,
     open_controller,
@@ -23,6 +22,7 @@ from rollout_helpers import (
 from rollout_live import LiveProject, build_live_project, live_server
 from threadpoolctl import threadpool_limits
 
+from fake_clock import FakeClock
 from live_server import LiveServer
 
 

@@ -20,6 +20,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from fake_clock import FakeClock
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
@@ -131,18 +132,6 @@ class ControllerVersions:
 
 
 # ---- the controller with a fake clock ---------------------------------------------------------
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 @dataclass

@@ -15,7 +15,6 @@ from rollout_helpers import (
     STEP_S,
     ControllerHarness,
     ControllerVersions,
-    FakeClock,
     assert_serving,
     canary_at_step_three,
     canary_step,
@@ -23,6 +22,7 @@ from rollout_helpers import (
     open_controller,
 )
 
+from fake_clock import FakeClock
 from modelpilot.errors import ConflictError, ModelpilotError, RejectedVersionError
 from modelpilot.rollout import STRATEGIES
 

@@ -18,7 +18,6 @@ from rollout_helpers import (
     STEP_S,
     ControllerHarness,
     ControllerVersions,
-    FakeClock,
     Traffic,
     assert_serving,
     canary_at_step_three,
@@ -27,6 +26,7 @@ from rollout_helpers import (
     open_controller,
 )
 
+from fake_clock import FakeClock
 from modelpilot.project import Project
 from modelpilot.spec import GateSpec
 from modelpilot.store import FeedbackItem

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rollout_helpers import FakeClock
 
+from fake_clock import FakeClock
 from modelpilot.errors import ConflictError
 from modelpilot.rollout import RolloutStore
 from modelpilot.store import create_database

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from fake_clock import FakeClock
 from modelpilot.store import (
     FeedbackItem,
     PredictionBatch,
@@ -19,14 +20,6 @@ from modelpilot.store import (
     create_database,
     new_ids,
 )
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

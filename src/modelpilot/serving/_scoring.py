@@ -134,9 +134,9 @@ def batch_scorer(
                 for name in names:
                     columns[name].extend((job.columns or {})[name])
         frame = validator.to_frame(columns)
-        return (
-            frame.to_numpy(dtype=np.float64) if array_ok and validator.all_numeric else frame
-        ), (columns)
+        if array_ok and validator.all_numeric:
+            return frame.to_numpy(dtype=np.float64), columns
+        return frame, columns
 
     def call(data: Any, n: int) -> ModelOutput:
         if pipeline is None:

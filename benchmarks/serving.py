@@ -1,11 +1,12 @@
 """Online serving: modelpilot's server against its peers, side by side in one run.
 
 Run: ``.venv/bin/python benchmarks/serving.py [--duration 10] [--warmup 2] [--connections 1,8,64]
-[--servers modelpilot,starlette,fastapi,mlserver,bentoml] [--repeat 2] [--quick] [--nice -15]
-[--profile 1,64]`` after ``bash benchmarks/peers/install_serving_peers.sh`` (FastAPI, MLServer,
-BentoML and py-spy, each in its own virtualenv under benchmarks/peers/.envs/; a peer that is not
-installed or does not start prints n/a). The markdown report goes to benchmarks/results/serving.md.
-On a machine other jobs share, ``--nice -15`` (as root) keeps them off the measured cores;
+[--servers modelpilot,modelpilot-sklearn,starlette,fastapi,mlserver,bentoml] [--repeat 2]
+[--quick] [--nice -15] [--profile 1,64]`` after ``bash benchmarks/peers/install_serving_peers.sh``
+(FastAPI, MLServer, BentoML and py-spy, each in its own virtualenv under
+benchmarks/peers/.envs/; a peer that is not installed or does not start prints n/a). The
+markdown report goes to benchmarks/results/serving.md. On a machine other jobs share,
+``--nice -15`` (as root) keeps them off the measured cores;
 without it, the numbers say more about their load than about the servers.
 
 Same model for every server: a scikit-learn LogisticRegression on 20 float features, trained on
@@ -23,6 +24,9 @@ a fixed-seed dataset; one JSON record per request. Each server is pinned to core
 modelpilot runs as a user runs it: ``modelpilot serve`` on a registered skops model with the
 project's defaults (prediction logging on, adaptive micro-batching up to 64 rows), the predict
 token from MODELPILOT_PREDICT_TOKEN. Every server gets the same ``Authorization`` header.
+modelpilot answers a LogisticRegression through its exact NumPy kernel (runtime/_kernels.py);
+``modelpilot-sklearn`` is the same server with ``MODELPILOT_NUMPY_KERNELS=0``, calling
+scikit-learn's ``predict_proba`` as the peers do, to show what the server does without it.
 
 Goals (issue): modelpilot with logging on >= 1.0x the raw Starlette app's throughput at 8
 connections and >= 3x at 64; p50 latency at 1 connection <= 1.2x Starlette's; >= 2x MLServer's
@@ -59,7 +63,7 @@ PEERS = ROOT / "benchmarks" / "peers"
 ENVS = PEERS / ".envs"
 VENV = ROOT / ".venv"
 RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
-SERVERS = ("modelpilot", "starlette", "fastapi", "mlserver", "bentoml")
+SERVERS = ("modelpilot", "modelpilot-sklearn", "starlette", "fastapi", "mlserver", "bentoml")
 SERVER_CORE, LOAD_CORE = "0", "1"
 NICE: list[str] = []  # ["nice", "-n", "-15"] with --nice -15: the servers and wrk get priority
 
@@ -302,6 +306,28 @@ def server_specs(fixture: Fixture) -> dict[str, ServerSpec]:
             ready_path="/readyz",
             cwd=fixture.project,
             env={"MODELPILOT_PREDICT_TOKEN": TOKEN},
+            settings="",  # filled in by prepare_modelpilot
+        ),
+        # The same server with its NumPy kernel off: scikit-learn's own predict_proba per
+        # micro-batch, as the peers call it. Shows what the kernel adds and what the server does.
+        "modelpilot-sklearn": ServerSpec(
+            "modelpilot-sklearn",
+            VENV / python,
+            lambda ports: [
+                str(VENV / "bin" / "modelpilot"),
+                "-p",
+                str(fixture.project),
+                "serve",
+                "--port",
+                str(ports[0]),
+                "--log-level",
+                "warning",
+            ],
+            f"/v1/deployments/{MODEL_NAME}/predict",
+            record,
+            ready_path="/readyz",
+            cwd=fixture.project,
+            env={"MODELPILOT_PREDICT_TOKEN": TOKEN, "MODELPILOT_NUMPY_KERNELS": "0"},
             settings="",  # filled in by prepare_modelpilot
         ),
         "starlette": ServerSpec(
@@ -645,7 +671,7 @@ def measure(
     spec: ServerSpec, connections: int, args: argparse.Namespace, work: Path, fixture: Fixture
 ) -> Measurement:
     measurement = Measurement(spec.name, connections)
-    is_modelpilot = spec.name == "modelpilot"
+    is_modelpilot = spec.name.startswith("modelpilot")
     if is_modelpilot:
         logged_before = int(run_modelpilot_code(_COUNT, fixture, str(fixture.project)))
         _, commits_before = log_segments(fixture.project)
@@ -661,7 +687,7 @@ def measure(
     try:
         script = work / f"{spec.name}.lua"
         warm = run_wrk(server, connections, args.warmup, script)
-        names = thread_names(server.process.pid) if spec.name == "modelpilot" else {}
+        names = thread_names(server.process.pid) if is_modelpilot else {}
         cpu_before = cpu_seconds(server.process.pid)
         result = run_wrk(server, connections, args.duration, script)
         wrk_end = time.monotonic()
@@ -741,6 +767,7 @@ def source_state() -> str:
 def versions(spec: ServerSpec) -> str:
     packages = {
         "modelpilot": ["modelpilot", "starlette", "uvicorn"],
+        "modelpilot-sklearn": ["modelpilot", "starlette", "uvicorn"],
         "starlette": ["starlette", "uvicorn"],
         "fastapi": ["fastapi", "uvicorn"],
         "mlserver": ["mlserver", "mlserver-sklearn", "fastapi"],
@@ -835,13 +862,15 @@ def report_round(
 
 
 def report_threads(
-    measurements: dict[tuple[str, int], Measurement], connections: list[int]
+    measurements: dict[tuple[str, int], Measurement],
+    connections: list[int],
+    server: str = "modelpilot",
 ) -> list[str]:
     """modelpilot's CPU per answered request, split by thread (from /proc and py-spy dump)."""
     found = [
-        measurements[("modelpilot", n)]
+        measurements[(server, n)]
         for n in connections
-        if ("modelpilot", n) in measurements and measurements[("modelpilot", n)].threads_us
+        if (server, n) in measurements and measurements[(server, n)].threads_us
     ]
     if not found:
         return []
@@ -851,7 +880,7 @@ def report_threads(
     )
     lines = [
         "",
-        "modelpilot's CPU per answered request by thread (us; MainThread runs the event "
+        f"{server}'s CPU per answered request by thread (us; MainThread runs the event "
         "loop, modelpilot-model_0 the micro-batched model calls):",
         "",
         "| connections | " + " | ".join(names) + " | total |",
@@ -887,20 +916,35 @@ def goal_checks(measurements: dict[tuple[str, int], Measurement]) -> list[tuple[
         m = measurements.get((name, n))
         return m.result.p50_ms if m and m.result else None
 
-    rows = [
-        ratio("req/s at 8 conn >= 1.0x Starlette", 1.0, rps("modelpilot", 8), rps("starlette", 8)),
-        ratio("req/s at 64 conn >= 3x Starlette", 3.0, rps("modelpilot", 64), rps("starlette", 64)),
-        ratio(
-            "p50 at 1 conn <= 1.2x Starlette",
-            1.2,
-            p50("modelpilot", 1),
-            p50("starlette", 1),
-            lower_is_better=True,
-        ),
-        ratio("req/s at 8 conn >= 2x MLServer", 2.0, rps("modelpilot", 8), rps("mlserver", 8)),
-        ratio("req/s at 8 conn >= 2x BentoML", 2.0, rps("modelpilot", 8), rps("bentoml", 8)),
+    def goals(me: str, prefix: str = "") -> list[tuple[str, str, str]]:
+        return [
+            ratio(
+                f"{prefix}req/s at 8 conn >= 1.0x Starlette", 1.0, rps(me, 8), rps("starlette", 8)
+            ),
+            ratio(
+                f"{prefix}req/s at 64 conn >= 3x Starlette", 3.0, rps(me, 64), rps("starlette", 64)
+            ),
+            ratio(
+                f"{prefix}p50 at 1 conn <= 1.2x Starlette",
+                1.2,
+                p50(me, 1),
+                p50("starlette", 1),
+                lower_is_better=True,
+            ),
+            ratio(f"{prefix}req/s at 8 conn >= 2x MLServer", 2.0, rps(me, 8), rps("mlserver", 8)),
+            ratio(f"{prefix}req/s at 8 conn >= 2x BentoML", 2.0, rps(me, 8), rps("bentoml", 8)),
+        ]
+
+    rows = goals("modelpilot")
+    if any(name == "modelpilot-sklearn" for name, _ in measurements):
+        # Not the issue's goals (they are modelpilot's as shipped): what the server alone gives.
+        rows += [
+            (goal, value, f"({verdict})" if verdict != "n/a" else verdict)
+            for goal, value, verdict in goals("modelpilot-sklearn", "kernel off: ")
+        ]
+    checks = [
+        m.log for (name, _), m in measurements.items() if name.startswith("modelpilot") and m.log
     ]
-    checks = [m.log for (name, _), m in measurements.items() if name == "modelpilot" and m.log]
     if checks:
         bad = sum(not c.ok for c in checks)
         rows.append(
@@ -916,7 +960,9 @@ def goal_checks(measurements: dict[tuple[str, int], Measurement]) -> list[tuple[
 
 
 def report_logs(
-    measurements: dict[tuple[str, int], Measurement], connections: list[int]
+    measurements: dict[tuple[str, int], Measurement],
+    connections: list[int],
+    server: str = "modelpilot",
 ) -> list[str]:
     lines = [
         "",
@@ -925,7 +971,7 @@ def report_logs(
         "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for n in connections:
-        m = measurements.get(("modelpilot", n))
+        m = measurements.get((server, n))
         if m is None or m.log is None:
             lines.append(f"| {n} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |")
             continue
@@ -1232,9 +1278,13 @@ def main() -> None:
         work = Path(tmp)
         fixture = build_fixture(work)
         specs = server_specs(fixture)
-        if "modelpilot" in servers or args.profile:
+        if any(name.startswith("modelpilot") for name in servers) or args.profile:
             prepare_modelpilot(fixture, specs["modelpilot"])
             specs["modelpilot"].settings = fixture.settings
+            specs["modelpilot-sklearn"].settings = (
+                fixture.settings + "; MODELPILOT_NUMPY_KERNELS=0: scikit-learn's own "
+                "predict_proba for each micro-batch instead of modelpilot's NumPy kernel"
+            )
         one, many = model_call_micros(fixture)
         context = [
             "",
@@ -1280,15 +1330,15 @@ def main() -> None:
             section += report_round(measurements, servers, connections)
             section += ["", "Goals:", "", "| goal | measured | verdict |", "|---|---:|---|"]
             section += [f"| {g} | {v} | {verdict} |" for g, v, verdict in goal_checks(measurements)]
-            if "modelpilot" in servers:
+            for mine in (name for name in servers if name.startswith("modelpilot")):
                 section += [
                     "",
-                    "Prediction log (modelpilot; answered (server) = rows its "
+                    f"Prediction log ({mine}; answered (server) = rows its "
                     "micro-batcher ran; wrk may abandon up to 2 x connections in-flight "
                     "requests that the server still answers and logs):",
                 ]
-                section += report_logs(measurements, connections)
-                section += report_threads(measurements, connections)
+                section += report_logs(measurements, connections, mine)
+                section += report_threads(measurements, connections, mine)
             failures = [m for m in measurements.values() if m.error]
             for m in failures:
                 section.append(

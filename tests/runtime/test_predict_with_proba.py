@@ -178,6 +178,26 @@ def test_a_tie_between_two_classes_is_broken_the_way_predict_breaks_it(
     _assert_same_answers(_runtime(estimator, tmp_path), estimator, X)
 
 
+@pytest.mark.parametrize("name", ["LogisticRegression", "LinearDiscriminantAnalysis"])
+def test_a_tie_made_by_rounding_is_decided_by_predict(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decision of 1e-20 is class "b" for ``predict``, but its probabilities round to exactly
+    0.5 and 0.5, whose argmax is "a"."""
+    monkeypatch.setenv("MODELPILOT_NUMPY_KERNELS", "0")  # the one-call path, not the kernel
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]] * 3)
+    estimator = CLASSIFIERS[name][0]().fit(X, np.array(["a", "a", "b", "b"] * 3))
+    runtime = _runtime(estimator, tmp_path)
+    nudged = np.array([[0.0, 0.0], [2.0, 1.0], [0.0, 0.0]])
+    # Move the boundary through the origin, a hair to the "b" side: a rounded tie there.
+    estimator.coef_[:] = [[1.0, 0.0]]
+    estimator.intercept_[:] = 1e-20
+    runtime = _runtime(estimator, tmp_path)
+    assert estimator.predict_proba(nudged)[0].tolist() == [0.5, 0.5]
+    assert estimator.predict(nudged).tolist() == ["b", "b", "b"]
+    _assert_same_answers(runtime, estimator, nudged)
+
+
 def _svc() -> Any:
     with warnings.catch_warnings():  # SVC's own probabilities are deprecated in scikit-learn 1.9
         warnings.simplefilter("ignore", FutureWarning)

@@ -8,8 +8,10 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 
 from modelpilot.errors import ArtifactError, UntrustedArtifactError
+from modelpilot.runtime._kernels import LinearKernel, linear_kernel
 from modelpilot.runtime._protocol import ModelInput
 
 
@@ -48,6 +50,8 @@ class SklearnRuntime:
             and self._classes_array is not None
             and self._classes_array.ndim == 1
         )
+        # Linear models answer through an exact NumPy kernel (see _kernels.py for why).
+        self.kernel: LinearKernel | None = linear_kernel(estimator)
 
     def _input(self, frame: ModelInput) -> Any:
         # A model fitted on a DataFrame wants the same columns in the same order; one fitted on
@@ -60,13 +64,34 @@ class SklearnRuntime:
             return frame[self.feature_names]
         return frame.to_numpy()
 
+    def _kernel_input(self, data: Any) -> np.ndarray | None:
+        """``data`` (what the estimator would get) as the kernel's array, if it takes it."""
+        kernel = self.kernel
+        if kernel is None:
+            return None
+        if isinstance(data, pd.DataFrame):
+            if not all(dtype.kind in "iuf" for dtype in data.dtypes):
+                return None
+            data = data.to_numpy(dtype=np.float64)
+        if isinstance(data, np.ndarray) and kernel.accepts(data):
+            return data
+        return None
+
     def predict(self, frame: ModelInput) -> np.ndarray:
-        return np.asarray(self.estimator.predict(self._input(frame)))
+        data = self._input(frame)
+        array = self._kernel_input(data)
+        if array is not None and self.kernel is not None:
+            return self.kernel.predict(array)
+        return np.asarray(self.estimator.predict(data))
 
     def predict_proba(self, frame: ModelInput) -> np.ndarray | None:
         if not self._has_proba:
             return None
-        return np.asarray(self.estimator.predict_proba(self._input(frame)))
+        data = self._input(frame)
+        array = self._kernel_input(data)
+        if array is not None and self.kernel is not None:
+            return self.kernel.predict_with_proba(array)[1]
+        return np.asarray(self.estimator.predict_proba(data))
 
     def predict_with_proba(self, frame: ModelInput) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions and class probabilities, with one model call where that is exact.
@@ -86,16 +111,27 @@ class SklearnRuntime:
         (['a', 'a', 'b', 'b'], (4, 2))
         """
         data = self._input(frame)
+        array = self._kernel_input(data)
+        if array is not None and self.kernel is not None:
+            return self.kernel.predict_with_proba(array)
         if not self._has_proba:
             return np.asarray(self.estimator.predict(data)), None
         proba = np.asarray(self.estimator.predict_proba(data))
         if self._proba_decides and proba.ndim == 2 and self._classes_array is not None:
-            return self._classes_array[proba.argmax(axis=1)], proba
+            labels = self._classes_array[proba.argmax(axis=1)]
+            # Where two classes share the top probability, rounding may have made the tie
+            # (a decision of 1e-20 is a probability of exactly 0.5): predict decides those rows.
+            tied = (proba == proba.max(axis=1, keepdims=True)).sum(axis=1) > 1
+            if tied.any():
+                rows = data.iloc[tied] if isinstance(data, pd.DataFrame) else data[tied]
+                labels[tied] = np.asarray(self.estimator.predict(rows))
+            return labels, proba
         return np.asarray(self.estimator.predict(data)), proba
 
 
-# scikit-learn classifiers whose ``predict`` is ``classes_[argmax(predict_proba)]``, ties
-# included (not GradientBoostingClassifier: its binary ``predict`` sends a tie to class 1).
+# scikit-learn classifiers whose ``predict`` is ``classes_[argmax(predict_proba)]`` wherever the
+# top probability is one class's alone (rows with a tie ask ``predict``). Not
+# GradientBoostingClassifier: its binary ``predict`` sends a tie to class 1.
 _ARGMAX_CLASSIFIERS = frozenset(
     {
         "AdaBoostClassifier",

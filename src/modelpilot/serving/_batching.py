@@ -193,6 +193,7 @@ class MicroBatcher(Generic[T, R]):
                 loop.call_soon_threadsafe(self._finish, loop, jobs, results)
             except RuntimeError:  # the loop is closed: nobody waits for these answers any more
                 pass
+            del work, loop, jobs, results  # an idle thread holds no batch
 
     def _call(self, items: list[T]) -> list[R | BaseException]:
         try:
@@ -232,5 +233,8 @@ class MicroBatcher(Generic[T, R]):
                 job.future.set_result(result)
         after = getattr(results, "after", None)
         if after is not None:
+            # The after-work refers to the answers: unlink them, or each batch would be a
+            # reference cycle that lives on until a full garbage collection.
+            results.after = None  # type: ignore[attr-defined]
             loop.call_soon(after)  # queued behind the requests just resumed
         self._maybe_dispatch(loop)

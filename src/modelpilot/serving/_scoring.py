@@ -237,6 +237,7 @@ def _each_alone(
         combined.extend(part)
         after = getattr(part, "after", None)
         if after is not None:
+            part.after = None  # type: ignore[attr-defined]  # no cycle: see MicroBatcher._finish
             afters.append(after)
     if afters:
 

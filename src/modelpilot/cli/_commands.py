@@ -7,6 +7,7 @@ from modelpilot.cli import (  # noqa: F401
     _demo,
     _drift,
     _init,
+    _log,
     _models,
     _rollout,
     _score,

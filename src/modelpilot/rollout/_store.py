@@ -390,6 +390,16 @@ class RolloutStore:
             return False
         return True
 
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up if ``holder`` has it (a graceful stop); whether it did."""
+        with self.engine.begin() as connection:
+            released = connection.execute(
+                update(leases)
+                .where(leases.c.name == name, leases.c.holder == holder)
+                .values(expires_at=0.0)
+            ).rowcount
+        return bool(released)
+
 
 def _record(row: Any) -> RolloutRecord:
     data = row._mapping

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
@@ -995,14 +996,18 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
             if ctl is None:
                 return
             ctl.heartbeat()
-            # One worker process runs the rollouts' analysis; every worker follows the state.
-            if ctl.store.acquire_lease("rollout-controller", ctl.worker_id, ttl=5.0):
+            # One worker process runs the rollouts' analysis, the automation ladder, the
+            # retraining schedule and the log's compaction; every worker follows the state.
+            leading = ctl.store.acquire_lease(_CONTROLLER_LEASE, ctl.worker_id, ttl=5.0)
+            if leading:
                 ctl.tick()
             else:
                 ctl.reconcile()
             if state.extra.get("monitor_leader") is not None:
                 state.extra["monitor_leader"].tick()
-            _tick_automation(state)
+            _tick_automation(state, leading=leading)
+            if leading:
+                _compact_log(state)
 
         async def control_loop() -> None:
             while True:
@@ -1024,6 +1029,8 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
             await loop.run_in_executor(None, state.writer.stop)
             if state.extra.get("alerts") is not None:  # deliver queued notifications
                 await loop.run_in_executor(None, state.extra["alerts"].close, 5.0)
+            if state.controller is not None:  # another worker (or the next start) takes over now
+                await loop.run_in_executor(None, _release_leases, state.controller)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
@@ -1148,13 +1155,69 @@ def _register_automation_actions(state: ServerState, alerting: Any) -> None:
     alerting.register_action("retrain", retrain)
 
 
-def _tick_automation(state: ServerState) -> None:
-    """Follow degree changes made elsewhere; run the ladder and the retraining schedule."""
+_CONTROLLER_LEASE = "rollout-controller"
+
+
+def _release_leases(controller: Any) -> None:
+    """Give up this worker's leases at a graceful stop, so nobody waits for them to expire."""
+    for name in (_CONTROLLER_LEASE, "monitor"):
+        try:
+            controller.store.release_lease(name, controller.worker_id)
+        except Exception as exc:  # the database is gone: the leases simply expire
+            logger.info("lease %s not released: %s", name, exc)
+
+
+def _compact_log(state: ServerState) -> None:
+    """Every ``logging.compact_interval_s``, merge the log's small segments older than one
+    interval, in a thread of its own (a backlog may take a while; the control loop's
+    heartbeats and leases must not wait for it)."""
+    settings = state.project.spec.logging
+    now = state.clock()
+    if not settings.compact_interval_s or now < float(state.extra.get("next_compaction", 0.0)):
+        return
+    running = state.extra.get("compactor")
+    if running is not None and running.is_alive():
+        return
+    state.extra["next_compaction"] = now + settings.compact_interval_s
+    thread = threading.Thread(
+        target=_run_compaction,
+        args=(state, now - settings.compact_interval_s, settings.compact_rows),
+        name="modelpilot-compactor",
+        daemon=True,  # a run cut short by the exit is rolled back by the database
+    )
+    state.extra["compactor"] = thread
+    thread.start()
+
+
+def _run_compaction(state: ServerState, older_than: float, target_rows: int) -> None:
+    from modelpilot.store import compact_segments
+
+    try:
+        result = compact_segments(
+            state.project.engine, older_than=older_than, target_rows=target_rows
+        )
+    except Exception as exc:  # the next interval tries again
+        logger.warning("compacting the prediction log failed: %s", exc)
+        return
+    if result.segments_merged:
+        logger.info(
+            "prediction log: %d segments merged into %d (%d rows)",
+            result.segments_merged,
+            result.segments_written,
+            result.rows,
+        )
+
+
+def _tick_automation(state: ServerState, *, leading: bool = True) -> None:
+    """Follow degree changes made elsewhere; the leading worker also runs the ladder and the
+    retraining schedule (once for all workers)."""
     if state.ladder is None:
         return
     now = state.clock()
     for deployment in state.manager.all():
         state.degrees[deployment.name] = state.ladder.state(deployment.name).degree
+    if not leading:
+        return
     if now - float(state.extra.get("last_ladder", 0.0)) >= 10.0:
         state.extra["last_ladder"] = now
         for deployment in state.manager.all():

@@ -156,6 +156,11 @@ class LoggingSettings(_Strict):
     pii: Literal["hash", "drop"] = "hash"
     flush_interval_ms: float = Field(default=50.0, gt=0, le=1000)
     max_queue: int = Field(default=100_000, ge=100)
+    # Every this many seconds the server merges the log's small segments (one per commit)
+    # older than that into segments of up to compact_rows rows (store/_compaction.py);
+    # 0 turns it off.
+    compact_interval_s: float = Field(default=300.0, ge=0)
+    compact_rows: int = Field(default=10_000, ge=2, le=1_000_000)
 
 
 class ServingSettings(_Strict):

@@ -67,6 +67,7 @@ logging:
   durable: false
   pii: hash                 # hash | drop: what to store for features marked pii
   flush_interval_ms: 50     # the background writer commits at least this often
+  compact_interval_s: 300   # the server merges small log segments this often (0 = never)
 
 # The online server (`modelpilot serve`). Predict calls need a token unless open_predict is
 # true; admin calls always do. Tokens: `modelpilot token create NAME --role predict|admin`,

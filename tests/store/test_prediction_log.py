@@ -234,3 +234,42 @@ def test_labeled_keeps_the_newest_label(log: PredictionLog, clock: FakeClock) ->
     assert labeled["size"].tolist() == [1.0, 2.0]  # the window's columns come along
     assert log.labeled(start=2.0)["id"].tolist() == ["b"]
     assert log.labeled(model="churn").empty
+
+
+def test_label_coverage_counts_in_the_database_what_the_window_shows(
+    log: PredictionLog, clock: FakeClock
+) -> None:
+    """Labeled online predictions of one model since ``start``, over all its predictions then;
+    other models, scoring runs, redo requests and repeated labels do not count."""
+    for k in range(10):  # segments of 3 rows: ts 100k .. 100k + 2
+        base = 100.0 * k
+        log.append([_record(f"h{k}-{i}", base + i) for i in range(3)])
+        log.append([_record(f"c{k}-{i}", base + i, model="churn") for i in range(3)])
+    log.append(
+        PredictionBatch(
+            model="houses",
+            version=1,
+            ids=["b0", "b1"],
+            ts=[450.0, 451.0],
+            inputs={"size": [1.0, 2.0]},
+            outputs={"prediction": [1.0, 2.0]},
+            source="batch",
+            batch_id="run",
+        )
+    )
+    clock.now = 6_000.0
+    log.add_feedback(
+        [FeedbackItem(pid, 1.0) for pid in ("h1-0", "h4-2", "h4-2", "h8-1", "c5-0", "b0")]
+        + [FeedbackItem("h9-0", kind="redo")]
+    )
+    assert log.label_coverage(model="houses", start=0.0) == (3, 30)
+    # From t=400: segments 4..9 (h4-2 and h8-1 labeled).
+    assert log.label_coverage(model="houses", start=400.0) == (2, 18)
+    # A segment straddling start counts whole: ts 401 is inside segment 4 (400-402).
+    assert log.label_coverage(model="houses", start=401.0) == (2, 18)
+    assert log.label_coverage(model="churn", start=0.0) == (1, 30)
+    assert log.label_coverage(model="houses", start=0.0, source="batch") == (1, 2)
+    assert log.label_coverage(model="nobody", start=0.0) == (0, 0)
+    window = log.window(model="houses", start=400.0, source="online")
+    labeled = log.labeled(model="houses", start=400.0)
+    assert len(window) == 18 and len(labeled[labeled["source"] == "online"]) == 2

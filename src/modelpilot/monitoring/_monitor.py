@@ -323,7 +323,12 @@ class Monitor:
     def _shadow_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:
         """The agreement of a shadow candidate with the primary, as the controller last
         measured it (its analysis every ``rollout.analysis_interval_s``, kept in the rollout's
-        history in the database, so any worker process reads the same figure)."""
+        history in the database, so any worker process reads the same figure).
+
+        The gauge shows it from the first compared prediction; the ``shadow_agreement`` point,
+        what alert rules see, only once ``rollout.agreement_min_samples`` were compared: a
+        rule must not fire on the first few requests (nor resolve on them).
+        """
         if self._rollouts is None:
             from modelpilot.rollout import RolloutStore  # the rollout stage imports serving
 
@@ -331,6 +336,7 @@ class Monitor:
         name = deployment.name
         record = self._rollouts.active(name)
         agreement: float | None = None
+        compared = 0
         version: int | None = None
         if record is not None and record.strategy in ("shadow", "shadow-canary"):
             version = record.candidate_version
@@ -338,6 +344,7 @@ class Monitor:
                 report = entry.get("shadow")
                 if isinstance(report, dict) and report.get("agreement") is not None:
                     agreement = float(report["agreement"])
+                    compared = int(report.get("compared", 0))
                     break
         if watch.shadow_version is not None and watch.shadow_version != version:
             # The shadow ended (or another began): its series must not linger at a last value.
@@ -348,6 +355,8 @@ class Monitor:
             return []
         watch.shadow_version = version
         self.metrics.shadow_agreement.labels(name, str(version)).set(agreement)
+        if compared < self.project.spec.rollout.agreement_min_samples:
+            return []
         labels = format_labels({"version": str(version)})
         return [Point("shadow_agreement", name, agreement, now, labels)]
 
@@ -388,12 +397,12 @@ class Monitor:
             labels = format_labels({"metric": key.metric})
             points.append(Point("key_metric", name, key.value, now, labels))
             self.metrics.key_metric.labels(name, key.metric).set(key.value)
-        recent = self.project.prediction_log.window(
-            model=version.name, start=now - 86400, source="online"
+        # Counted in SQL: reading a day of the log on every tick cost seconds at 100 req/s.
+        labeled, predictions = self.project.prediction_log.label_coverage(
+            model=version.name, start=now - 86400
         )
-        if not recent.empty:
-            labeled = self.project.prediction_log.labeled(model=version.name, start=now - 86400)
-            coverage = len(labeled) / len(recent)
+        if predictions:
+            coverage = labeled / predictions
             points.append(Point("label_coverage", name, coverage, now))
             self.metrics.label_coverage.labels(name).set(coverage)
         points.append(Point("labels", name, float(status.n_labels), now))

@@ -401,6 +401,45 @@ class PredictionLog:
         frame["label_ts"] = [r[2] for r in keep]
         return frame
 
+    def label_coverage(
+        self, *, model: str, start: float, source: str = "online"
+    ) -> tuple[int, int]:
+        """``(labeled, predictions)``: how many of ``model``'s predictions since ``start`` have
+        a label, counted by the database without reading the log's rows.
+
+        Whole segments count (one holds at most ``logging.compact_rows`` rows, a few minutes of
+        traffic): a segment that straddles ``start`` counts in full, on both sides.
+
+        Examples
+        --------
+        >>> from modelpilot.store import create_database
+        >>> log = PredictionLog(create_database("sqlite://"), clock=lambda: 50.0)
+        >>> rows = [PredictionRecord(f"p{i}", i, "m", 1, {"x": i}, {"y": i}) for i in range(4)]
+        >>> _ = log.append(rows)
+        >>> _ = log.add_feedback([FeedbackItem("p1", 1.0), FeedbackItem("p1", 2.0)])
+        >>> log.label_coverage(model="m", start=0.0)
+        (1, 4)
+        """
+        segment = prediction_segments.c
+        where = (segment.model == model, segment.source == source, segment.ts_max >= start)
+        total = select(func.coalesce(func.sum(segment.n_rows), 0)).where(*where)
+        # From the labels (few, and given after their predictions, so since ``start`` too) to
+        # their segments, by primary keys: the prediction ids are never scanned.
+        labeled = (
+            select(func.count(func.distinct(feedback.c.prediction_id)))
+            .select_from(
+                feedback.join(prediction_ids, prediction_ids.c.id == feedback.c.prediction_id).join(
+                    prediction_segments, segment.seq == prediction_ids.c.segment
+                )
+            )
+            .where(feedback.c.kind == "label", feedback.c.ts >= start, *where)
+        )
+        with self.engine.connect() as connection:
+            return (
+                int(connection.execute(labeled).scalar_one()),
+                int(connection.execute(total).scalar_one()),
+            )
+
     def labeled(
         self, *, model: str | None = None, start: float | None = None, end: float | None = None
     ) -> pd.DataFrame:

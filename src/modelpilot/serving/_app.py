@@ -1173,7 +1173,11 @@ def _compact_log(state: ServerState) -> None:
     heartbeats and leases must not wait for it)."""
     settings = state.project.spec.logging
     now = state.clock()
-    if not settings.compact_interval_s or now < float(state.extra.get("next_compaction", 0.0)):
+    if not settings.compact_interval_s:
+        return
+    if "next_compaction" not in state.extra:  # not while the server starts and warms up
+        state.extra["next_compaction"] = now + settings.compact_interval_s
+    if now < float(state.extra["next_compaction"]):
         return
     running = state.extra.get("compactor")
     if running is not None and running.is_alive():

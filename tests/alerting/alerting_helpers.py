@@ -1,5 +1,6 @@
 """Helpers of the alerting tests: a fake clock, a notifier that records, points fed one by one,
-and a real HTTP server on 127.0.0.1 that answers webhooks as each test scripts it."""
+a real HTTP server on 127.0.0.1 that answers webhooks as each test scripts it, and shadow
+traffic written to the prediction log."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from fake_clock import FakeClock
@@ -20,7 +23,9 @@ from live_server import DEPLOYMENT
 from modelpilot.alerting import Alert, AlertEngine
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.monitoring import Point
+from modelpilot.project import Project
 from modelpilot.spec import render_project
+from modelpilot.store import PredictionBatch, new_ids
 from project_helpers import run_cli
 
 #: The alert rules of the project with registered versions: errors roll a canary back.
@@ -180,3 +185,45 @@ def register(directory: Path, model_file: Path, *, production: bool) -> None:
     args += ["--eval", str(directory / "holdout.parquet")]
     args += ["--alias", "production"] if production else []
     assert run_cli(args) == 0, f"registering {model_file} failed"
+
+
+# ---- shadow traffic in the prediction log ------------------------------------------------------
+#: Production's answer to every request of :func:`log_shadow_pairs`.
+PRIMARY_PRICE = 200_000.0
+#: The candidate's answers: 9.5% above production's agrees (within the rollout code's 10%),
+#: 10.5% above does not.
+AGREEING_PRICE = PRIMARY_PRICE * 1.095
+DISAGREEING_PRICE = PRIMARY_PRICE * 1.105
+
+
+def log_shadow_pairs(
+    project: Project,
+    clock: FakeClock,
+    *,
+    agree: int = 0,
+    disagree: int = 0,
+    errors: int = 0,
+    primary: int = 1,
+    candidate: int = 2,
+) -> None:
+    """What the server logs during a shadow: production (``primary``) answered
+    ``agree + disagree + errors`` requests, the candidate scored copies of them
+    (``source="shadow"``, the same ids), ``agree`` of them within 10%, ``disagree`` not, and
+    failed on ``errors``."""
+    rows = agree + disagree + errors
+    ids = new_ids(rows, clock=clock)
+    inputs = pd.DataFrame({"size_sqft": np.full(rows, 1500.0)})
+    shadow: list[dict[str, Any]] = (
+        [{"prediction": AGREEING_PRICE}] * agree
+        + [{"prediction": DISAGREEING_PRICE}] * disagree
+        + [{"prediction": None, "error": "ValueError"}] * errors
+    )
+    ts = np.full(rows, clock())
+    project.prediction_log.append(
+        [
+            PredictionBatch(
+                DEPLOYMENT, primary, ids, ts, inputs, [{"prediction": PRIMARY_PRICE}] * rows
+            ),
+            PredictionBatch(DEPLOYMENT, candidate, ids, ts, inputs, shadow, source="shadow"),
+        ]
+    )

@@ -45,6 +45,7 @@ def test_the_rendered_project_file_has_the_default_rules_and_a_log_notifier() ->
         "key_metric_r2",
         "drift_share",
         "concept_drift",
+        "shadow_agreement",
     ]
 
 
@@ -80,6 +81,38 @@ def test_defaults_follow_the_objectives_key_metrics_and_drift_settings() -> None
         1.0,
     )
     assert all(rule.actions == [] for rule in rules.values())  # acting is the user's choice
+
+
+def test_the_shadow_agreement_default_follows_the_agreement_gate() -> None:
+    gates = [{"metric": "agreement", "threshold": 0.95, "min_samples": 100}]
+    rules = by_name(parse_project(project_text(rollout={"gates": gates})))
+    agreement = rules["shadow_agreement"]
+    assert (agreement.metric, agreement.comparison, agreement.threshold) == (
+        "shadow_agreement",
+        "<",
+        0.95,
+    )
+    assert (agreement.aggregate, agreement.for_s, agreement.severity) == ("last", 0, "warning")
+    assert "95%" in agreement.annotations["summary"]
+    # Without an agreement gate, agreement is not something the project asked for.
+    gates = [{"metric": "error_rate", "threshold": 0.02}]
+    assert "shadow_agreement" not in by_name(parse_project(project_text(rollout={"gates": gates})))
+
+
+def test_a_rule_may_watch_the_shadow_agreement_of_one_deployment() -> None:
+    rule = {
+        "name": "shadow_disagrees",
+        "metric": "shadow_agreement",
+        "deployment": "houses",
+        "comparison": "<",
+        "threshold": 0.9,
+        "aggregate": "last",
+        "actions": ["rollback_canary"],
+    }
+    parsed = by_name(parse_project(project_text({"defaults": False, "rules": [rule]})))
+    assert [(r.metric, r.deployment, r.comparison, r.threshold) for r in parsed.values()] == [
+        ("shadow_agreement", "houses", "<", 0.9)
+    ]
 
 
 def test_a_user_rule_replaces_the_default_of_the_same_name_and_others_are_added() -> None:
@@ -154,6 +187,10 @@ def test_without_defaults_only_the_users_rules_remain() -> None:
         (
             {"rules": [{"name": "x", "metric": "latency_p99", "threshold": 1}]},
             r"unknown metric 'latency_p99'; alert rules watch .*latency_p99_ms",
+        ),
+        (
+            {"rules": [{"name": "x", "metric": "agreement", "comparison": "<", "threshold": 1}]},
+            r"unknown metric 'agreement'; alert rules watch .*, shadow_agreement, ",
         ),
         (
             {

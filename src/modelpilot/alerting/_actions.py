@@ -26,13 +26,16 @@ ACTOR = "alerts"
 #: A rollback needs at least this much evidence, even when a rule fires on a single point.
 ROLLBACK_MIN_BREACH_S = 60.0
 
-#: The rollout strategies ``rollback_canary`` undoes: those with a candidate beside the primary.
-ROLLBACK_STRATEGIES = ("canary", "shadow", "blue-green")
+#: The rollout strategies ``rollback_canary`` undoes: those with a candidate beside the primary
+#: (``shadow-canary`` in its shadow phase; it becomes a ``canary`` after).
+ROLLBACK_STRATEGIES = ("canary", "shadow", "shadow-canary", "blue-green")
 
 
 def rollback_canary(controller: Any) -> ActionHandler:
-    """The ``rollback_canary`` action: roll back the deployment's canary, shadow or blue-green
-    rollout through the rollout controller (``controller.rollback``), as actor ``alerts``.
+    """The ``rollback_canary`` action: roll back the deployment's canary, shadow (or
+    shadow-canary) or blue-green rollout through the rollout controller
+    (``controller.rollback``), as actor ``alerts``. A shadow is stopped: the candidate gets no
+    more mirrored requests and the primary, which served all along, stays.
 
     A deployment with no rollout in progress (or a rolling update, which this action leaves
     alone) is not touched; the returned text says so.

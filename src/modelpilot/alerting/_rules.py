@@ -31,6 +31,9 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
     - ``drift_share``: the share of drifted features reaching ``monitoring.drift.dataset_threshold``
       (0.5 by default), the drift report's "dataset drifted" verdict.
     - ``concept_drift``: a concept-drift detector on the error stream fired.
+    - ``shadow_agreement``: during a shadow, the candidate agreeing with the primary less often
+      than the ``agreement`` gate of ``rollout.gates`` requires (0.8 by default): the canary
+      that follows would fail that gate. Without an agreement gate there is no such rule.
 
     Examples
     --------
@@ -40,7 +43,8 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
     ... # doctest: +NORMALIZE_WHITESPACE
     [('latency_p99', 'latency_p99_ms', '>', 100.0), ('error_rate', 'error_rate', '>', 0.01),
      ('key_metric_mae', 'key_metric', '>', 25000.0), ('drift_share', 'drift_share', '>=', 0.5),
-     ('concept_drift', 'concept_drift', '>=', 1.0)]
+     ('concept_drift', 'concept_drift', '>=', 1.0),
+     ('shadow_agreement', 'shadow_agreement', '<', 0.8)]
     """
     objectives = spec.service_objectives
     rules = [
@@ -108,6 +112,23 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
             annotations={"summary": "the relation between inputs and labels changed"},
         ),
     ]
+    agreement = spec.rollout.gate("agreement")
+    if agreement is not None:
+        rules.append(
+            AlertRuleSpec(
+                name="shadow_agreement",
+                metric="shadow_agreement",
+                comparison="<",
+                threshold=agreement.threshold,
+                # The point already is the agreement over every compared prediction so far.
+                aggregate="last",
+                severity="warning",
+                annotations={
+                    "summary": f"the shadow candidate agrees with production on less than "
+                    f"{agreement.threshold:.0%} of the mirrored requests (the agreement gate)"
+                },
+            )
+        )
     return rules
 
 

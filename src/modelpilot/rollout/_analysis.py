@@ -270,8 +270,13 @@ def _key_metric_gate(
 def compare_shadow(
     primary: pd.DataFrame, shadow: pd.DataFrame, *, task: str | None
 ) -> dict[str, Any]:
-    """Shadow mode's report: agreement / difference percentiles, candidate errors and latency."""
-    out: dict[str, Any] = {"requests": len(primary), "mirrored": len(shadow)}
+    """Shadow mode's report: agreement / difference percentiles, candidate errors and latency.
+
+    ``compared`` counts the mirrored predictions set beside the primary's answer to the same
+    request (the candidate's errors are not compared); ``agreement`` is the share of them
+    that agree: the same class, or for regression within 10% of the primary's prediction.
+    """
+    out: dict[str, Any] = {"requests": len(primary), "mirrored": len(shadow), "compared": 0}
     if shadow.empty or primary.empty:
         return out
     errors = _errors(shadow)
@@ -286,6 +291,7 @@ def compare_shadow(
         out["primary_latency_p99_ms"] = float(np.percentile(p_latency, 99))
     ok = shadow[~errors][["id", "prediction"]]
     pairs = ok.merge(primary[["id", "prediction"]], on="id", suffixes=("_candidate", "_primary"))
+    out["compared"] = len(pairs)
     if pairs.empty:
         return out
     if _is_classification(task):

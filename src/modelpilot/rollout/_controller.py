@@ -581,7 +581,7 @@ class RolloutController:
         model = self._version(record.deployment, record.candidate_version).name
         frame = self.project.prediction_log.window(model=model, start=record.created_at)
         if frame.empty:
-            return {"requests": 0, "mirrored": 0}
+            return {"requests": 0, "mirrored": 0, "compared": 0}
         primary = frame[
             (frame["source"] == "online") & (frame["version"] == record.primary_version)
         ]

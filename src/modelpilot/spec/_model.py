@@ -230,6 +230,35 @@ class RolloutSettings(_Strict):
     shadow_s: float = Field(default=600.0, gt=0)
     smoke_requests: int = Field(default=20, ge=1, le=10_000)
 
+    def gate(self, metric: str) -> GateSpec | None:
+        """The gate on ``metric``; None when the gates leave it out.
+
+        Examples
+        --------
+        >>> RolloutSettings().gate("agreement")
+        GateSpec(metric='agreement', threshold=0.8, min_samples=30, slack=0.0)
+        >>> RolloutSettings(gates=[]).gate("agreement") is None
+        True
+        """
+        return next((gate for gate in self.gates if gate.metric == metric), None)
+
+    @property
+    def agreement_min_samples(self) -> int:
+        """The compared predictions a shadow's agreement needs before an alert rule sees it:
+        the ``agreement`` gate's ``min_samples``, the default gate's when the gates leave
+        agreement out.
+
+        Examples
+        --------
+        >>> RolloutSettings(gates=[{"metric": "agreement", "threshold": 0.9, "min_samples": 80}]
+        ...     ).agreement_min_samples, RolloutSettings(gates=[]).agreement_min_samples
+        (80, 30)
+        """
+        gate = self.gate("agreement") or next(
+            gate for gate in _default_gates() if gate.metric == "agreement"
+        )
+        return gate.min_samples
+
     @field_validator("steps")
     @classmethod
     def _check_steps(cls, steps: list[float]) -> list[float]:
@@ -287,6 +316,7 @@ ALERT_METRICS: tuple[str, ...] = (
     "key_metric",
     "label_coverage",
     "labels",
+    "shadow_agreement",
     "memory_rss_bytes",
     "cpu_percent",
     "log_queue_depth",

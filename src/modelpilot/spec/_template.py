@@ -110,8 +110,9 @@ monitoring:
 # Alert rules on the measurements above (`modelpilot alerts`, GET /v1/alerts). With
 # `defaults: true` you get: p99 latency and error rate above service_objectives for 5 minutes,
 # each key metric missing its target over the last `label_window` labels, drift share at or
-# above drift.dataset_threshold, and concept drift. A rule of yours with the same name
-# (latency_p99, error_rate, key_metric_<name>, drift_share, concept_drift) replaces a default.
+# above drift.dataset_threshold, concept drift, and a shadow candidate agreeing with production
+# less than the agreement gate requires. A rule of yours with the same name (latency_p99,
+# error_rate, key_metric_<name>, drift_share, concept_drift, shadow_agreement) replaces a default.
 # A rule fires once `aggregate` (mean | max | min | last) of the last `window_s` has been
 # `comparison threshold` for `for_s`; it resolves once the value is back past
 # `clear_threshold` (default: threshold) for `clear_for_s`. Actions: rollback_canary,

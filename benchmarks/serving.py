@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import http.client
 import json
@@ -287,7 +288,7 @@ def server_specs(fixture: Fixture) -> dict[str, ServerSpec]:
         }
     ).encode()
     python = "bin/python"
-    return {
+    specs = {
         "modelpilot": ServerSpec(
             "modelpilot",
             VENV / python,
@@ -306,28 +307,6 @@ def server_specs(fixture: Fixture) -> dict[str, ServerSpec]:
             ready_path="/readyz",
             cwd=fixture.project,
             env={"MODELPILOT_PREDICT_TOKEN": TOKEN},
-            settings="",  # filled in by prepare_modelpilot
-        ),
-        # The same server with its NumPy kernel off: scikit-learn's own predict_proba per
-        # micro-batch, as the peers call it. Shows what the kernel adds and what the server does.
-        "modelpilot-sklearn": ServerSpec(
-            "modelpilot-sklearn",
-            VENV / python,
-            lambda ports: [
-                str(VENV / "bin" / "modelpilot"),
-                "-p",
-                str(fixture.project),
-                "serve",
-                "--port",
-                str(ports[0]),
-                "--log-level",
-                "warning",
-            ],
-            f"/v1/deployments/{MODEL_NAME}/predict",
-            record,
-            ready_path="/readyz",
-            cwd=fixture.project,
-            env={"MODELPILOT_PREDICT_TOKEN": TOKEN, "MODELPILOT_NUMPY_KERNELS": "0"},
             settings="",  # filled in by prepare_modelpilot
         ),
         "starlette": ServerSpec(
@@ -383,6 +362,13 @@ def server_specs(fixture: Fixture) -> dict[str, ServerSpec]:
             settings="bentoml serve: 1 worker, async def API, access log and metrics off",
         ),
     }
+    # The same server with its NumPy kernel off: scikit-learn's own predict_proba per
+    # micro-batch, as the peers call it. Shows what the kernel adds and what the server does.
+    mine = specs["modelpilot"]
+    specs["modelpilot-sklearn"] = dataclasses.replace(
+        mine, name="modelpilot-sklearn", env={**mine.env, "MODELPILOT_NUMPY_KERNELS": "0"}
+    )
+    return specs
 
 
 def modelpilot_settings(settings: dict[str, Any]) -> str:

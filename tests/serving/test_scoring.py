@@ -559,3 +559,50 @@ def test_micro_batches_committed_together_read_back_as_they_were_sent(log: Predi
         for row in _rows(part.to_arrow())
     ]
     assert got.to_dict("records") == expected
+
+
+def test_many_micro_batches_in_one_commit_are_joined_row_for_row(
+    classifier: tuple[Any, ModelRuntime], log: PredictionLog, tmp_path: Path
+) -> None:
+    """At one connection every micro-batch is one request: the writer joins the model
+    thread's parts of a whole commit into one batch. Mixed with batches built the general way
+    (a job the caller logs, a value that needs the full rules), every row must read back as
+    it was sent and answered."""
+    estimator, runtime = classifier
+    # A long interval: nothing commits until wait_flushed, so everything is one commit.
+    slow = LogWriter(log, flush_interval=3600.0, dead_letter_path=tmp_path / "dead.jsonl")
+    slow.start()
+    try:
+        scorer = Scorer(runtime, slow)
+        rng = np.random.default_rng(5)
+        sent: list[tuple[list[dict[str, Any]], JobResult]] = []
+        for round_ in range(40):
+            records = [
+                {name: float(v) for name, v in zip(NAMES, rng.normal(0, 3, 3), strict=True)}
+                for _ in range(1 + round_ % 3)
+            ]
+            jobs = [scorer.fast(records, log=True)]
+            if round_ % 10 == 0:  # not a raw part: the general rules, and a job logged elsewhere
+                jobs += [scorer.general(GENERAL_B, log=True), scorer.fast(FAST_C, log=False)]
+            results = scorer.score(jobs)
+            after = results.after  # type: ignore[attr-defined]
+            after()
+            sent.append((records, _answered(results)[0]))
+            if round_ % 10 == 0:
+                sent.append((GENERAL_B, _answered(results)[1]))
+        assert slow.stats.commits == 0
+        assert slow.wait_flushed(WAIT)
+        assert slow.stats.commits == 1
+    finally:
+        slow.stop()
+    logged = log.window(model=MODEL).set_index("id")
+    assert len(logged) == sum(len(records) for records, _ in sent)
+    for records, result in sent:
+        proba = estimator.predict_proba(_matrix(records))
+        rows = logged.loc[result.ids]
+        np.testing.assert_array_equal(rows[NAMES].to_numpy(dtype=float), _matrix(records))
+        assert rows["prediction"].tolist() == result.predictions
+        for k, label in enumerate(CLASSES):
+            assert rows[f"proba_{label}"].tolist() == pytest.approx(proba[:, k].tolist())
+        assert rows["confidence"].tolist() == pytest.approx(proba.max(axis=1).tolist())
+        assert rows["latency_ms"].tolist() == pytest.approx([result.latency_ms] * len(records))

@@ -24,7 +24,15 @@ import orjson
 from modelpilot.errors import ModelpilotError
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog
 
-__all__ = ["LazyBatch", "LogEntry", "LogQueueFull", "LogWriter", "MatrixColumns"]
+__all__ = [
+    "LazyBatch",
+    "LogEntry",
+    "LogQueueFull",
+    "LogWriter",
+    "MatrixColumns",
+    "RawPart",
+    "join_parts",
+]
 
 logger = logging.getLogger("modelpilot.serving")
 
@@ -76,24 +84,70 @@ class MatrixColumns(Mapping[str, Any]):
         return len(self.names)
 
 
+@dataclass(frozen=True, slots=True)
+class RawPart:
+    """A micro-batch's log rows as the model thread left them: numeric inputs in a matrix,
+    one model version, every request logged. The writer joins the parts of a commit into one
+    batch directly: at one connection a micro-batch is one row, and building a batch per part
+    to concatenate them after cost ~15 us a row (``benchmarks/serving.py``)."""
+
+    key: tuple[Any, ...]  # (model, version, input names, classes or None): parts that join
+    matrix: Any  # n x len(names) float array
+    predictions: list[Any]
+    proba: Any  # n x len(classes) array, or None
+    ids: list[str]
+    ts: float
+    latencies: list[tuple[float, int]]  # (latency in ms, rows) per request
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def join_parts(parts: Sequence[RawPart]) -> PredictionBatch:
+    """One columnar batch of parts with the same key, in their order."""
+    import numpy as np
+
+    model, version, names, classes = parts[0].key
+    outputs: dict[str, Any] = {"prediction": [x for part in parts for x in part.predictions]}
+    if classes is not None:
+        proba = np.concatenate([part.proba for part in parts])
+        for k, name in enumerate(classes):
+            outputs[f"proba_{name}"] = proba[:, k]
+        outputs["confidence"] = proba.max(axis=1)
+    latencies = [pair for part in parts for pair in part.latencies]
+    return PredictionBatch(
+        model=model,
+        version=version,
+        ids=[i for part in parts for i in part.ids],
+        ts=np.repeat([part.ts for part in parts], [part.n for part in parts]),
+        inputs=MatrixColumns(np.concatenate([part.matrix for part in parts]), names),
+        outputs=outputs,
+        latency_ms=np.repeat([v for v, _ in latencies], [n for _, n in latencies]),
+    )
+
+
 class LazyBatch:
     """A micro-batch whose log rows the writer builds when it commits, off the event loop.
 
     ``build`` makes the columnar batch; if it fails (a bug, not bad data: the values were
     validated), ``rows`` makes the same rows one by one, so answered predictions still land.
+    ``raw``, when given, is the same rows as a :class:`RawPart` the writer joins with others.
     """
 
-    __slots__ = ("_build", "_rows", "n")
+    __slots__ = ("_build", "_rows", "n", "raw")
 
     def __init__(
         self,
         n: int,
         build: Callable[[], PredictionBatch],
         rows: Callable[[], list[LogEntry]],
+        raw: RawPart | None = None,
     ) -> None:
         self.n = n
         self._build = build
         self._rows = rows
+        self.raw = raw
 
     def __len__(self) -> int:
         return self.n
@@ -364,7 +418,11 @@ class LogWriter:
         started = time.perf_counter()
         groups: dict[tuple[str, int, str], list[LogEntry]] = {}
         chunks: dict[tuple[Any, ...], list[PredictionBatch]] = {}
+        raw: dict[tuple[Any, ...], list[LazyBatch]] = {}
         for pending in batch:
+            if isinstance(pending.batch, LazyBatch) and pending.batch.raw is not None:
+                raw.setdefault(pending.batch.raw.key, []).append(pending.batch)
+                continue
             if pending.batch is not None:
                 resolved = _resolved(pending.batch)
                 if resolved is None:
@@ -379,6 +437,26 @@ class LogWriter:
                 chunks.setdefault(key, []).append(chunk)
             for entry in pending.entries:
                 groups.setdefault((entry.model, entry.version, entry.source), []).append(entry)
+        for lazies in raw.values():
+            try:
+                joined = [join_parts([lazy.raw for lazy in lazies if lazy.raw is not None])]
+            except Exception:  # a bug, not bad data: build each part the slow way instead
+                logger.exception(
+                    "joining %d log parts failed; building them one by one", len(lazies)
+                )
+                joined = []
+                for lazy in lazies:
+                    resolved = lazy.resolve()
+                    if isinstance(resolved, list):
+                        for entry in resolved:
+                            groups.setdefault(
+                                (entry.model, entry.version, entry.source), []
+                            ).append(entry)
+                    else:
+                        joined.append(resolved)
+            for chunk in joined:
+                key = (chunk.model, chunk.version, chunk.source, *chunk.inputs, "|", *chunk.outputs)
+                chunks.setdefault(key, []).append(chunk)
         batches = [self._scrubbed(_concatenate(parts)) for parts in chunks.values()]
         for (model, version, source), entries in groups.items():
             scrub = self.scrubbers.get(model)

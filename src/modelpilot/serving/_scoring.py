@@ -24,7 +24,13 @@ from modelpilot.data import SchemaValidator
 from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.serving._batching import Answers
-from modelpilot.serving._logwriter import LazyBatch, LogEntry, LogWriter, MatrixColumns
+from modelpilot.serving._logwriter import (
+    LazyBatch,
+    LogEntry,
+    LogWriter,
+    MatrixColumns,
+    RawPart,
+)
 from modelpilot.serving._outputs import ModelOutput, run_model
 from modelpilot.serving._pipeline import Pipeline, StepFailed
 from modelpilot.store import PredictionBatch, new_ids
@@ -215,10 +221,22 @@ def batch_scorer(
         def rows() -> list[LogEntry]:
             return _row_entries(version, names, jobs, results, now)
 
+        raw = None
+        if isinstance(logged_inputs, MatrixColumns) and all(job.log for job in jobs):
+            raw = RawPart(
+                (version.name, version.version, names, tuple(classes) if classes else None),
+                logged_inputs.matrix,
+                predictions,
+                output.proba if classes is not None else None,
+                ids,
+                now,
+                [(r.latency_ms, job.count) for job, r in zip(jobs, results, strict=True)],  # type: ignore[union-attr]
+            )
+
         def after() -> None:
             logged = sum(job.count for job in jobs if job.log)
             # The writer thread builds the rows when it commits: the event loop only queues.
-            _hand_over(sink, version, jobs, results, output, LazyBatch(logged, build, rows))
+            _hand_over(sink, version, jobs, results, output, LazyBatch(logged, build, rows, raw))
 
         results.after = after
         return results

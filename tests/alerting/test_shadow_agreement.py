@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alerting_helpers import DEPLOYMENT, log_shadow_pairs, update_project
+from alerting_helpers import DEPLOYMENT, RecordingNotifier, feed, log_shadow_pairs, update_project
 
 from fake_clock import FakeClock
-from modelpilot.alerting import Alert, AlertEngine
+from modelpilot.alerting import Alert, AlertEngine, AlertStore
 from modelpilot.monitoring import Monitor, Point, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
 from modelpilot.serving import DeploymentManager
+from modelpilot.spec import AlertRuleSpec
 
 INTERVAL = 10.0  # both the controller's analysis and the monitor's snapshot
 MIN_COMPARED = 30  # the agreement gate's min_samples
@@ -47,6 +48,7 @@ class ShadowHarness:
     engine: AlertEngine
     metrics: ServingMetrics
     clock: FakeClock
+    notifier: RecordingNotifier
 
     def tick(self) -> list[Point]:
         """One interval later: the controller analyses, the monitor records, the engine
@@ -66,13 +68,26 @@ class ShadowHarness:
             "modelpilot_shadow_agreement_ratio", {"deployment": DEPLOYMENT, "version": "2"}
         )
 
+    def firing(self) -> float | None:
+        return self.metrics.registry.get_sample_value(
+            "modelpilot_alerts_firing", {"rule": RULE["name"], "severity": RULE["severity"]}
+        )
 
-def open_harness(directory: Path, rules: list[dict[str, Any]]) -> ShadowHarness:
+    def rollout_id(self) -> int:
+        record = self.controller.store.active(DEPLOYMENT)
+        assert record is not None
+        return record.id
+
+
+def open_harness(
+    directory: Path, rules: list[dict[str, Any]], *, shadow_s: float = 600.0
+) -> ShadowHarness:
     update_project(
         directory,
         {
             "rollout": {
                 "analysis_interval_s": INTERVAL,
+                "shadow_s": shadow_s,
                 "gates": [{"metric": "agreement", "threshold": 0.8, "min_samples": MIN_COMPARED}],
             },
             "monitoring": {"interval_s": INTERVAL},
@@ -91,7 +106,10 @@ def open_harness(directory: Path, rules: list[dict[str, Any]]) -> ShadowHarness:
     monitor = Monitor(project, metrics, manager, clock=clock)
     engine = AlertEngine.from_project(project, controller=controller, metrics=metrics, clock=clock)
     monitor.listeners.append(engine.on_points)
-    return ShadowHarness(project, controller, monitor, engine, metrics, clock)
+    monitor.series_ended.append(engine.resolve_absent)
+    notifier = RecordingNotifier()
+    engine.notifiers.append(notifier)
+    return ShadowHarness(project, controller, monitor, engine, metrics, clock, notifier)
 
 
 @pytest.fixture
@@ -169,7 +187,7 @@ def test_an_agreeing_shadow_does_not_fire_and_a_firing_alert_resolves_once_it_ag
     )
 
 
-def test_without_a_shadow_there_is_no_value_and_an_alert_keeps_its_state(
+def test_without_a_shadow_there_is_no_value_and_an_aborted_shadow_resolves_its_alert(
     harness: ShadowHarness,
 ) -> None:
     h = harness
@@ -180,17 +198,29 @@ def test_without_a_shadow_there_is_no_value_and_an_alert_keeps_its_state(
     h.controller.abort(DEPLOYMENT, actor="test")
 
     h.controller.deploy(DEPLOYMENT, 2, "shadow", actor="test")
+    rollout = h.rollout_id()
     h.clock.advance(1)  # the rows of the earlier rollouts are not this shadow's
     h.pairs(disagree=MIN_COMPARED)
     assert [p.value for p in h.tick()] == [0.0]
     (firing,) = h.alerts()
+    assert h.firing() == 1.0
     h.controller.abort(DEPLOYMENT, actor="test", reason="seen enough")
-    for _ in range(10):  # well past the rule's window: nothing to evaluate, nothing changes
-        assert h.tick() == []
-    (still,) = h.alerts()
-    assert (still.id, still.state, still.fired_at) == (firing.id, "firing", firing.fired_at)
-    assert h.engine.recent() == []
+    assert h.tick() == []
+    # Nothing would ever evaluate it again: the end of the shadow resolves it.
+    assert h.alerts() == []
+    (resolved,) = h.engine.recent()
+    assert (resolved.id, resolved.state, resolved.resolved_at) == (firing.id, "resolved", h.clock())
+    assert resolved.details["resolved_reason"] == (
+        f"the shadow of version 2 ended (rollout {rollout} aborted: seen enough)"
+    )
+    assert h.firing() == 0.0
     assert h.gauge() is None
+    for _ in range(10):  # told once
+        assert h.tick() == []
+    assert h.notifier.statuses() == [
+        ("shadow_disagrees", "firing"),
+        ("shadow_disagrees", "resolved"),
+    ]
 
 
 @pytest.mark.parametrize("strategy", ["shadow", "shadow-canary"])
@@ -223,3 +253,141 @@ def test_rollback_canary_stops_a_disagreeing_shadow(versions_project: Path, stra
         h.engine.close()
         h.controller.manager.close()
         h.project.engine.dispose()
+
+
+# ---- the end of a shadow resolves its alerts ----------------------------------------------------
+def test_a_shadow_the_alert_rolled_back_resolves_the_alert_on_the_next_tick(
+    versions_project: Path,
+) -> None:
+    h = open_harness(versions_project, [{**RULE, "actions": ["rollback_canary"]}])
+    try:
+        h.controller.deploy(DEPLOYMENT, 2, "shadow", actor="test")
+        rollout = h.rollout_id()
+        h.pairs(agree=20, disagree=20)
+        started = h.clock()
+        while h.controller.store.active(DEPLOYMENT) is not None:
+            assert [p.value for p in h.tick()] == [0.5]
+            assert h.clock() - started <= 70, "the shadow was not rolled back"
+        (firing,) = h.alerts()  # the tick that rolled back evaluated the shadow's last point
+        assert firing.state == "firing"
+
+        assert h.tick() == []
+        assert h.alerts() == []
+        assert h.firing() == 0.0
+        (resolved,) = h.engine.recent()
+        reason = (
+            f"the shadow of version 2 ended (rollout {rollout} rolled back: "
+            "alert shadow_disagrees firing: shadow_agreement 0.5 < 0.9)"
+        )
+        assert (resolved.id, resolved.details["resolved_reason"]) == (firing.id, reason)
+        (stored,) = AlertStore(h.project.engine).resolved()
+        assert (stored.id, stored.state, stored.details["resolved_reason"]) == (
+            firing.id,
+            "resolved",
+            reason,
+        )
+        for _ in range(3):
+            assert h.tick() == []
+        assert h.notifier.statuses() == [
+            ("shadow_disagrees", "firing"),
+            ("shadow_disagrees", "resolved"),
+        ]
+        event = h.notifier.events[-1]
+        assert (event["id"], event["labels"], event["resolved_reason"]) == (
+            firing.id,
+            {"version": "2"},
+            reason,
+        )
+
+        # A later shadow gets an alert of its own; the resolved one stays resolved.
+        h.controller.deploy(DEPLOYMENT, 2, "shadow", actor="test")
+        h.clock.advance(1)
+        h.pairs(disagree=MIN_COMPARED)
+        assert [p.value for p in h.tick()] == [0.0]
+        (again,) = h.alerts()
+        assert again.state == "firing" and again.id != firing.id
+        assert [a.id for a in h.engine.recent()] == [firing.id]
+    finally:
+        h.engine.close()
+        h.controller.manager.close()
+        h.project.engine.dispose()
+
+
+def test_a_shadow_canary_past_its_shadow_phase_resolves_the_alert(versions_project: Path) -> None:
+    h = open_harness(versions_project, [RULE], shadow_s=60)
+    try:
+        h.controller.deploy(DEPLOYMENT, 2, "shadow-canary", actor="test")
+        rollout = h.rollout_id()
+        h.pairs(agree=30, disagree=30)  # no errors: the shadow phase passes at 60 s
+        assert [p.value for p in h.tick()] == [0.5]
+        (firing,) = h.alerts()
+        for _ in range(10):  # the shadow phase passes on the first analysis past 60 s
+            assert [(a.id, a.state) for a in h.alerts()] == [(firing.id, "firing")]
+            h.tick()
+            if h.controller.status(DEPLOYMENT)["rollout"]["strategy"] == "canary":
+                break
+        else:
+            pytest.fail("the shadow phase did not pass")
+        # The tick that began the canary found no shadow phase any more.
+        assert h.alerts() == []
+        (resolved,) = h.engine.recent()
+        assert (resolved.id, resolved.details["resolved_reason"]) == (
+            firing.id,
+            f"the shadow of version 2 ended (rollout {rollout} passed its shadow phase: "
+            "a canary now)",
+        )
+        assert h.firing() == 0.0
+        assert h.notifier.statuses() == [
+            ("shadow_disagrees", "firing"),
+            ("shadow_disagrees", "resolved"),
+        ]
+    finally:
+        h.engine.close()
+        h.controller.manager.close()
+        h.project.engine.dispose()
+
+
+def test_a_pending_alert_goes_away_silently_when_its_shadow_ends(versions_project: Path) -> None:
+    h = open_harness(versions_project, [{**RULE, "for_s": 600}])
+    try:
+        h.controller.deploy(DEPLOYMENT, 2, "shadow", actor="test")
+        h.pairs(disagree=MIN_COMPARED)
+        assert [p.value for p in h.tick()] == [0.0]
+        assert [a.state for a in h.alerts()] == ["pending"]
+        assert [a.state for a in AlertStore(h.project.engine).open()] == ["pending"]
+
+        h.controller.abort(DEPLOYMENT, actor="test")
+        assert h.tick() == []
+        # As when a pending alert's condition goes away: it never fired, nobody was told.
+        assert h.alerts() == []
+        assert AlertStore(h.project.engine).open() == []
+        assert h.engine.recent() == []
+        assert h.notifier.events == []
+    finally:
+        h.engine.close()
+        h.controller.manager.close()
+        h.project.engine.dispose()
+
+
+def test_the_alert_of_an_ended_shadow_resolves_and_the_running_shadows_stays(
+    clock: FakeClock,
+) -> None:
+    rule = AlertRuleSpec(**{**RULE, "actions": []})
+    notifier = RecordingNotifier()
+    engine = AlertEngine([rule], clock=clock, notifiers=[notifier])
+    feed(engine, clock, "shadow_agreement", [0.5], labels="version=2")
+    feed(engine, clock, "shadow_agreement", [0.5], labels="version=3")
+    assert sorted(a.labels for a in engine.active()) == ["version=2", "version=3"]
+
+    (resolved,) = engine.resolve_absent(
+        "shadow_agreement", DEPLOYMENT, "a shadow of v3 replaced it", keep="version=3"
+    )
+    assert (resolved.labels, resolved.state) == ("version=2", "resolved")
+    assert [(a.labels, a.state) for a in engine.active()] == [("version=3", "firing")]
+    # Other metrics and deployments are not this method's business.
+    assert engine.resolve_absent("latency_p99_ms", DEPLOYMENT, "gone") == []
+    assert engine.resolve_absent("shadow_agreement", "elsewhere", "gone") == []
+    assert [e["status"] for e in notifier.events] == ["firing", "firing", "resolved"]
+    # The ended series starts afresh: a new point on version=2 opens a new alert.
+    (again,) = feed(engine, clock, "shadow_agreement", [0.5], labels="version=2")
+    assert (again.id, again.state, again.started_at) == (None, "firing", clock())

@@ -12,7 +12,8 @@ moves that series' alert through its states::
 Only the transitions to firing and to resolved notify, so an alert that stays firing is
 reported once, however long it lasts, and hysteresis (``clear_threshold`` and ``clear_for_s``)
 keeps a metric hovering around its threshold from firing again and again. A series that stops
-reporting keeps its alert's state until it reports again.
+reporting keeps its alert's state until it reports again, unless the monitor says it ended for
+good (:meth:`AlertEngine.resolve_absent`: a shadow's agreement once the shadow is over).
 """
 
 from __future__ import annotations
@@ -271,10 +272,8 @@ class AlertEngine:
         alert.value = value
         alert.updated_at = now
         if alert.state == "pending":
-            if not breach:  # it never fired: nobody was told, nothing to keep
-                del self._open[alert_key]
-                if self.store is not None:
-                    self.store.delete(alert)
+            if not breach:
+                self._forget(alert)
                 return []
             if now - alert.started_at >= rule.for_s:
                 alert.state = "firing"
@@ -289,15 +288,72 @@ class AlertEngine:
         else:
             since = float(alert.details.setdefault("clearing_since", now))
             if now - since >= rule.clear_for_s:
-                alert.state = "resolved"
-                alert.resolved_at = now
-                alert.details.pop("clearing_since", None)
-                del self._open[alert_key]
-                self._resolved.append(alert)
-                self._save(alert)
+                self._resolve(alert, now)
                 return [alert]
         self._save(alert)
         return []
+
+    def _forget(self, alert: Alert) -> None:
+        """A pending alert whose condition is gone: it never fired, nobody was told."""
+        del self._open[alert.key]
+        if self.store is not None:
+            self.store.delete(alert)
+
+    def _resolve(self, alert: Alert, now: float, reason: str | None = None) -> None:
+        alert.state = "resolved"
+        alert.resolved_at = alert.updated_at = now
+        alert.details.pop("clearing_since", None)
+        if reason is not None:
+            alert.details["resolved_reason"] = reason
+        del self._open[alert.key]
+        self._resolved.append(alert)
+        self._save(alert)
+
+    def resolve_absent(
+        self, metric: str, deployment: str, reason: str, *, keep: str | None = None
+    ) -> list[Alert]:
+        """Close the open alerts on ``metric`` of ``deployment``: their series ended for good.
+
+        For a series that stops because what it measures is over (the monitor calls this for
+        ``shadow_agreement`` when the deployment's shadow phase has ended), no point will
+        evaluate its alerts again. A firing one resolves now, with ``reason`` as
+        ``details["resolved_reason"]``, saved and notified as any resolution; a pending one is
+        forgotten, as when its condition goes away. The series labelled ``keep`` (the shadow
+        running now) is left alone. The others' value windows go too: a later series with
+        the same labels starts afresh. Returns the alerts that resolved (copies).
+
+        Examples
+        --------
+        >>> from modelpilot.monitoring import Point
+        >>> rule = AlertRuleSpec(name="disagrees", metric="shadow_agreement", comparison="<",
+        ...                      threshold=0.9)
+        >>> engine = AlertEngine([rule], clock=lambda: 0.0)
+        >>> fired = engine.evaluate([Point("shadow_agreement", "houses", 0.5, 0.0, "version=2")])
+        >>> engine.resolve_absent("shadow_agreement", "houses", "no shadow", keep="version=2")
+        []
+        >>> (gone,) = engine.resolve_absent("shadow_agreement", "houses", "no shadow")
+        >>> gone.state, gone.details["resolved_reason"], engine.active()
+        ('resolved', 'no shadow', [])
+        """
+        with self._lock:
+            now = self.clock()
+            for key in [k for k in self._series if k[:2] == (metric, deployment) and k[2] != keep]:
+                del self._series[key]
+            changed: list[Alert] = []
+            for alert in list(self._open.values()):
+                ended = alert.details.get("metric") == metric and alert.labels != keep
+                if not ended or alert.deployment != deployment:
+                    continue
+                if alert.state == "pending":
+                    self._forget(alert)
+                else:
+                    self._resolve(alert, now, reason)
+                    changed.append(alert)
+            self._update_gauge()
+            events = [self._event(alert) for alert in changed]
+        for event in events:
+            self._notify(event)
+        return [dataclasses.replace(a, details=_copy(a.details)) for a in changed]
 
     # ---- persistence, notifications, gauge ------------------------------------------------
     def reload(self) -> None:
@@ -350,6 +406,8 @@ class AlertEngine:
     def _event(self, alert: Alert) -> dict[str, Any]:
         event = alert.to_dict()
         event["status"] = alert.state
+        if "resolved_reason" in alert.details:
+            event["resolved_reason"] = alert.details["resolved_reason"]
         if self.project is not None:
             event["project"] = self.project
         return event

@@ -11,7 +11,8 @@ Called from the server's control loop (a worker thread, never the event loop), e
 - as labels arrive: river's detectors on the error stream (concept drift) and the key metrics
   over the last ``label_window`` labels, against the project file's targets.
 
-Listeners (the alert engine) get each new batch of points.
+Listeners (the alert engine) get each new batch of points, and ``series_ended`` hooks hear of
+a series that stopped for good (a shadow's agreement once the shadow is over).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import psutil
@@ -35,6 +36,16 @@ __all__ = ["Monitor"]
 
 logger = logging.getLogger("modelpilot.monitoring")
 Listener = Callable[[list[Point]], None]
+SHADOW_STRATEGIES = ("shadow", "shadow-canary")
+
+
+class SeriesEndedListener(Protocol):
+    """Told that ``metric``'s series of ``deployment`` ended for good, but the one labelled
+    ``keep``: ``modelpilot.alerting.AlertEngine.resolve_absent``."""
+
+    def __call__(
+        self, metric: str, deployment: str, reason: str, *, keep: str | None = None
+    ) -> object: ...
 
 
 @dataclass
@@ -73,6 +84,7 @@ class Monitor:
         self.settings = project.spec.monitoring
         self.series = TimeSeriesStore(project.engine, clock=clock)
         self.listeners: list[Listener] = []
+        self.series_ended: list[SeriesEndedListener] = []
         self.reviews: Any = None  # the server's ReviewQueue, when it has one
         self._watch: dict[str, _DeploymentWatch] = {}
         self._last_snapshot = 0.0
@@ -328,6 +340,10 @@ class Monitor:
         The gauge shows it from the first compared prediction; the ``shadow_agreement`` point,
         what alert rules see, only once ``rollout.agreement_min_samples`` were compared: a
         rule must not fire on the first few requests (nor resolve on them).
+
+        Every tick the ``series_ended`` hooks hear that the series of any other version (all
+        of them, with no shadow running) ended, and why, as the latest rollout record says: an
+        alert on a shadow that is over would otherwise stay as it was for ever.
         """
         if self._rollouts is None:
             from modelpilot.rollout import RolloutStore  # the rollout stage imports serving
@@ -338,7 +354,7 @@ class Monitor:
         agreement: float | None = None
         compared = 0
         version: int | None = None
-        if record is not None and record.strategy in ("shadow", "shadow-canary"):
+        if record is not None and record.strategy in SHADOW_STRATEGIES:
             version = record.candidate_version
             for entry in reversed(record.history):
                 report = entry.get("shadow")
@@ -351,6 +367,15 @@ class Monitor:
             with contextlib.suppress(KeyError):
                 self.metrics.shadow_agreement.remove(name, str(watch.shadow_version))
             watch.shadow_version = None
+        if self.series_ended:
+            keep = format_labels({"version": str(version)}) if version is not None else None
+            latest = record or next(iter(self._rollouts.history(name, limit=1)), None)
+            reason = _shadow_ended(latest)
+            for listener in self.series_ended:
+                try:
+                    listener("shadow_agreement", name, reason, keep=keep)
+                except Exception:
+                    logger.exception("a monitoring listener failed")
         if version is None or agreement is None:
             return []
         watch.shadow_version = version
@@ -407,3 +432,32 @@ class Monitor:
             self.metrics.label_coverage.labels(name).set(coverage)
         points.append(Point("labels", name, float(status.n_labels), now))
         return points
+
+
+def _shadow_ended(record: Any) -> str:
+    """Why a shadow's agreement series is over, from the deployment's latest rollout (or None).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> rolled_back = SimpleNamespace(id=4, strategy="shadow", candidate_version=3,
+    ...     status="rolled_back", reason="too many errors", active=False, config={})
+    >>> _shadow_ended(rolled_back)
+    'the shadow of version 3 ended (rollout 4 rolled back: too many errors)'
+    >>> _shadow_ended(SimpleNamespace(**{**vars(rolled_back), "strategy": "canary",
+    ...     "status": "running", "active": True, "config": {"shadow_until": 600.0}}))
+    'the shadow of version 3 ended (rollout 4 passed its shadow phase: a canary now)'
+    """
+    if record is None:
+        return "no shadow is running"
+    shadowed = record.strategy in SHADOW_STRATEGIES or record.config.get("shadow_until")
+    what = f"rollout {record.id}, a {record.strategy} of version {record.candidate_version}"
+    if not shadowed:
+        return f"no shadow is running (the latest rollout: {what}, {record.status})"
+    ended = f"the shadow of version {record.candidate_version} ended (rollout {record.id}"
+    if record.active and record.strategy in SHADOW_STRATEGIES:
+        return f"a shadow of another version replaced it ({what})"
+    if record.active:
+        return f"{ended} passed its shadow phase: a canary now)"
+    status = record.status.replace("_", " ")
+    return f"{ended} {status}: {record.reason})" if record.reason else f"{ended} {status})"

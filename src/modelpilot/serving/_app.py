@@ -975,6 +975,7 @@ def _starlette(state: ServerState, app: ServingApp) -> Starlette:
                         state.project, controller=ctl, metrics=state.metrics, clock=state.clock
                     )
                     state.monitor.listeners.append(alerting.on_points)
+                    state.monitor.series_ended.append(alerting.resolve_absent)
                     state.extra["alerts"] = alerting
                     from modelpilot.monitoring import MonitorLeader
 

@@ -120,13 +120,21 @@ def test_rows_a_step_raises_on_go_to_the_rejects_file_with_the_steps_name(
             "step clean: ValueError: more bedrooms than the floor area allows"
         ), row
     assert reasons[25].startswith("size_sqft: expected")
+    failed_ids = dict(zip(rejected["_row"], rejected["prediction_id"], strict=True))
+    assert pd.isna(failed_ids.pop(25))  # the schema rejected it: never a prediction
     scored = pd.read_csv(output)
     assert len(scored) == 45 and scored["prediction"].notna().all()
     opened = Project.open(project, environ={})
     try:
         log = opened.prediction_log
-        assert log.count(model="houses-clean", source="batch") == 45  # the scored rows only
+        # The scored rows, and the rows `clean` raised on as failed predictions (as the server
+        # logs them); not the row the schema rejected.
+        assert log.count(model="houses-clean", source="batch") == 45 + 4
         assert log.exists(scored["prediction_id"].tolist()) == set(scored["prediction_id"])
+        failed = log.get(list(failed_ids.values())).set_index("id")
+        assert set(failed.index) == set(failed_ids.values())
+        assert failed["prediction"].isna().all()
+        assert set(failed["error"]) == {"ValueError in step clean"}
     finally:
         opened.engine.dispose()
 

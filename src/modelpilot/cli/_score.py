@@ -1,7 +1,9 @@
 """`modelpilot score`: batch scoring of a CSV/Parquet file with a registered model.
 
 A model that a deployment runs behind ``steps`` is scored through those steps (the pipeline
-the server builds), so a file's scores are what the server would answer for its rows.
+the server builds), so a file's scores are what the server would answer for its rows. Rows
+the model (or a step) raises on are rejected and logged as failed predictions, not fatal to
+the run (see ``modelpilot.serving._batch``); the exit code stays 0.
 """
 
 from __future__ import annotations
@@ -84,7 +86,13 @@ def score(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Where invalid rows go (default: OUTPUT.rejects.EXT)."),
+        typer.Option(
+            "--rejects",
+            help=(
+                "Where rows that are not scored go, with reasons: rows the schema rejects and "
+                "rows a step or the model raises on (default: OUTPUT.rejects.EXT)."
+            ),
+        ),
     ] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Allow pickle/joblib models.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Allow a rejected version.")] = False,
@@ -105,8 +113,11 @@ def score(
     """Score INPUT with a registered model; invalid rows go to a rejects file with reasons.
 
     A deployment's steps run before its model as on the server (pick it with --deployment, or
-    a --model that a deployment runs behind steps); a row on which a step raises goes to the
-    rejects file with the step's name.
+    a --model that a deployment runs behind steps). A row on which a step or the model raises
+    goes to the rejects file with the step's name (or "model") and the error, and is logged as
+    a failed prediction (its prediction_id is in the rejects file); the other rows are scored.
+    A run with rejected rows still exits with 0: the summary (--json: "rejected", "failed",
+    "rejection_reasons") says how many and why.
 
     Before reading a row, INPUT's age and row count are checked (``batch_checks`` in
     modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
@@ -198,6 +209,12 @@ def score(
         console.print(
             f"[yellow]rejected {result.n_rejected:,} rows[/] ({reasons}) -> {result.rejects}"
         )
+        if result.n_failed:
+            logged = "" if no_log else ", logged as failed predictions"
+            console.print(
+                f"[yellow]{result.n_failed:,} of them failed in the model or a step[/]{logged} "
+                "(prediction_id in the rejects file)"
+            )
     else:
         console.print("no rows rejected")
     if not no_log:

@@ -8,9 +8,20 @@ end, so an interrupted run leaves no half-written file behind.
 
 A deployment with ``steps`` is scored through the same :class:`~modelpilot.serving.Pipeline`
 the server runs: rows are validated against the pipeline's schema (the project's features) and
-the model gets its registered features from the steps' output. A step (or the model behind
-it) that raises on some rows sends exactly those rows to the rejects file, with the step's name
-and error as the reason; the rest of the chunk is scored.
+the model gets its registered features from the steps' output.
+
+One bad row does not stop a run. When the model (or a step before it) raises on a chunk, the
+chunk is halved until the rows it raises on are found (a few bad rows among n cost about
+2 log2(n) extra calls each); those rows go to the rejects file with the step's name or
+``model`` and the error as the reason (``step clean: ValueError: ...``,
+``model: ValueError: ...``), and the rest of the chunk is scored. A chunk on which every row
+fails is rejected whole, and the run goes on. Such rows are predictions that failed, as on the
+server: each gets a prediction id (the rejects file's ``prediction_id`` column) and is logged
+with a null prediction and the error's type, so the error rates read from the log count batch
+failures too. Rows the schema rejects never reach the model: they have no id and are not logged
+(the server does not log its 422s either). Anything else that fails (reading the input, writing
+a file, the prediction log's database) is not about the rows: it stops the run, which is
+marked failed in ``scoring_runs``.
 """
 
 from __future__ import annotations
@@ -34,7 +45,8 @@ from modelpilot.errors import DataError
 from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.serving._outputs import ModelOutput, run_model
-from modelpilot.serving._pipeline import Pipeline, StepFailed
+from modelpilot.serving._pipeline import MODEL_STEP, Pipeline, StepFailed
+from modelpilot.serving._scoring import failure_entries
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog, new_ids
 from modelpilot.store._tables import scoring_runs
 
@@ -69,6 +81,7 @@ class ScoringResult:
     n_rows: int = 0
     n_scored: int = 0
     n_rejected: int = 0
+    n_failed: int = 0  # of the rejected: a step or the model raised on them (logged, with ids)
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -80,6 +93,7 @@ class ScoringResult:
             "rows": self.n_rows,
             "scored": self.n_scored,
             "rejected": self.n_rejected,
+            "failed": self.n_failed,
             "seconds": round(self.seconds, 3),
             "rejection_reasons": self.reasons,
         }
@@ -143,34 +157,53 @@ def _validation_reasons(problems: list[dict[str, Any]]) -> dict[int, list[str]]:
     return reasons
 
 
-def _rejects_frame(chunk: pd.DataFrame, reasons: dict[int, list[str]], offset: int) -> pd.DataFrame:
+def _rejects_frame(
+    chunk: pd.DataFrame, reasons: dict[int, list[str]], offset: int, ids: dict[int, str]
+) -> pd.DataFrame:
     rows = sorted(reasons)
     frame = chunk.iloc[[r - offset for r in rows]].copy().astype(object)
     frame.insert(0, "_row", rows)
     frame["_reason"] = ["; ".join(reasons[r]) for r in rows]
+    # A string column even in a chunk of validation rejects only (no ids): the chunks of a
+    # Parquet rejects file must share one schema.
+    frame["prediction_id"] = pd.array([ids.get(r) for r in rows], dtype="string")
     return frame
+
+
+def _detached(error: Exception) -> Exception:
+    """``error`` without the frames it was raised in (they hold the rows' intermediate frames:
+    a chunk that fails on every row would keep them all alive)."""
+    if isinstance(error, StepFailed):
+        error.cause.with_traceback(None)
+    return error.with_traceback(None)
 
 
 def _failing_rows(
     run: Callable[[pd.DataFrame], ModelOutput], frame: pd.DataFrame
-) -> dict[int, StepFailed]:
-    """The rows of ``frame`` (positions) on which ``run`` raises, each with its error.
+) -> tuple[dict[int, Exception], list[ModelOutput]]:
+    """The rows of ``frame`` (positions) on which ``run`` raises, each with its error, and the
+    outputs of the slices it scored, in row order (the other rows, so nothing is predicted twice).
 
     Halves a failing slice until single rows are left (a row scored alone is a request to
-    the server), so k bad rows among n cost about 2k log2(n) calls, not n.
+    the server), so k bad rows among n cost about 2k log2(n) calls, not n; a frame on which
+    every row fails costs about 2n.
     """
-    failures: dict[int, StepFailed] = {}
+    failures: dict[int, Exception] = {}
+    outputs: list[ModelOutput] = []
 
     def search(start: int, stop: int) -> None:
         try:
-            run(frame.iloc[start:stop].reset_index(drop=True))
-        except StepFailed as exc:
-            if stop - start == 1:
-                failures[start] = exc
-                return
-            middle = (start + stop) // 2
-            search(start, middle)
-            search(middle, stop)
+            outputs.append(run(frame.iloc[start:stop].reset_index(drop=True)))
+            return
+        except Exception as exc:  # see _predict_rows: only the model call is in here
+            error = _detached(exc)
+        # Halved outside the except block, so no error chains to the one of its parent slice.
+        if stop - start == 1:
+            failures[start] = error
+            return
+        middle = (start + stop) // 2
+        search(start, middle)
+        search(middle, stop)
 
     middle = len(frame) // 2  # the whole frame has failed already
     if len(frame) == 1:
@@ -178,11 +211,88 @@ def _failing_rows(
     else:
         search(0, middle)
         search(middle, len(frame))
-    return failures
+    return failures, outputs
 
 
-def _step_reason(failure: StepFailed) -> str:
-    return f"step {failure.step}: {type(failure.cause).__name__}: {failure.cause}"
+def _joined(outputs: list[ModelOutput]) -> ModelOutput | None:
+    """The outputs of consecutive slices as one."""
+    if len(outputs) <= 1:
+        return outputs[0] if outputs else None
+    probas = [o.proba for o in outputs if o.proba is not None]
+    proba = np.vstack(probas) if len(probas) == len(outputs) else None
+    predictions = np.concatenate([o.predictions for o in outputs])
+    return ModelOutput(predictions, proba, outputs[0].classes if proba is not None else None)
+
+
+def _predict_rows(
+    run: Callable[[pd.DataFrame], ModelOutput], frame: pd.DataFrame
+) -> tuple[ModelOutput | None, dict[int, Exception]]:
+    """The output for the rows of ``frame`` that ``run`` scores, and the rows it raises on.
+
+    Any ``Exception`` out of ``run`` counts against the rows it was given: ``run`` is the
+    model call (or the pipeline: steps, then the model) and nothing else, so what it raises is
+    the model's answer to those rows. Errors that are not about the rows (reading the input,
+    writing a file, the prediction log) happen outside it and stop the run. An error that is
+    not about the rows but does come out of the model (a model that fails on every call) rejects
+    every row, which the rejects file's reasons and the run's counts make plain.
+    """
+    try:
+        return run(frame), {}
+    except Exception:
+        pass  # bisected outside the except block (see _failing_rows)
+    failures, outputs = _failing_rows(run, frame)
+    return _joined(outputs), failures
+
+
+def _failure_reason(error: Exception) -> tuple[str, str]:
+    """The key counted in ``ScoringResult.reasons``, and the rejected row's reason.
+
+    Examples
+    --------
+    >>> _failure_reason(StepFailed("houses", "clean", KeyError("condition")))
+    ('step clean', "step clean: KeyError: 'condition'")
+    >>> _failure_reason(StepFailed("houses", "model", ValueError("a NaN")))
+    ('model', 'model: ValueError: a NaN')
+    >>> _failure_reason(ValueError("a NaN"))  # a model without steps
+    ('model', 'model: ValueError: a NaN')
+    """
+    where = "model"
+    cause: BaseException = error
+    if isinstance(error, StepFailed):
+        cause = error.cause
+        if error.step != MODEL_STEP:
+            where = f"step {error.step}"
+    return where, f"{where}: {type(cause).__name__}: {cause}"
+
+
+def _failure_batch(
+    version: ModelVersion,
+    inputs: pd.DataFrame,
+    ids: list[str],
+    errors: list[Exception],
+    *,
+    batch_id: str,
+    latency_ms: float,
+    now: float,
+) -> PredictionBatch:
+    """Failed predictions as the server logs them (prediction null, the error's type)."""
+    records = [{str(k): v for k, v in row.items()} for row in inputs.to_dict("records")]
+    entries = [
+        entry
+        for record, pid, error in zip(records, ids, errors, strict=True)
+        for entry in failure_entries(version, [record], [pid], error, latency_ms, now)
+    ]
+    return PredictionBatch(
+        model=version.name,
+        version=version.version,
+        ids=ids,
+        ts=np.full(len(ids), now),
+        inputs=[entry.inputs for entry in entries],
+        outputs=[entry.outputs for entry in entries],
+        source="batch",
+        batch_id=batch_id,
+        latency_ms=np.full(len(ids), latency_ms),
+    )
 
 
 def score_file(
@@ -199,11 +309,13 @@ def score_file(
     progress: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ScoringResult:
-    """Score ``input_path`` into ``output_path``; invalid rows go to ``rejects_path``.
+    """Score ``input_path`` into ``output_path``; rows that cannot be scored go to
+    ``rejects_path`` with their reasons.
 
     ``pipeline`` is the deployment's steps (:meth:`PipelineBuilder.build`): rows then follow
-    its schema and go through its steps before the model, exactly as on the server, and a row
-    on which a step raises is rejected with the step's name and error.
+    its schema and go through its steps before the model, exactly as on the server. A row on
+    which a step or the model raises is rejected with the step's name (or ``model``) and the
+    error, and logged as a failed prediction; the run goes on (see the module's docstring).
     """
     file_format(output_path)  # refuse an unknown output type before doing any work
     if output_path.resolve() == input_path.resolve():
@@ -254,57 +366,76 @@ def score_file(
             positions = np.flatnonzero(checked.valid)  # of the valid rows in the chunk
             clean = checked.clean.reset_index(drop=True)
             tick = time.perf_counter()
-            output = None
-            if len(clean):
-                try:
-                    output = predict(clean)
-                except StepFailed:  # some rows break a step: reject them, score the rest
-                    failures = _failing_rows(predict, clean)
-                    for position, failure in sorted(failures.items()):
-                        reasons.setdefault(offset + int(positions[position]), []).append(
-                            _step_reason(failure)
+            # Only the model call is guarded (_predict_rows): a row the model or a step raises
+            # on is rejected; an error while writing or logging below still stops the run.
+            output, failures = _predict_rows(predict, clean) if len(clean) else (None, {})
+            latency_ms = (time.perf_counter() - tick) * 1000 / max(len(clean), 1)
+            now = clock()
+            batches: list[PredictionBatch] = []
+            failed_ids: dict[int, str] = {}  # row of the file -> prediction id
+            if failures:
+                failed = sorted(failures)
+                ids = new_ids(len(failed), clock=clock)
+                for position, pid in zip(failed, ids, strict=True):
+                    key, reason = _failure_reason(failures[position])
+                    row = offset + int(positions[position])
+                    reasons.setdefault(row, []).append(reason)
+                    failed_ids[row] = pid
+                    result.reasons[key] = result.reasons.get(key, 0) + 1
+                if log is not None:
+                    inputs = clean.iloc[failed].reset_index(drop=True)
+                    batches.append(
+                        _failure_batch(
+                            version,
+                            inputs if scrubber is None else scrubber.frame(inputs),
+                            ids,
+                            [failures[position] for position in failed],
+                            batch_id=batch_id,
+                            latency_ms=latency_ms,
+                            now=now,
                         )
-                        key = f"step {failure.step}"
-                        result.reasons[key] = result.reasons.get(key, 0) + 1
-                    keep = ~np.isin(np.arange(len(clean)), list(failures))
-                    positions = positions[keep]
-                    clean = clean[keep].reset_index(drop=True)
-                    output = predict(clean) if len(clean) else None
+                    )
+                keep = ~np.isin(np.arange(len(clean)), failed)
+                positions = positions[keep]
+                clean = clean[keep].reset_index(drop=True)
             if reasons:
-                reject_writer.write(_rejects_frame(chunk, reasons, offset))
+                reject_writer.write(_rejects_frame(chunk, reasons, offset, failed_ids))
             valid_rows = chunk.iloc[positions].reset_index(drop=True)
             for name in clean.columns:  # typed values, not the CSV's text
                 valid_rows[name] = clean[name].to_numpy()
             if output is not None:
-                latency_ms = (time.perf_counter() - tick) * 1000 / len(valid_rows)
                 ids = new_ids(len(valid_rows), clock=clock)
                 scored = valid_rows.assign(**output.columns())
                 scored.insert(0, "prediction_id", ids)
                 writer.write(scored)
                 if log is not None:
                     inputs = clean if scrubber is None else scrubber.frame(clean)
-                    log.append(
+                    batches.insert(
+                        0,
                         PredictionBatch(
                             model=version.name,
                             version=version.version,
                             ids=ids,
-                            ts=np.full(len(ids), clock()),
+                            ts=np.full(len(ids), now),
                             inputs=inputs,
                             outputs=pd.DataFrame(output.columns()),
                             source="batch",
                             batch_id=batch_id,
                             latency_ms=np.full(len(ids), latency_ms),
-                        )
+                        ),
                     )
+            if log is not None and batches:
+                log.append(batches)  # one transaction: a chunk's scored and failed rows
             result.n_rows += len(chunk)
             result.n_scored += len(valid_rows)
             result.n_rejected += len(reasons)
+            result.n_failed += len(failures)
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))
         writer.commit([*input_columns, "prediction"])
         if result.n_rejected:
-            reject_writer.commit(["_row", *input_columns, "_reason"])
+            reject_writer.commit(["_row", *input_columns, "_reason", "prediction_id"])
         else:
             reject_writer.abort()
             result.rejects = None

@@ -27,7 +27,7 @@ from modelpilot.rollout import RolloutController
 from modelpilot.serving import DeploymentManager, PipelineBuilder
 from modelpilot.spec import render_project
 from modelpilot.store import PredictionBatch, new_ids
-from project_helpers import run_cli
+from project_helpers import merge_settings, run_cli
 
 DEPLOYMENT = "houses"  # the project's name: its model's and its deployment's
 STEP_S = 600.0  # CONTROLLER_ROLLOUT: 10 minutes per step...
@@ -35,16 +35,6 @@ ANALYSIS_S = 10.0  # ...and an analysis every 10 s
 
 
 # ---- projects ---------------------------------------------------------------------------------
-def merge_settings(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge_settings(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def write_project(
     directory: Path, holdout: pd.DataFrame, *, settings: Mapping[str, Any] | None = None
 ) -> Path:

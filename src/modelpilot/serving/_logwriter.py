@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from modelpilot.errors import ModelpilotError
+from modelpilot.serving._outputs import output_columns
 from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog
 
 __all__ = [
@@ -109,12 +110,8 @@ def join_parts(parts: Sequence[RawPart]) -> PredictionBatch:
     import numpy as np
 
     model, version, names, classes = parts[0].key
-    outputs: dict[str, Any] = {"prediction": [x for part in parts for x in part.predictions]}
-    if classes is not None:
-        proba = np.concatenate([part.proba for part in parts])
-        for k, name in enumerate(classes):
-            outputs[f"proba_{name}"] = proba[:, k]
-        outputs["confidence"] = proba.max(axis=1)
+    proba = np.concatenate([part.proba for part in parts]) if classes is not None else None
+    outputs = output_columns([x for part in parts for x in part.predictions], proba, classes)
     latencies = [pair for part in parts for pair in part.latencies]
     return PredictionBatch(
         model=model,

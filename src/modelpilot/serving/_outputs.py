@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from modelpilot.runtime import ModelRuntime
 from modelpilot.runtime._protocol import ModelInput
 
-__all__ = ["ModelOutput", "run_model"]
+__all__ = ["ModelOutput", "output_columns", "run_model"]
 
 
 def _plain(value: Any) -> Any:
@@ -44,12 +45,27 @@ class ModelOutput:
 
     def columns(self) -> dict[str, Any]:
         """Output columns for a scored file: ``prediction``, ``proba_<class>``, ``confidence``."""
-        out: dict[str, Any] = {"prediction": self.predictions}
-        if self.proba is not None and self.classes is not None:
-            for index, name in enumerate(self.classes):
-                out[f"proba_{name}"] = self.proba[:, index]
-            out["confidence"] = self.proba.max(axis=1)
-        return out
+        return output_columns(self.predictions, self.proba, self.classes)
+
+
+def output_columns(
+    predictions: Any, proba: np.ndarray | None, classes: Sequence[Any] | None
+) -> dict[str, Any]:
+    """The output columns of a batch, as scored files and the prediction log store them:
+    ``prediction``, then ``proba_<class>`` and ``confidence`` where there are probabilities.
+
+    Examples
+    --------
+    >>> columns = output_columns(["b"], np.array([[0.25, 0.75]]), ["a", "b"])
+    >>> {name: np.asarray(values).tolist() for name, values in columns.items()}
+    {'prediction': ['b'], 'proba_a': [0.25], 'proba_b': [0.75], 'confidence': [0.75]}
+    """
+    out: dict[str, Any] = {"prediction": predictions}
+    if proba is not None and classes is not None:
+        for index, name in enumerate(classes):
+            out[f"proba_{name}"] = proba[:, index]
+        out["confidence"] = proba.max(axis=1)
+    return out
 
 
 def run_model(runtime: ModelRuntime, frame: ModelInput, *, task: str | None) -> ModelOutput:

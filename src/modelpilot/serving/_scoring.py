@@ -31,7 +31,7 @@ from modelpilot.serving._logwriter import (
     MatrixColumns,
     RawPart,
 )
-from modelpilot.serving._outputs import ModelOutput, run_model
+from modelpilot.serving._outputs import ModelOutput, output_columns, run_model
 from modelpilot.serving._pipeline import Pipeline, StepFailed
 from modelpilot.store import PredictionBatch, new_ids
 
@@ -282,11 +282,7 @@ def _log_batch(
     for result in results:
         if isinstance(result, JobResult):
             predictions.extend(result.predictions)
-    outputs: dict[str, Any] = {"prediction": predictions}
-    if output.proba is not None and classes is not None:
-        for k, name in enumerate(classes):
-            outputs[f"proba_{name}"] = output.proba[:, k]
-        outputs["confidence"] = output.proba.max(axis=1)
+    outputs = output_columns(predictions, output.proba, classes)
     if len(jobs) == 1:
         latencies: Any = [results[0].latency_ms] * jobs[0].count  # type: ignore[union-attr]
     else:

@@ -92,7 +92,7 @@ def test_rolling_moves_one_worker_at_a_time_then_promotes(
     assert on_candidate == sorted(on_candidate), snapshots
     assert primary in snapshots[0].values(), snapshots  # both cannot move within one tick
     assert {h["worker"] for h in moves} == set(snapshots[0])
-    assert load.failures == [], load.statuses
+    assert load.failures == [], (load.statuses, load.failures[:5])  # the answers say why
 
 
 def test_two_admins_racing_on_two_processes_one_wins(

@@ -14,7 +14,7 @@ from fake_clock import FakeClock
 from modelpilot.alerting import AlertEngine
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.serving import DeploymentManager
+from modelpilot.inference import DeploymentManager
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from modelpilot.alerting import Alert, AlertEngine, AlertStore
 from modelpilot.monitoring import Monitor, Point, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.serving import DeploymentManager
+from modelpilot.inference import DeploymentManager
 from modelpilot.spec import AlertRuleSpec
 
 INTERVAL = 10.0  # both the controller's analysis and the monitor's snapshot

@@ -22,7 +22,7 @@ from modelpilot.alerting import AlertEngine, AlertStore
 from modelpilot.monitoring import Monitor, MonitorLeader, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
-from modelpilot.serving import DeploymentManager
+from modelpilot.inference import DeploymentManager
 from modelpilot.spec import AlertRuleSpec
 
 INTERVAL = 10.0  # monitoring.interval_s of the project file's template

@@ -21,7 +21,7 @@ from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.registry import register_model
 from modelpilot.rollout import RolloutController, SmokeFailed
-from modelpilot.serving import DeploymentManager, PipelineBuilder
+from modelpilot.inference import DeploymentManager, PipelineBuilder
 from modelpilot.spec import FeatureSpec
 
 BROKEN_STEPS = """

@@ -14,7 +14,7 @@ import pytest
 
 from modelpilot.errors import ConfigError
 from modelpilot.monitoring import ServingMetrics
-from modelpilot.serving import FunctionStep, ModelStep, Pipeline, StepFailed, load_function
+from modelpilot.inference import FunctionStep, ModelStep, Pipeline, StepFailed, load_function
 from modelpilot.spec import FeatureSpec, ProjectSpec
 
 FEATURES = [

@@ -3,7 +3,7 @@
 A model that a deployment runs behind ``steps`` is scored through those steps (the pipeline
 the server builds), so a file's scores are what the server would answer for its rows. Rows
 the model (or a step) raises on are rejected and logged as failed predictions, not fatal to
-the run (see ``modelpilot.serving._batch``); the exit code stays 0.
+the run (see ``modelpilot.inference._batch``); the exit code stays 0.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def score(
     modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
     """
     from modelpilot.data import BatchInputRejected, check_batch_input, file_format
-    from modelpilot.serving import PipelineBuilder, recent_run_rows, score_file, steps_deployment
+    from modelpilot.inference import PipelineBuilder, recent_run_rows, score_file, steps_deployment
     from modelpilot.store import PiiScrubber, load_pii_key
 
     if not input_path.is_file():

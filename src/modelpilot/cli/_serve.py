@@ -14,7 +14,7 @@ from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
     from modelpilot.client import Client
-    from modelpilot.serving import TokenStore
+    from modelpilot.server import TokenStore
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -32,8 +32,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Serve the project's deployments over HTTP (JSON API and Open Inference Protocol V2)."""
-    from modelpilot.serving import TokenStore
-    from modelpilot.serving import serve as run_server
+    from modelpilot.server import TokenStore
+    from modelpilot.server import serve as run_server
 
     project = open_project()
     tokens = TokenStore(
@@ -117,7 +117,7 @@ class _FeedbackRejected(ModelpilotError):
 
 
 def _tokens() -> TokenStore:
-    from modelpilot.serving import TokenStore
+    from modelpilot.server import TokenStore
 
     project = open_project()
     return TokenStore(path=project.resolve(project.spec.serving.tokens_file), environ={})

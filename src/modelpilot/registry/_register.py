@@ -8,19 +8,32 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from modelpilot.data import SchemaValidator, build_profile, read_table, sha256_file
 from modelpilot.errors import DataError
 from modelpilot.registry._metrics import check_targets, compute_metrics
-from modelpilot.registry._registry import ModelVersion
+from modelpilot.registry._registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec, ProjectSpec
 
-if TYPE_CHECKING:
-    from modelpilot.project import Project
+__all__ = ["ProjectContext", "evaluate", "register_model"]
 
-__all__ = ["evaluate", "register_model"]
+
+class ProjectContext(Protocol):
+    """What registering a model reads of its project (``modelpilot.project.Project``)."""
+
+    @property
+    def directory(self) -> Path: ...
+
+    @property
+    def spec(self) -> ProjectSpec: ...
+
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+
+    @property
+    def registry(self) -> ModelRegistry: ...
 
 
 def _git_commit(directory: Path) -> str | None:
@@ -91,7 +104,7 @@ def _align_labels(truth: Any, classes: list[object]) -> Any:
 
 
 def register_model(
-    project: Project,
+    project: ProjectContext,
     artifact: Path,
     *,
     name: str | None = None,

@@ -16,21 +16,27 @@ from modelpilot.store._predictions import (
     PredictionRecord,
     new_ids,
 )
+from modelpilot.store._rows import LogRows, MatrixColumns, join_rows, output_columns, row_records
 
 __all__ = [
     "CompactionResult",
     "FeedbackItem",
     "FeedbackResult",
+    "LogRows",
     "LogStats",
+    "MatrixColumns",
     "PiiScrubber",
     "PredictionBatch",
     "PredictionLog",
     "PredictionRecord",
     "compact_segments",
     "create_database",
+    "join_rows",
     "load_pii_key",
     "log_stats",
     "new_ids",
+    "output_columns",
     "resolve_url",
+    "row_records",
     "upgrade",
 ]

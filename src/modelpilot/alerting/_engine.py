@@ -14,6 +14,11 @@ reported once, however long it lasts, and hysteresis (``clear_threshold`` and ``
 keeps a metric hovering around its threshold from firing again and again. A series that stops
 reporting keeps its alert's state until it reports again, unless the monitor says it ended for
 good (:meth:`AlertEngine.resolve_absent`: a shadow's agreement once the shadow is over).
+
+Why one module of ~460 lines: it is one state machine under one lock (the series windows, the
+open alerts, their persistence and notifications move together in each transition); the parts
+that stand alone already live beside it (rules and aggregation ``_rules.py``, actions
+``_actions.py``, notifiers ``_notifiers.py``, persistence ``_store.py``).
 """
 
 from __future__ import annotations

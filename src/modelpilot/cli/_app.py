@@ -18,7 +18,7 @@ from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
     from modelpilot.project import Project
-    from modelpilot.spec._model import Task as SpecTask
+    from modelpilot.spec import Task as SpecTask
 
 # Modules of the CLI import modelpilot's subpackages and heavy libraries inside the commands:
 # typer imports every command module to build `modelpilot --help`, which should not pay for

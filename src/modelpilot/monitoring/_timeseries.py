@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, insert, select
 
 from modelpilot.store._tables import metric_points
 
-__all__ = ["Point", "TimeSeriesStore", "format_labels", "parse_labels"]
+__all__ = ["Point", "SeriesEndedListener", "TimeSeriesStore", "format_labels", "parse_labels"]
 
 
 def format_labels(labels: Mapping[str, str] | None) -> str:
@@ -137,3 +137,12 @@ class TimeSeriesStore:
                     delete(metric_points).where(metric_points.c.ts < older_than)
                 ).rowcount
             )
+
+
+class SeriesEndedListener(Protocol):
+    """Told that ``metric``'s series of ``deployment`` ended for good, but the one labelled
+    ``keep``: ``modelpilot.alerting.AlertEngine.resolve_absent``."""
+
+    def __call__(
+        self, metric: str, deployment: str, reason: str, *, keep: str | None = None
+    ) -> object: ...

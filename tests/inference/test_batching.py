@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from modelpilot.inference import MicroBatcher
-from modelpilot.inference import Answers
+from modelpilot.inference import Answers, MicroBatcher
 
 
 class HeldModel:

@@ -2,10 +2,10 @@
 
 A micro-batch mixes requests validated by the fast path (``rows``) and by the full rules
 (``columns``), requests the model thread logs itself (``LogPolicy.SCORER``) and requests whose
-caller logs them (a degree of automation below full, a shadow's copy). Each must get its own answers,
-ids unique in the batch, and exactly the log rows it is owed: the values that were sent, the
-model's outputs, an error for a request the model failed on. The log is read back with
-``PredictionLog.window`` as a user would.
+caller logs them (a degree of automation below full, a shadow's copy). Each must get its own
+answers, ids unique in the batch, and exactly the log rows it is owed: the values that were
+sent, the model's outputs, an error for a request the model failed on. The log is read back
+with ``PredictionLog.window`` as a user would.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from sklearn.preprocessing import FunctionTransformer
 
 from modelpilot.data import SchemaValidator
 from modelpilot.errors import ModelpilotError
-from modelpilot.registry import ArtifactRef, ModelVersion
-from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.inference import (
     BatchFailed,
     BatchJob,
@@ -40,6 +38,8 @@ from modelpilot.inference import (
     PredictionRecorder,
     batch_scorer,
 )
+from modelpilot.registry import ArtifactRef, ModelVersion
+from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec
 from modelpilot.store import (
     LogRows,

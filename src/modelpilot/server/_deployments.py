@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Route
 from modelpilot.errors import NotFoundError, ValidationFailed
 from modelpilot.inference import Deployment
 from modelpilot.rollout import RolloutController
-from modelpilot.server._errors import need
+from modelpilot.server._errors import NotReady, need
+from modelpilot.server._lifespan import start_components
 from modelpilot.server._requests import (
     authorize,
     check_types,
@@ -85,7 +86,15 @@ class DeploymentRoutes:
         who = authorize(state.tokens, request, "admin")
         name = request.path_params["name"]
         loop = asyncio.get_running_loop()
-        before = state.manager.get(name).primary.version.version
+        if not state.ready:
+            if state.load_error is None:
+                raise NotReady("the server is still loading its models; retry in a moment")
+            # Start-up failed (an artifact missing or changed): load everything again now
+            # that the cause may be fixed; a failure again is answered with its reason.
+            start = functools.partial(start_components, state, raise_errors=True)
+            await loop.run_in_executor(None, start)
+        loaded = name in {d.name for d in state.manager.all()}
+        before = state.manager.get(name).primary.version.version if loaded else None
         deployment = await loop.run_in_executor(None, state.manager.reload, name)
         after = deployment.primary.version.version
         state.project.registry.audit(

@@ -15,6 +15,7 @@ import contextlib
 import gc
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,10 +34,22 @@ __all__ = ["lifespan", "start_components"]
 logger = logging.getLogger("modelpilot.server")
 
 
-def start_components(state: ServerState) -> None:
+_starting = threading.Lock()
+
+
+def start_components(state: ServerState, *, raise_errors: bool = False) -> None:
     """Load the deployments and build what runs beside them; mark the server ready.
 
-    A failure leaves the server up, not ready, saying why (``/readyz``)."""
+    A failure leaves the server up, not ready, saying why (``/readyz``; raised too with
+    ``raise_errors``): a reload once the cause is fixed (an artifact restored) runs this
+    again, without a restart."""
+    with _starting:
+        _start_components(state, raise_errors=raise_errors)
+
+
+def _start_components(state: ServerState, *, raise_errors: bool) -> None:
+    if state.ready:
+        return
     try:
         state.manager.load_all(ready=False)
         controller = RolloutController(state.project, state.manager, clock=state.clock)
@@ -59,11 +72,16 @@ def start_components(state: ServerState) -> None:
             state.monitor_leader = MonitorLeader(
                 monitor, controller.store, controller.worker_id, alerts=alerting
             )
+        state.load_error = None
         state.manager.ready = True
+        for name, why in state.manager.load_errors.items():
+            logger.error("deployment %s could not be loaded: %s", name, why)
     except Exception as exc:  # readyz reports it; the process stays up to say so
         state.load_error = str(exc)
         state.manager.ready = False
         logger.error("loading the deployments failed: %s", exc)
+        if raise_errors:
+            raise
     if state.tune_gc:
         _tune_gc()
 
@@ -173,7 +191,8 @@ def lifespan(state: ServerState) -> Any:
             await asyncio.wait_for(asyncio.shield(loading), timeout=None)
             # The drain: uvicorn has finished the in-flight requests; commit what they logged.
             state.manager.close()
-            await loop.run_in_executor(None, state.writer.stop)
+            drain = state.project.spec.logging.drain_timeout_s
+            await loop.run_in_executor(None, state.writer.stop, drain)
             if state.alerts is not None:  # deliver queued notifications
                 await loop.run_in_executor(None, state.alerts.close, 5.0)
             if state.controller is not None:  # another worker (or the next start) takes over

@@ -32,6 +32,12 @@ class LoggingSettings(StrictModel):
     # 0 turns it off.
     compact_interval_s: float = Field(default=300.0, ge=0)
     compact_rows: int = Field(default=10_000, ge=2, le=1_000_000)
+    # When the database fails (docs/reliability.md): a durable request waits this long for
+    # its commit, then gets 503; a stopping server retries this long, then puts what it still
+    # holds in the dead-letter file, for which this much disk space is kept in reserve.
+    durable_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    dead_letter_reserve_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
 
 
 class ServingSettings(StrictModel):

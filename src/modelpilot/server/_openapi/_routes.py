@@ -28,6 +28,7 @@ def health_paths() -> dict[str, Any]:
         {
             "status": {"type": "string", "enum": ["ready", "loading", "failed"]},
             "deployments": {"type": "array", "items": STRING},
+            "failed": {"type": "object", "additionalProperties": STRING},
             "error": nullable(STRING),
         },
         required=["status"],
@@ -49,7 +50,10 @@ def health_paths() -> dict[str, Any]:
                 "Readiness: 200 once the models are loaded",
                 tag="health",
                 role=None,
-                ok=json_response(readiness, "ready, with the deployments' names"),
+                ok=json_response(
+                    readiness,
+                    "ready; with a token, the deployments' names and why any failed to load",
+                ),
                 responses={"503": json_response(readiness, f"{not_loaded}; error says why")},
             )
         },

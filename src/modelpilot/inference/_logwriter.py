@@ -345,11 +345,11 @@ class LogWriter:
                 self.dead_letter_path,
             )
         for pending in left:
-            self._dead_letter(pending, exc)
+            self._dead_letter(pending, exc, quiet=True)
             if pending.callback is not None:
                 pending.callback(exc)
 
-    def _dead_letter(self, pending: _Pending, exc: BaseException) -> None:
+    def _dead_letter(self, pending: _Pending, exc: BaseException, *, quiet: bool = False) -> None:
         # Not committed, not dropped: the rows go to a JSON-lines file a person can replay,
         # and the failure is counted and logged loudly.
         n = len(pending.rows)
@@ -371,6 +371,8 @@ class LogWriter:
             )
             return
         self.stats.dead_lettered += n
+        if quiet:  # the caller said it for all of them at once
+            return
         logger.error(
             "%d prediction-log records could not be committed (%s); kept in %s",
             n,

@@ -166,6 +166,21 @@ class _InputCollector(Collector):
                 "Failed prediction-log commits (retried, never dropped).",
                 value=writer.stats.failures,
             )
+            yield CounterMetricFamily(
+                "modelpilot_log_dead_lettered",
+                "Prediction-log records put in the dead-letter file instead of the database.",
+                value=writer.stats.dead_lettered,
+            )
+            yield CounterMetricFamily(
+                "modelpilot_log_lost",
+                "Prediction-log records neither committed nor dead-lettered (disk full).",
+                value=writer.stats.lost,
+            )
+            yield CounterMetricFamily(
+                "modelpilot_log_durable_timeouts",
+                "Durable-mode records whose request failed (503) waiting for their commit.",
+                value=writer.stats.expired,
+            )
 
 
 class ServingMetrics:

@@ -16,6 +16,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from modelpilot.errors import ModelpilotError
 from modelpilot.monitoring import Monitor, MonitorLeader
 from modelpilot.rollout import RolloutController
 from modelpilot.server._control import ControlLoop, release_leases
+from modelpilot.server._errors import log_unexpected
 from modelpilot.server._state import ServerState
 
 __all__ = ["lifespan", "start_components"]
@@ -35,6 +37,7 @@ logger = logging.getLogger("modelpilot.server")
 
 
 _starting = threading.Lock()
+_REPORT_EVERY_S = 60.0
 
 
 def start_components(state: ServerState, *, raise_errors: bool = False) -> None:
@@ -175,12 +178,18 @@ def lifespan(state: ServerState) -> Any:
         control = ControlLoop(state)
 
         async def control_loop() -> None:
+            reported: dict[str, float] = {}
             while True:
                 await asyncio.sleep(state.tick_seconds)
                 try:
                     await loop.run_in_executor(None, control.tick)
-                except Exception:
-                    logger.exception("the control loop failed; retrying")
+                except Exception as exc:
+                    # Once a minute per kind of failure: a database that is away fails every
+                    # tick, and a traceback a second would fill the disk it is missing.
+                    kind, now = type(exc).__name__, time.monotonic()
+                    if now - reported.get(kind, -_REPORT_EVERY_S) >= _REPORT_EVERY_S:
+                        reported[kind] = now
+                        log_unexpected(exc, "the control loop (retried every tick)")
 
         loading = loop.run_in_executor(None, start_components, state)
         controlling = loop.create_task(control_loop())

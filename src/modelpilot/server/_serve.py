@@ -110,7 +110,8 @@ class LogIncomplete(ModelpilotError):
         super().__init__(
             f"{dead_lettered + lost:,} prediction-log records could not be committed: "
             f"{dead_lettered:,} are in the dead-letter file {path}{lost_text}. Fix the "
-            "database, then load them back (each line is one record, with its error)"
+            "database; the file holds one JSON record per line, with the error that kept it "
+            "out, to inspect or load back"
         )
 
 

@@ -23,7 +23,7 @@ from modelpilot.server._predict import Predictor
 from modelpilot.server._routes import starlette_app
 from modelpilot.server._state import ServerState
 from modelpilot.server._v1 import decode_v1, encode_v1
-from modelpilot.server._v2 import decode_request, encode_response
+from modelpilot.server._v2 import decode_request, encode_response, header_length
 from modelpilot.types import Receive, Scope, Send
 
 __all__ = ["ServingApp", "create_app"]
@@ -174,17 +174,15 @@ class ServingApp:
             raw_key = headers.get(b"x-modelpilot-key")
             key = raw_key.decode("latin-1") if raw_key else None
             if v2:
-                length = headers.get(b"inference-header-content-length")
+                length = header_length(headers.get(b"inference-header-content-length"))
                 loaded = deployment.router.choose(key)
-                request = decode_request(
-                    body, int(length) if length else None, loaded.validator.features
-                )
+                request = decode_request(body, length, loaded.validator.features)
                 info["instances"] = len(request.records)
                 ids, result, loaded = await self.predictor.predict(
                     deployment, request.records, key, loaded=loaded
                 )
                 info["version"] = str(loaded.version.version)
-                payload, header_length = encode_response(
+                payload, binary_head = encode_response(
                     request,
                     model_name=name,
                     model_version=loaded.version.version,
@@ -193,10 +191,10 @@ class ServingApp:
                     ids=ids,
                 )
                 extra = _JSON
-                if header_length is not None:
+                if binary_head is not None:
                     extra = [
                         (b"content-type", b"application/octet-stream"),
-                        (b"inference-header-content-length", str(header_length).encode()),
+                        (b"inference-header-content-length", str(binary_head).encode()),
                     ]
                 return 200, extra, payload
             records, key = decode_v1(body, key)

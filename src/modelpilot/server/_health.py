@@ -97,6 +97,7 @@ class HealthRoutes:
                 deployment.primary.validator.features,  # what requests send (a pipeline's own)
                 flavor=version.flavor,
                 task=version.task,
+                classes=deployment.primary.runtime.classes,
             )
         )
 

@@ -24,7 +24,7 @@ from modelpilot.server._routes import starlette_app
 from modelpilot.server._state import ServerState
 from modelpilot.server._v1 import decode_v1, encode_v1
 from modelpilot.server._v2 import decode_request, encode_response, header_length
-from modelpilot.types import Receive, Scope, Send
+from modelpilot.types import Message, Receive, Scope, Send
 
 __all__ = ["ServingApp", "create_app"]
 
@@ -44,12 +44,48 @@ async def _send(send: Send, status: int, body: bytes, headers: Headers | None = 
     await send({"type": "http.response.body", "body": body})
 
 
+def _limited(scope: Scope, receive: Receive, refusal: BodyTooLarge) -> Receive:
+    """``receive`` that raises ``refusal`` (a 413) once the body passes its limit: at once
+    when the request declares a larger ``content-length``, else as the bytes arrive, so no
+    route ever holds more than its limit in memory."""
+    limit = refusal.limit
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > limit:
+            size = [limit + 1]
+            break
+    else:
+        size = [0]
+
+    async def receive_limited() -> Message:
+        if size[0] > limit:
+            raise refusal
+        message = await receive()
+        if message["type"] == "http.request":
+            size[0] += len(message.get("body", b""))
+            if size[0] > limit:
+                raise refusal
+        return message
+
+    return receive_limited
+
+
 class ServingApp:
     """The ASGI callable ``modelpilot serve`` runs."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
-        self.max_body = state.project.spec.serving.max_body_bytes
+        settings = state.project.spec.serving
+        self.max_body = settings.max_body_bytes
+        self.feedback_limit = BodyTooLarge(
+            settings.max_feedback_body_bytes,
+            "serving.max_feedback_body_bytes",
+            "send the labels in several requests",
+        )
+        self.other_limit = BodyTooLarge(
+            settings.max_other_body_bytes,
+            "serving.max_other_body_bytes",
+            "this endpoint takes a small JSON object",
+        )
         self.predictor = Predictor(state)
         self.starlette = starlette_app(state)
 
@@ -79,6 +115,9 @@ class ServingApp:
                 )
                 await _send(send, status, payload, headers)
                 return
+        if scope["type"] == "http":
+            limit = self.feedback_limit if scope["path"] == "/v1/feedback" else self.other_limit
+            receive = _limited(scope, receive, limit)
         await self.starlette(scope, receive, send)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:

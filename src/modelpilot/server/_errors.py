@@ -71,11 +71,14 @@ class BodyTooLarge(ModelpilotError):
     http_status = 413
     kind = "body_too_large"
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"the request body is larger than {limit:,} bytes "
-            "(serving.max_body_bytes); send fewer instances per request"
-        )
+    def __init__(
+        self,
+        limit: int,
+        setting: str = "serving.max_body_bytes",
+        advice: str = "send fewer instances per request",
+    ) -> None:
+        self.limit = limit
+        super().__init__(f"the request body is larger than {limit:,} bytes ({setting}); {advice}")
 
 
 class BadRequest(ModelpilotError):

@@ -21,6 +21,7 @@ from modelpilot.server._auth import Principal, Role, TokenStore
 from modelpilot.server._errors import dumps
 
 __all__ = [
+    "MAX_TEXT_CHARS",
     "BadQueryParameter",
     "MalformedBody",
     "authorize",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 _EXPECTED = {str: "a string", bool: "true or false", int: "an integer"}
+#: Free text a request may store (a reason, a note): stored in the audit log and shown back
+#: on every read, so a few paragraphs at most, not megabytes.
+MAX_TEXT_CHARS = 2000
 
 
 def authorize(tokens: TokenStore, request: Request, role: Role) -> Principal:
@@ -116,7 +120,8 @@ async def json_object(
 
 
 def check_types(body: Mapping[str, Any], types: Mapping[str, type]) -> None:
-    """Refuse, with a 422 naming every one, the fields of ``body`` of the wrong JSON type.
+    """Refuse, with a 422 naming every one, the fields of ``body`` of the wrong JSON type,
+    and strings longer than ``MAX_TEXT_CHARS``.
 
     An absent field, or null, passes: the handler applies its default.
 
@@ -134,6 +139,15 @@ def check_types(body: Mapping[str, Any], types: Mapping[str, type]) -> None:
         if body.get(name) is not None
         # JSON's true and false are Python's bool, a subclass of int: not a number here.
         and (not isinstance(body[name], kind) or (kind is int and isinstance(body[name], bool)))
+    ]
+    problems += [
+        {
+            "field": name,
+            "expected": f"at most {MAX_TEXT_CHARS:,} characters",
+            "got": f"{len(body[name]):,} characters",
+        }
+        for name, kind in types.items()
+        if kind is str and isinstance(body.get(name), str) and len(body[name]) > MAX_TEXT_CHARS
     ]
     if problems:
         raise ValidationFailed(problems)

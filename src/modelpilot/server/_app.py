@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from modelpilot.errors import ModelpilotError
+from modelpilot.server._connections import FD_RESERVE, ConnectionGuard, descriptor_limit
 from modelpilot.server._errors import BodyTooLarge, ModelFailed, NotReady, dumps, error_response
 from modelpilot.server._predict import Predictor
 from modelpilot.server._routes import starlette_app
@@ -88,6 +89,10 @@ class ServingApp:
         )
         self.predictor = Predictor(state)
         self.starlette = starlette_app(state)
+        self.connection_guard = ConnectionGuard(
+            max_connections=settings.max_connections or max(64, descriptor_limit() - FD_RESERVE),
+            header_timeout=settings.header_timeout_s,
+        )
 
     def route(self, path: str) -> tuple[str, bool] | None:
         """``(name, is_v2)`` when ``path`` is a prediction route (``POST`` only), else None."""

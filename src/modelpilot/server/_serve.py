@@ -52,6 +52,7 @@ def serve(
         "log_level": log_level,
         "access_log": False,
         "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": settings.keep_alive_s,
         "lifespan": "on",
         # uvicorn's httptools protocol with a direct path for the prediction routes.
         "http": PredictionProtocol,

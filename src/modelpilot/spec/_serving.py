@@ -60,6 +60,12 @@ class ServingSettings(StrictModel):
     max_feedback_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_other_body_bytes: int = Field(default=65_536, ge=1024)
     max_instances: int = Field(default=10_000, ge=1)
+    # Connections (server/_connections.py): at most max_connections open (None: the process's
+    # file-descriptor limit less a reserve), each sending its request's headers within
+    # header_timeout_s; an idle keep-alive connection is closed after keep_alive_s.
+    max_connections: int | None = Field(default=None, ge=1)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_s: float = Field(default=5.0, gt=0, le=600)
     open_predict: bool = False
     tokens_file: str = ".modelpilot/tokens.json"
 

@@ -78,8 +78,13 @@ class Client:
             item.setdefault("version", payload["version"])
         return predictions
 
-    def feedback(self, prediction_id: str, label: Any, *, kind: str = "label") -> dict[str, Any]:
-        return self.feedback_many([{"prediction_id": prediction_id, "label": label, "kind": kind}])
+    def feedback(
+        self, prediction_id: str, label: Any, *, kind: str = "label", replace: bool = False
+    ) -> dict[str, Any]:
+        """Send a prediction's true label; ``replace`` corrects the label it has (the old one
+        is kept as history)."""
+        item = {"prediction_id": prediction_id, "label": label, "kind": kind}
+        return self.feedback_many([{**item, "replace": True} if replace else item])
 
     def feedback_many(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Send labels; the result lists each item as accepted or with its error."""

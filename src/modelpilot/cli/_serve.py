@@ -92,6 +92,10 @@ def feedback(
     label: Annotated[str, typer.Argument(help='The true label (JSON, e.g. 250000 or "spam").')],
     url: Annotated[str | None, typer.Option(help="Server URL.")] = None,
     token: Annotated[str | None, typer.Option(help="Token (default $MODELPILOT_TOKEN).")] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Correct the label it has (the old one stays in history)."),
+    ] = False,
 ) -> None:
     """Send the ground-truth label of a prediction."""
     try:
@@ -99,7 +103,7 @@ def feedback(
     except json.JSONDecodeError:
         value = label
     with _client(url, token) as client:
-        result = client.feedback(prediction_id, value)
+        result = client.feedback(prediction_id, value, replace=replace)
     print_json(result)
     if result.get("rejected"):
         raise _FeedbackRejected(int(result["rejected"]), len(result.get("results", [])))

@@ -172,6 +172,15 @@ class DeploymentManager:
             self._loaded[key] = loaded
         return loaded
 
+    def loaded(self, name: str, version: int) -> LoadedVersion | None:
+        """The loaded version ``name:version``; else any loaded version of model ``name``
+        (its classes are the likeliest match); else None."""
+        with self._lock:
+            exact = self._loaded.get((name, version))
+            if exact is not None:
+                return exact
+            return next((v for (model, _), v in self._loaded.items() if model == name), None)
+
     def unload(self, name: str, version: int) -> None:
         """Forget a loaded version no router uses any more (frees its memory)."""
         in_use = {

@@ -238,6 +238,12 @@ class ServingMetrics:
             ["deployment", "metric"],
             registry=r,
         )
+        self.labels_skipped = Counter(
+            "modelpilot_labels_skipped",
+            "Labels left out of the key metrics and concept drift: they do not fit the task.",
+            ["deployment"],
+            registry=r,
+        )
         self.label_coverage = Gauge(
             "modelpilot_label_coverage_ratio",
             "Share of recent predictions that have a label.",

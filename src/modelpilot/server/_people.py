@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from modelpilot.errors import ValidationFailed
 from modelpilot.server._errors import need
+from modelpilot.server._feedback import target_validator
 from modelpilot.server._requests import (
     authorize,
     check_types,
@@ -91,9 +92,11 @@ class PeopleRoutes:
             )
         loop = asyncio.get_running_loop()
         queue = need(self.state.reviews)
-        decide = functools.partial(
-            queue.decide, request.path_params["id"], body["value"], actor=who.name
-        )
+        item = await loop.run_in_executor(None, queue.get, request.path_params["id"])
+        # The decision becomes the prediction's label: the same check as a label's.
+        validator = target_validator(self.state, item.model, item.version or 0)
+        value = validator.check(body["value"], field="value")
+        decide = functools.partial(queue.decide, request.path_params["id"], value, actor=who.name)
         item = await loop.run_in_executor(None, decide)
         return json_response(item.to_dict())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import signal
@@ -59,6 +60,11 @@ def serve(
     }
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if n_workers > 1:
+        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+            # A worker answers the supervisor's pings from a thread; while it imports and
+            # loads its models on a busy machine that can take longer than uvicorn's 5 s,
+            # and the supervisor then kills it as hung, again and again.
+            options["timeout_worker_healthcheck"] = 60
         os.environ["MODELPILOT_PROJECT"] = str(project.directory)
         os.environ["MODELPILOT_SERVE_TRUST"] = "1" if trust else "0"
         os.environ["MODELPILOT_SERVE_FORCE"] = "1" if force else "0"

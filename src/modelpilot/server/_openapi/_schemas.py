@@ -169,9 +169,18 @@ def _predictions() -> dict[str, Any]:
         "FeedbackItem": obj(
             {
                 "prediction_id": STRING,
-                "label": {"description": "the ground truth (required for kind label)"},
+                "label": {
+                    "description": "the ground truth (required for kind label): one of the "
+                    "model's classes for a classifier, a finite number for a regressor"
+                },
                 "kind": enum(["label", "redo", "correction"]),
-                "source": {"type": "string", "default": "api"},
+                "source": {"type": "string", "default": "api", "maxLength": 200},
+                "replace": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "correct the prediction's label: the earlier one is kept "
+                    "as history and no longer counts",
+                },
             },
             required=["prediction_id"],
         ),

@@ -327,7 +327,7 @@ def test_a_predict_token_may_not_reload_a_deployment(http: httpx.Client) -> None
     assert response.status_code == 403
     assert response.json() == {
         "error": "forbidden",
-        "message": "token 'env:predict' has role 'predict'; this endpoint needs a admin token",
+        "message": "token 'env:predict' has role 'predict'; this endpoint needs an admin token",
     }
 
 

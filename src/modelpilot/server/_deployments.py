@@ -50,7 +50,10 @@ def describe_deployment(deployment: Deployment) -> dict[str, Any]:
 
 
 def _version_number(value: Any) -> int:
-    # bool is an int to Python; the version columns are 32-bit integers.
+    # bool is an int to Python; the version columns are 32-bit integers. JSON has one kind of
+    # number: 3.0 is the integer 3 (as JSON Schema's "integer" says).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
         raise ValidationFailed([{"field": "version", "expected": "a version number", "got": value}])
     return value

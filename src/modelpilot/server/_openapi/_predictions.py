@@ -30,7 +30,7 @@ PREDICT_ERRORS = {
 def predict_operation(operation_id: str, summary: str, record: dict[str, Any]) -> dict[str, Any]:
     many = obj(
         {
-            "instances": {"type": "array", "items": record},
+            "instances": {"type": "array", "items": record, "minItems": 1},
             "key": {"type": "string", "description": "sticky routing key"},
         },
         required=["instances"],

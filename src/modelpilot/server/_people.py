@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelpilot.errors import ValidationFailed
+from modelpilot.errors import ConfigError, ConflictError, ValidationFailed
 from modelpilot.server._errors import need
 from modelpilot.server._feedback import target_validator
 from modelpilot.server._requests import (
@@ -117,6 +117,11 @@ class PeopleRoutes:
         ladder = need(state.ladder)
         current = ladder.state(name)
         degree = body.get("degree") or (current.proposal if body.get("apply_proposal") else None)
+        if degree is None and body.get("apply_proposal"):
+            raise ConflictError(
+                f"the ladder has no proposal for {name} now (it proposes once enough reviews "
+                "are decided); send a degree instead"
+            )
         if degree is None:
             raise ValidationFailed(
                 [
@@ -146,5 +151,9 @@ class PeopleRoutes:
             actor=who.name,
             force=bool(body.get("force")),
         )
-        run = await loop.run_in_executor(None, trigger)
+        try:
+            run = await loop.run_in_executor(None, trigger)
+        except ConfigError as exc:
+            # No trainer configured: the server's project file, not the request, is wrong.
+            raise ConflictError(exc.message) from None
         return json_response(run.to_dict())

@@ -157,6 +157,7 @@ def automation_paths() -> dict[str, Any]:
                     "400": "bad_request: the body is not JSON, or not a JSON object; "
                     "or an unknown degree",
                     "404": "not_found: no such deployment",
+                    "409": "conflict: apply_proposal, but the ladder proposes nothing now",
                     "422": "validation_error: no degree (and no proposal to apply); or "
                     "degree, apply_proposal or reason of the wrong type",
                     **need_loaded,
@@ -278,9 +279,9 @@ def automation_paths() -> dict[str, Any]:
                 ),
                 ok=json_response(ref("RetrainRun"), "the run, started in the background"),
                 errors={
-                    "400": "bad_request: the body is not JSON, or not a JSON object; "
-                    "config_error: the project file names no retrain command or function",
-                    "409": "conflict: cooling down, too few new labels, or runs in progress",
+                    "400": "bad_request: the body is not JSON, or not a JSON object",
+                    "409": "conflict: cooling down, too few new labels, runs in progress, or "
+                    "the project file names no retrain command or function",
                     "422": "validation_error: reason is not a string, or force not true or false",
                     **need_loaded,
                 },

@@ -223,8 +223,16 @@ def monitoring_paths() -> dict[str, Any]:
                         "required": True,
                     },
                     query_param("deployment", STRING, "only this deployment's series"),
-                    query_param("labels", STRING, "k=v pairs separated by commas"),
-                    query_param("since", {"type": "number", "default": 3600}, "seconds back"),
+                    query_param(
+                        "labels",
+                        {"type": "string", "pattern": r"^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$"},
+                        "k=v pairs separated by commas",
+                    ),
+                    query_param(
+                        "since",
+                        {"type": "number", "default": 3600, "exclusiveMinimum": 0},
+                        "seconds back (at most monitoring.retention_days)",
+                    ),
                     query_param(
                         "points",
                         {"type": "integer", "default": 600, "minimum": 2, "maximum": 10_000},

@@ -117,23 +117,35 @@ def _predictions() -> dict[str, Any]:
                 "parameters": obj({"binary_data_output": BOOLEAN}),
                 "inputs": {
                     **array(
-                        obj(
-                            {
-                                "name": STRING,
-                                "shape": {
-                                    **array({"type": "integer", "minimum": 0}),
-                                    "minItems": 1,
-                                    "maxItems": MAX_DIMENSIONS,
+                        {
+                            # JSON data, or binary data after the header (its size declared).
+                            "anyOf": [
+                                {"required": ["data"]},
+                                {
+                                    "required": ["parameters"],
+                                    "properties": {
+                                        "parameters": {"required": ["binary_data_size"]}
+                                    },
                                 },
-                                "datatype": enum(DATATYPES),
-                                "parameters": tensor_parameters,
-                                "data": {
-                                    "description": "the values, flat or nested as the shape: "
-                                    "exactly as many as the shape says"
+                            ],
+                            **obj(
+                                {
+                                    "name": STRING,
+                                    "shape": {
+                                        **array({"type": "integer", "minimum": 0}),
+                                        "minItems": 1,
+                                        "maxItems": MAX_DIMENSIONS,
+                                    },
+                                    "datatype": enum(DATATYPES),
+                                    "parameters": tensor_parameters,
+                                    "data": {
+                                        "description": "the values, flat or nested as the shape: "
+                                        "exactly as many as the shape says"
+                                    },
                                 },
-                            },
-                            required=["name", "shape", "datatype"],
-                        )
+                                required=["name", "shape", "datatype"],
+                            ),
+                        }
                     ),
                     "minItems": 1,
                 },

@@ -96,6 +96,17 @@ def _small_disk(directory: Path, size_mb: int) -> Iterator[Path]:
         saved.rename(directory)
 
 
+@contextlib.contextmanager
+def _on_a_small_disk(directory: Path) -> Iterator[tuple[LiveServer, httpx.Client, Path]]:
+    """The project's server with its state directory on a 48 MiB tmpfs; the tmpfs too."""
+    with (
+        _small_disk(directory / ".modelpilot", 48) as state,
+        live_server(directory, exit_code=None) as server,
+        httpx.Client(base_url=server.url, headers=auth(), timeout=30.0) as http,
+    ):
+        yield server, http, state
+
+
 def _fill(directory: Path) -> Path:
     """Fill the disk under ``directory`` to the last byte."""
     filler = directory / "filler"
@@ -109,6 +120,27 @@ def _fill(directory: Path) -> Path:
     finally:
         os.close(descriptor)
     return filler
+
+
+def _logged(directory: Path, ids: list[str]) -> bool:
+    with open_prediction_log(directory) as log:
+        return log.exists(ids) == set(ids)
+
+
+def _first_answers_logged(
+    http: httpx.Client, directory: Path, rows: list[dict[str, Any]]
+) -> list[str]:
+    """Predictions answered and committed before the fault: the database worked."""
+    answered = _answered_ids(_predict(http, rows, 5))
+    poll(lambda: _logged(directory, answered), what="the first answers to be logged")
+    return answered
+
+
+def _wait_for_failing_commits(server: LiveServer) -> None:
+    poll(
+        lambda: "prediction log cannot be written" in server.log,
+        what="the writer to report failing commits",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -128,15 +160,11 @@ def test_database_unwritable_then_stop_dead_letters_every_answered_prediction(
         live_server(directory, exit_code=None) as server,
         httpx.Client(base_url=server.url, headers=auth(), timeout=30.0) as http,
     ):
-        before = _answered_ids(_predict(http, holdout, 10))
-        poll(lambda: _logged(directory, before), what="the first answers to be logged")
+        before = _first_answers_logged(http, directory, holdout)
         files = [p for p in database.parent.glob("modelpilot.db*") if p.is_file()]
         with _immutable(files):
             during = _answered_ids(_predict(http, holdout[20:], 20))
-            poll(
-                lambda: "prediction log cannot be written" in server.log,
-                what="the writer to report failing commits",
-            )
+            _wait_for_failing_commits(server)
             code = server.stop(signal.SIGTERM)
     assert code == 1, server.describe()
     assert server.log.count("prediction log cannot be written") <= 2  # rate-limited
@@ -150,11 +178,6 @@ def test_database_unwritable_then_stop_dead_letters_every_answered_prediction(
     assert _server_errors(server) == [], server.log
 
 
-def _logged(directory: Path, ids: list[str]) -> bool:
-    with open_prediction_log(directory) as log:
-        return log.exists(ids) == set(ids)
-
-
 def test_disk_full_keeps_serving_and_dead_letters_into_the_reserve(
     tmp_path: Path,
     house_data: tuple[pd.DataFrame, pd.DataFrame],
@@ -162,19 +185,11 @@ def test_disk_full_keeps_serving_and_dead_letters_into_the_reserve(
     holdout: list[dict[str, Any]],
 ) -> None:
     directory = build_project(tmp_path, house_data[1], house_model_file, settings=FAST_FAILURE)
-    with (
-        _small_disk(directory / ".modelpilot", 48) as state,
-        live_server(directory, exit_code=None) as server,
-        httpx.Client(base_url=server.url, headers=auth(), timeout=30.0) as http,
-    ):
-        before = _answered_ids(_predict(http, holdout, 5))
-        poll(lambda: _logged(directory, before), what="the first answers to be logged")
+    with _on_a_small_disk(directory) as (server, http, state):
+        before = _first_answers_logged(http, directory, holdout)
         filler = _fill(state)
         during = _answered_ids(_predict(http, holdout[10:], 40))
-        poll(
-            lambda: "prediction log cannot be written" in server.log,
-            what="the writer to report the full disk",
-        )
+        _wait_for_failing_commits(server)
         assert server.alive(), server.describe()
         code = server.stop(signal.SIGTERM)
         dead = {r["id"] for r in _dead_lettered(directory)}
@@ -195,12 +210,8 @@ def test_durable_mode_answers_503_not_200_when_the_disk_is_full(
 ) -> None:
     settings = {"logging": {**FAST_FAILURE["logging"], "durable": True}}
     directory = build_project(tmp_path, house_data[1], house_model_file, settings=settings)
-    with (
-        _small_disk(directory / ".modelpilot", 48) as state,
-        live_server(directory, exit_code=None) as server,
-        httpx.Client(base_url=server.url, headers=auth(), timeout=30.0) as http,
-    ):
-        _answered_ids(_predict(http, holdout, 3))
+    with _on_a_small_disk(directory) as (server, http, state):
+        _first_answers_logged(http, directory, holdout)
         filler = _fill(state)
         refused = _predict(http, holdout[10:], 3)
         statuses = [r.status_code for r in refused]

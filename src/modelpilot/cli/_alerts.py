@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, open_project, print_json
 from modelpilot.errors import NotFoundError
 
 if TYPE_CHECKING:

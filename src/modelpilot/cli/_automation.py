@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, open_project, print_json
 from modelpilot.errors import ModelpilotError
 
 review_app = typer.Typer(

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import Task, app, console, err_console, open_project, print_json, state
+from modelpilot.cli._root import Task, app, console, err_console, open_project, print_json, state
 from modelpilot.errors import ConfigError, ModelpilotError
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from modelpilot.cli._app import app, console, open_project, print_json, state
+from modelpilot.cli._root import app, console, open_project, print_json, state
 from modelpilot.errors import ConfigError, DataError, ModelpilotError
 
 if TYPE_CHECKING:

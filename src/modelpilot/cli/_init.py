@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelpilot.cli._app import Task, app, console, state
+from modelpilot.cli._root import Task, app, console, state
 from modelpilot.errors import ModelpilotError
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, open_project, print_json
 
 log_app = typer.Typer(help="The prediction log: its size; compaction.", no_args_is_help=True)
 app.add_typer(log_app, name="log")

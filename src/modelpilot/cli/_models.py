@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, open_project, print_json
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:

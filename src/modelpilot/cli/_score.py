@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from modelpilot.cli._app import app, console, err_console, open_project, print_json
+from modelpilot.cli._root import app, console, err_console, open_project, print_json
 from modelpilot.errors import NotFoundError
 
 if TYPE_CHECKING:

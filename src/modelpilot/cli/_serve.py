@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, open_project, print_json
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:

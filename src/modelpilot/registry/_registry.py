@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Engine, func, insert, select, update
@@ -15,9 +15,11 @@ from sqlalchemy.exc import IntegrityError
 
 from modelpilot.errors import ModelpilotError, NotFoundError, RejectedVersionError
 from modelpilot.registry._artifacts import ArtifactRef, ArtifactStore
-from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec
 from modelpilot.store._tables import alias_history, aliases, audit_log, model_versions, models
+
+if TYPE_CHECKING:
+    from modelpilot.runtime import ModelRuntime
 
 __all__ = ["ModelRef", "ModelRegistry", "ModelVersion", "parse_ref"]
 
@@ -493,5 +495,8 @@ class ModelRegistry:
         """Verify the artifact's sha256, then load it through the runtime protocol."""
         if version.rejected and not force:
             raise RejectedVersionError(version.name, version.version, version.failed_checks)
+        # Imported here: listing models or moving an alias should not pay for scikit-learn.
+        from modelpilot.runtime import load_runtime
+
         path = self.artifacts.verify(version.artifact)
         return load_runtime(path, flavor=version.flavor, trust=trust)

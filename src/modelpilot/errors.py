@@ -21,6 +21,7 @@ __all__ = [
     "ModelpilotError",
     "NotFoundError",
     "RejectedVersionError",
+    "ServerUnreachableError",
     "UntrustedArtifactError",
     "ValidationFailed",
 ]
@@ -127,6 +128,35 @@ class UntrustedArtifactError(ArtifactError):
             "modelpilot loads it only when you trust it: pass --trust (or trust=True), "
             "or save the model with skops (`skops.io.dump`) or as ONNX instead"
         )
+
+
+class ServerUnreachableError(ModelpilotError):
+    """No answer from a modelpilot server: nothing listens there, the name does not resolve,
+    or it did not answer in time.
+
+    Examples
+    --------
+    >>> print(ServerUnreachableError("http://127.0.0.1:8000"))
+    cannot reach http://127.0.0.1:8000: is `modelpilot serve` running? set --url or MODELPILOT_URL
+    >>> print(ServerUnreachableError("http://127.0.0.1:8000", timeout_s=30))
+    http://127.0.0.1:8000 did not answer within 30 s: is the server overloaded? ...
+    """
+
+    http_status = 503
+    kind = "server_unreachable"
+
+    def __init__(self, url: str, *, timeout_s: float | None = None) -> None:
+        self.url = url
+        if timeout_s is None:
+            message = (
+                f"cannot reach {url}: is `modelpilot serve` running? set --url or MODELPILOT_URL"
+            )
+        else:
+            message = (
+                f"{url} did not answer within {timeout_s:g} s: is the server overloaded? "
+                "try again, or raise the client's timeout"
+            )
+        super().__init__(message)
 
 
 class RejectedVersionError(ModelpilotError):

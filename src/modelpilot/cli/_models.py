@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._root import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, err_console, open_project, print_json
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
@@ -101,12 +101,16 @@ def register(
         trust=trust,
         tags=_parse_tags(tag or []),
     )
+    if version.rejected and alias:
+        # Registered, but not given the alias: say what it scored and what it missed.
+        _print_registered(version, as_json=as_json)
+        raise ModelpilotError(
+            f"{version.name} v{version.version} was registered as rejected "
+            f"({'; '.join(version.failed_checks)}), so alias {', '.join(alias)} was not moved; "
+            f"`modelpilot alias set {version.name} {alias[0]} {version.version} --force` "
+            "insists, or improve the model and register it again"
+        )
     for alias_name in alias or []:
-        if version.rejected:
-            raise ModelpilotError(
-                f"{version.name} v{version.version} was registered as rejected, so alias "
-                f"{alias_name!r} was not moved; use `modelpilot alias set ... --force` to insist"
-            )
         version = project.registry.set_alias(
             version.name,
             alias_name,
@@ -114,9 +118,29 @@ def register(
             actor=version.created_by,
             reason="register --alias",
         )
+    _print_registered(version, as_json=as_json)
+
+
+def _print_registered(version: ModelVersion, *, as_json: bool) -> None:
     if as_json:
         print_json(version.summary())
         return
+    inferred = version.lineage.get("schema_inferred_from")
+    if inferred:
+        err_console.print(
+            f"modelpilot.yaml declared no features: inferred {len(version.features)} from "
+            f"{inferred} and wrote them to modelpilot.yaml (check them: types, categories)",
+            markup=False,
+            highlight=False,
+        )
+    unused = version.lineage.get("features_unused_by_model")
+    if unused:
+        err_console.print(
+            f"warning: the model does not use {', '.join(unused)} (declared in modelpilot.yaml: "
+            "still validated and logged)",
+            markup=False,
+            highlight=False,
+        )
     status = "[red]rejected[/]" if version.rejected else "[green]registered[/]"
     console.print(
         f"{status} [bold]{version.name} v{version.version}[/] ({version.flavor}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -21,6 +22,8 @@ from rich.text import Text
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from modelpilot.project import Project
     from modelpilot.spec._model import Task as SpecTask
 
@@ -117,6 +120,31 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return _clean(value.item())
     return value
+
+
+def progress_bar(label: str, *, quiet: bool = False) -> Progress:
+    """A rich progress bar for a long command, shown only to a person: not under ``--json``
+    (``quiet``), not when stdout is a pipe or a file, not under CI (``$CI``)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    shown = not quiet and console.is_terminal and not os.environ.get("CI")
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not shown,
+    )
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

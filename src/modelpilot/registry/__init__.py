@@ -12,7 +12,12 @@ if TYPE_CHECKING:
         sha256_path,
     )
     from modelpilot.registry._metrics import check_targets, compute_metrics
-    from modelpilot.registry._register import current_user, evaluate, register_model
+    from modelpilot.registry._register import (
+        check_feature_names,
+        current_user,
+        evaluate,
+        register_model,
+    )
     from modelpilot.registry._registry import ModelRef, ModelRegistry, ModelVersion, parse_ref
 
 __all__ = [
@@ -22,6 +27,7 @@ __all__ = [
     "ModelRef",
     "ModelRegistry",
     "ModelVersion",
+    "check_feature_names",
     "check_targets",
     "compute_metrics",
     "current_user",
@@ -36,7 +42,7 @@ __all__ = [
 _SOURCES = {
     "_artifacts": ("ArtifactRef", "ArtifactStore", "LocalArtifactStore", "sha256_path"),
     "_metrics": ("check_targets", "compute_metrics"),
-    "_register": ("current_user", "evaluate", "register_model"),
+    "_register": ("check_feature_names", "current_user", "evaluate", "register_model"),
     "_registry": ("ModelRef", "ModelRegistry", "ModelVersion", "parse_ref"),
 }
 

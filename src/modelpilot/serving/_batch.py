@@ -84,6 +84,7 @@ class ScoringResult:
     n_failed: int = 0  # of the rejected: a step or the model raised on them (logged, with ids)
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)  # scored values outside categories
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class ScoringResult:
             "failed": self.n_failed,
             "seconds": round(self.seconds, 3),
             "rejection_reasons": self.reasons,
+            "unseen_categories": self.unseen,
         }
 
 
@@ -307,6 +309,7 @@ def score_file(
     batch_rows: int = 50_000,
     pipeline: Pipeline | None = None,
     progress: Callable[[int], None] | None = None,
+    check: Callable[[ScoringResult], None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ScoringResult:
     """Score ``input_path`` into ``output_path``; rows that cannot be scored go to
@@ -316,6 +319,9 @@ def score_file(
     its schema and go through its steps before the model, exactly as on the server. A row on
     which a step or the model raises is rejected with the step's name (or ``model``) and the
     error, and logged as a failed prediction; the run goes on (see the module's docstring).
+
+    ``progress`` gets the rows of each chunk read; ``check`` the counts so far after each
+    chunk: an error it raises stops the run (marked failed, no output file left behind).
     """
     file_format(output_path)  # refuse an unknown output type before doing any work
     if output_path.resolve() == input_path.resolve():
@@ -363,6 +369,8 @@ def score_file(
             reasons = _validation_reasons(checked.problems)
             for problem in checked.problems:
                 result.reasons[problem["field"]] = result.reasons.get(problem["field"], 0) + 1
+            for name, count in checked.unseen.items():
+                result.unseen[name] = result.unseen.get(name, 0) + count
             positions = np.flatnonzero(checked.valid)  # of the valid rows in the chunk
             clean = checked.clean.reset_index(drop=True)
             tick = time.perf_counter()
@@ -433,6 +441,8 @@ def score_file(
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))
+            if check is not None:
+                check(result)
         writer.commit([*input_columns, "prediction"])
         if result.n_rejected:
             reject_writer.commit(["_row", *input_columns, "_reason", "prediction_id"])

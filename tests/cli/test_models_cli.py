@@ -172,7 +172,7 @@ def test_models_list(run_shared: Run) -> None:
     assert row["aliases"] == {"production": 1}
     code, out, _ = run_shared("models", "list")
     assert code == 0
-    assert "houses" in out and "production->v1" in out
+    assert "houses" in out and "production" in out
 
 
 def test_models_list_when_empty(run: Run) -> None:

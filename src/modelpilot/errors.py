@@ -4,7 +4,7 @@ Every error a person can meet is a :class:`ModelpilotError`. Each subclass build
 from its arguments (what was wrong, what is allowed, what was received, what to do next) and
 carries the HTTP status the server answers with and the exit code the CLI ends with. The
 translation to a response or an exit code happens in exactly one place each
-(``modelpilot.serving`` and ``modelpilot.cli``).
+(``modelpilot.server._errors`` and ``modelpilot.cli``).
 """
 
 from __future__ import annotations

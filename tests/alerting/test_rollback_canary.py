@@ -12,9 +12,9 @@ from alerting_helpers import DEPLOYMENT, feed
 
 from fake_clock import FakeClock
 from modelpilot.alerting import AlertEngine
+from modelpilot.inference import DeploymentManager
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.serving import DeploymentManager
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from alerting_helpers import DEPLOYMENT, RecordingNotifier, feed, log_shadow_pai
 
 from fake_clock import FakeClock
 from modelpilot.alerting import Alert, AlertEngine, AlertStore
+from modelpilot.inference import DeploymentManager
 from modelpilot.monitoring import Monitor, Point, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.serving import DeploymentManager
 from modelpilot.spec import AlertRuleSpec
 
 INTERVAL = 10.0  # both the controller's analysis and the monitor's snapshot

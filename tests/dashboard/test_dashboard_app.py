@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from modelpilot.project import Project
-from modelpilot.serving import ServingApp, build_state, create_app
+from modelpilot.server import ServingApp, build_state, create_app
 
 DATA = ("/v1/project", "/v1/metrics/names", "/v1/metrics/series?name=request_rate&since=60")
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from modelpilot.dashboard import BadSeriesQuery, SeriesQuery, series_payload
 from modelpilot.monitoring import Point, TimeSeriesStore
+from modelpilot.server.dashboard import BadSeriesQuery, SeriesQuery, series_payload
 from modelpilot.store import create_database
 
 

@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from live_server import DEPLOYMENT, free_port, wait_for_readyz
 from modelpilot.datasets import HOUSE_FEATURES
-from modelpilot.serving import ServingApp
+from modelpilot.server import ServingApp
 from modelpilot.spec import FeatureSpec, render_project
 from project_helpers import merge_settings, run_cli
 

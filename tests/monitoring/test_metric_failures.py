@@ -23,7 +23,7 @@ from monitoring_helpers import as_instances, in_process_server, register, write_
 
 from modelpilot.monitoring import ServingMetrics
 from modelpilot.project import Project
-from modelpilot.serving import build_state, create_app
+from modelpilot.server import build_state, create_app
 
 STEPS_MODULE = "failing_metrics_steps"  # a module name no other test imports
 

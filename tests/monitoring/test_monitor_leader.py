@@ -19,10 +19,10 @@ from monitoring_helpers import DEPLOYMENT, register, write_project
 
 from fake_clock import FakeClock
 from modelpilot.alerting import AlertEngine, AlertStore
+from modelpilot.inference import DeploymentManager
 from modelpilot.monitoring import Monitor, MonitorLeader, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
-from modelpilot.serving import DeploymentManager
 from modelpilot.spec import AlertRuleSpec
 
 INTERVAL = 10.0  # monitoring.interval_s of the project file's template

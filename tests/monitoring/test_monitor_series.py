@@ -19,10 +19,10 @@ from monitoring_helpers import DEPLOYMENT, register, write_project
 
 from fake_clock import FakeClock
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
+from modelpilot.inference import DeploymentManager
 from modelpilot.monitoring import Monitor, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.runtime import load_runtime
-from modelpilot.serving import DeploymentManager
 from modelpilot.store import FeedbackItem, PredictionBatch, PredictionLog, new_ids
 
 FEATURES = [f.name for f in HOUSE_FEATURES]

@@ -18,10 +18,10 @@ import yaml
 from monitoring_helpers import CHAINED, CLEANED, run_cli
 
 from modelpilot.datasets import HOUSE_FEATURES
+from modelpilot.inference import DeploymentManager, PipelineBuilder
 from modelpilot.project import Project
 from modelpilot.registry import register_model
 from modelpilot.rollout import RolloutController, SmokeFailed
-from modelpilot.serving import DeploymentManager, PipelineBuilder
 from modelpilot.spec import FeatureSpec
 
 BROKEN_STEPS = """

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from modelpilot.errors import ConfigError
+from modelpilot.inference import FunctionStep, ModelStep, Pipeline, StepFailed, load_function
 from modelpilot.monitoring import ServingMetrics
-from modelpilot.serving import FunctionStep, ModelStep, Pipeline, StepFailed, load_function
 from modelpilot.spec import FeatureSpec, ProjectSpec
 
 FEATURES = [

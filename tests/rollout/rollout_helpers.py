@@ -22,9 +22,9 @@ from sklearn.preprocessing import OneHotEncoder
 
 from fake_clock import FakeClock
 from modelpilot.datasets import HOUSE_FEATURES
+from modelpilot.inference import DeploymentManager, PipelineBuilder
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.serving import DeploymentManager, PipelineBuilder
 from modelpilot.spec import render_project
 from modelpilot.store import PredictionBatch, new_ids
 from project_helpers import merge_settings, run_cli

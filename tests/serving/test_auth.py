@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelpilot.errors import AuthError, ConfigError, ConflictError, ModelpilotError, NotFoundError
-from modelpilot.serving import Principal, TokenStore
+from modelpilot.server import Principal, TokenStore
 
 ENVIRON = {"MODELPILOT_PREDICT_TOKEN": "p-secret", "MODELPILOT_ADMIN_TOKEN": "a-secret"}
 

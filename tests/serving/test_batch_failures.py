@@ -24,10 +24,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from modelpilot.datasets import house_prices
+from modelpilot.inference import FunctionStep, Pipeline, score_file
 from modelpilot.project import Project
 from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
-from modelpilot.serving import FunctionStep, Pipeline, score_file
 from modelpilot.store import PredictionLog, create_database
 from modelpilot.store._tables import scoring_runs
 from project_helpers import run_cli

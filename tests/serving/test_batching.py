@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from modelpilot.serving import MicroBatcher
-from modelpilot.serving._batching import Answers
+from modelpilot.inference import Answers, MicroBatcher
 
 
 class HeldModel:

@@ -53,7 +53,7 @@ from live_server import (
     poll,
 )
 from modelpilot.project import Project
-from modelpilot.serving import ServingApp, build_state, create_app
+from modelpilot.server import ServingApp, build_state, create_app
 
 MAX_BODY_BYTES = 4096
 HELD = "held"

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import Engine
 
 from modelpilot.errors import ModelpilotError
-from modelpilot.serving import LogEntry, LogQueueFull, LogWriter
+from modelpilot.inference import LogQueueFull, LogWriter
 from modelpilot.spec import FeatureSpec
 from modelpilot.store import (
+    LogRows,
     PiiScrubber,
     PredictionBatch,
     PredictionLog,
@@ -34,19 +35,17 @@ def log(engine: Engine) -> PredictionLog:
     return PredictionLog(engine)
 
 
-def entries(n: int, *, start: int = 0, model: str = "m") -> list[LogEntry]:
-    return [
-        LogEntry(
-            f"p{i:05d}",
-            1000.0 + i,
-            model,
-            1,
-            {"x": float(i), "email": f"{i}@a.b"},
-            {"prediction": 2.0 * i},
-            0.5,
-        )
-        for i in range(start, start + n)
-    ]
+def entries(n: int, *, start: int = 0, model: str = "m") -> LogRows:
+    numbers = range(start, start + n)
+    return LogRows(
+        model,
+        1,
+        [f"p{i:05d}" for i in numbers],
+        1000.0 + start,
+        {"x": [float(i) for i in numbers], "email": [f"{i}@a.b" for i in numbers]},
+        [2.0 * i for i in numbers],
+        latencies=[(0.5, n)],
+    )
 
 
 class FlakyLog(PredictionLog):
@@ -131,10 +130,9 @@ def test_durable_callbacks_run_after_the_commit(log: PredictionLog) -> None:
 
     writer = LogWriter(log, flush_interval=0.01)
     writer.start()
-    batch = entries(4)
-    ids = [e.id for e in batch]
-    writer.submit(batch[:2], callback)
-    writer.submit(batch[2:], callback)
+    ids = [f"p{i:05d}" for i in range(4)]
+    writer.submit(entries(2), callback)
+    writer.submit(entries(2, start=2), callback)
     assert callbacks.wait(2) == [None, None]
     assert seen_in_log[-1] == set(ids)
     writer.stop()
@@ -142,7 +140,7 @@ def test_durable_callbacks_run_after_the_commit(log: PredictionLog) -> None:
 
 def test_an_empty_submission_calls_back_at_once(log: PredictionLog) -> None:
     callbacks = Callbacks()
-    LogWriter(log).submit([], callbacks)
+    LogWriter(log).submit(entries(0), callbacks)
     assert callbacks.results == [None]
 
 
@@ -189,7 +187,8 @@ def test_pii_features_are_scrubbed_before_they_are_written(log: PredictionLog) -
     scrubber = PiiScrubber(features, mode="hash", key=b"secret")
     writer = LogWriter(log, flush_interval=0.01, scrubbers={"m": scrubber})
     writer.start()
-    writer.submit(entries(2) + entries(1, start=2, model="other"))
+    writer.submit(entries(2))
+    writer.submit(entries(1, start=2, model="other"))
     assert writer.wait_flushed(WAIT)
     writer.stop()
     scrubbed = log.window(model="m")

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Match
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.serving import ServerState, ServingApp, build_state, create_app
+from modelpilot.server import ServerState, ServingApp, build_state, create_app
 from modelpilot.spec import render_project
 
 PREDICT_TOKEN = "predict-token-for-openapi"

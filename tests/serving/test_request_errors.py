@@ -22,7 +22,7 @@ import yaml
 from live_server import ADMIN_TOKEN, DEPLOYMENT, auth, poll
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
-from modelpilot.serving import ServingApp, build_state, create_app
+from modelpilot.server import ServingApp, build_state, create_app
 from modelpilot.spec import render_project
 
 PREDICT_TOKEN = "predict-token-for-request-errors"

@@ -1,10 +1,10 @@
 """The micro-batch scorer of the model thread, in process: answers, ids and the prediction log.
 
 A micro-batch mixes requests validated by the fast path (``rows``) and by the full rules
-(``columns``), requests the model thread logs itself (``log=True``) and requests whose caller
-logs them (a degree of automation below full, a shadow's copy). Each must get its own answers,
-ids unique in the batch, and exactly the log rows it is owed: the values that were sent, the
-model's outputs, an error for a request the model failed on. The log is read back with
+(``columns``), requests the model thread logs itself (``LogPolicy.SCORER``) and requests whose
+caller logs them (a degree of automation below full, a shadow's copy). Each must get its own
+answers, ids unique in the batch, and exactly the log rows it is owed: the values that were
+sent, the model's outputs, an error for a request the model failed on. The log is read back with
 ``PredictionLog.window`` as a user would.
 """
 
@@ -29,13 +29,26 @@ from sklearn.preprocessing import FunctionTransformer
 
 from modelpilot.data import SchemaValidator
 from modelpilot.errors import ModelpilotError
+from modelpilot.inference import (
+    BatchFailed,
+    BatchJob,
+    JobResult,
+    LogPolicy,
+    LogWriter,
+    PredictionRecorder,
+    batch_scorer,
+)
 from modelpilot.registry import ArtifactRef, ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
-from modelpilot.serving import LogWriter
-from modelpilot.serving._logwriter import MatrixColumns, _concatenate
-from modelpilot.serving._scoring import BatchFailed, BatchJob, JobResult, ScoringSink, batch_scorer
 from modelpilot.spec import FeatureSpec
-from modelpilot.store import PiiScrubber, PredictionBatch, PredictionLog, create_database
+from modelpilot.store import (
+    LogRows,
+    MatrixColumns,
+    PiiScrubber,
+    PredictionLog,
+    create_database,
+    join_rows,
+)
 
 WAIT = 30.0  # the longest a commit may take here; a bound, never a pause
 MODEL = "scored"
@@ -130,19 +143,21 @@ class Scorer:
             _version(features, task),
             runtime,
             self.validator,
-            sink=ScoringSink(writer, durable=durable),
+            recorder=PredictionRecorder(writer, durable=durable),
         )
 
     def fast(self, records: list[dict[str, Any]], *, log: bool) -> BatchJob:
         rows = self.validator.numeric_rows(records)
         assert rows is not None, "these records must take the fast path"
-        return BatchJob(len(records), rows=rows, deployment=MODEL, log=log)
+        return BatchJob(len(records), rows=rows, deployment=MODEL, policy=_policy(log))
 
     def general(self, records: list[dict[str, Any]], *, log: bool) -> BatchJob:
         checked = self.validator.validate_records(records)
         assert checked.problems == []
         assert self.validator.numeric_rows(records) is None, "these must take the full rules"
-        return BatchJob(len(records), columns=checked.columns, deployment=MODEL, log=log)
+        return BatchJob(
+            len(records), columns=checked.columns, deployment=MODEL, policy=_policy(log)
+        )
 
     def run(self, jobs: list[BatchJob]) -> Sequence[JobResult | BaseException]:
         """Score the batch, then do its after-work, as the event loop would, and let the
@@ -153,6 +168,11 @@ class Scorer:
             after()
         assert self.writer.wait_flushed(WAIT)
         return results
+
+
+def _policy(log: bool) -> LogPolicy:
+    """The model thread logs a job (``log``), or its caller does."""
+    return LogPolicy.SCORER if log else LogPolicy.CALLER
 
 
 def _matrix(records: list[dict[str, Any]]) -> np.ndarray:
@@ -233,15 +253,15 @@ def test_ids_are_unique_in_a_batch_and_across_batches(
 
 
 @pytest.mark.parametrize("durable", [False, True], ids=["after-answers", "durable"])
-def test_only_the_jobs_that_log_here_are_logged_and_marked_logged(
+def test_only_the_jobs_that_log_here_are_logged(
     classifier: tuple[Any, ModelRuntime], writer: LogWriter, log: PredictionLog, durable: bool
 ) -> None:
     scorer = Scorer(classifier[1], writer, durable=durable)
     results = _answered(scorer.run(_mixed(scorer)))
     logged = log.window(model=MODEL)
     assert sorted(logged["id"]) == sorted(results[0].ids + results[1].ids)
-    # The caller logs the other two itself (after changing their answers): ``logged`` tells it.
-    assert [r.logged for r in results] == [True, True, False, False]
+    # The caller logs the other two itself (after changing their answers).
+    assert not set(results[2].ids + results[3].ids) & set(logged["id"])
 
 
 def test_the_log_holds_the_values_that_were_sent_and_the_models_outputs(
@@ -296,7 +316,6 @@ def test_a_poisonous_job_fails_alone_and_is_logged_with_its_error(
     first, failed, third, fourth = results
     assert isinstance(failed, BatchFailed)
     assert isinstance(failed.cause, ValueError)
-    assert failed.logged
     assert len(failed.ids) == 2 and len(set(failed.ids)) == 2
     for records, result in [(FAST_A, first), (GENERAL_B, third), (FAST_C, fourth)]:
         assert isinstance(result, JobResult)
@@ -485,34 +504,35 @@ def test_a_pii_number_sent_as_an_integer_gets_one_hash_in_answered_and_failed_ro
     assert logged["customer"].nunique() == 1, logged[["customer", "error"]]
 
 
-# ---- the writer's concatenation of micro-batches --------------------------------------------
-def _matrix_batch(start: int, n: int) -> PredictionBatch:
+# ---- the writer's joining of micro-batches ---------------------------------------------------
+def _matrix_batch(start: int, n: int) -> LogRows:
     matrix = np.arange(start * 3, (start + n) * 3, dtype=np.float64).reshape(n, 3) / 4
-    return PredictionBatch(
-        model=MODEL,
-        version=1,
-        ids=[f"id{start + i:04d}" for i in range(n)],
-        ts=np.full(n, 1000.0 + start),
-        inputs=MatrixColumns(matrix, NAMES),
-        outputs={
-            "prediction": [CLASSES[(start + i) % 3] for i in range(n)],
-            "proba_a": np.linspace(0, 1, n),
-            "confidence": np.full(n, 0.5),
-        },
-        latency_ms=np.full(n, 2.0),
+    shares = np.linspace(0, 1, n)
+    return LogRows(
+        MODEL,
+        1,
+        [f"id{start + i:04d}" for i in range(n)],
+        1000.0 + start,
+        MatrixColumns(matrix, NAMES),
+        [CLASSES[(start + i) % 3] for i in range(n)],
+        proba=np.column_stack([shares, (1 - shares) / 2, (1 - shares) / 2]),
+        classes=tuple(CLASSES),
+        latencies=[(2.0, n)],
     )
 
 
-def _columns_batch(start: int) -> PredictionBatch:
+def _columns_batch(start: int) -> LogRows:
     """A micro-batch of the full rules: the same columns as lists, with a null and an int."""
-    return PredictionBatch(
-        model=MODEL,
-        version=1,
-        ids=[f"id{start:04d}", f"id{start + 1:04d}"],
-        ts=[1000.0 + start, 1000.0 + start],
-        inputs={"x1": [7, 1.5], "x2": [0.0, -2.0], "x3": [None, 3.0]},
-        outputs={"prediction": ["b", "c"], "proba_a": [0.25, 0.75], "confidence": [0.5, 0.75]},
-        latency_ms=[1.0, 3.0],
+    return LogRows(
+        MODEL,
+        1,
+        [f"id{start:04d}", f"id{start + 1:04d}"],
+        1000.0 + start,
+        {"x1": [7, 1.5], "x2": [0.0, -2.0], "x3": [None, 3.0]},
+        ["b", "c"],
+        proba=[[0.25, 0.5, 0.25], [0.75, 0.2, 0.05]],
+        classes=tuple(CLASSES),
+        latencies=[(1.0, 1), (3.0, 1)],
     )
 
 
@@ -531,11 +551,11 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
     ],
     ids=["matrices", "matrices-and-columns"],
 )
-def test_concatenated_micro_batches_hold_every_row_of_every_part(
-    parts: list[PredictionBatch],
-) -> None:
-    joined = _concatenate(parts)
-    expected = pa.concat_tables([p.to_arrow() for p in parts], promote_options="permissive")
+def test_joined_micro_batches_hold_every_row_of_every_part(parts: list[LogRows]) -> None:
+    joined = join_rows(parts)
+    expected = pa.concat_tables(
+        [join_rows([p]).to_arrow() for p in parts], promote_options="permissive"
+    )
     assert _rows(joined.to_arrow()) == _rows(expected)
 
 
@@ -545,7 +565,7 @@ def test_micro_batches_committed_together_read_back_as_they_were_sent(log: Predi
     writer.start()
     try:
         for part in parts:
-            writer.submit_batch(part)
+            writer.submit(part)
         assert writer.wait_flushed(WAIT)
     finally:
         writer.stop()
@@ -554,9 +574,13 @@ def test_micro_batches_committed_together_read_back_as_they_were_sent(log: Predi
     columns = ["id", "ts", "latency_ms", *NAMES, "prediction", "proba_a", "confidence"]
     got = logged[columns].astype(object).where(logged[columns].notna(), None)
     expected = [
-        {name.removeprefix("in:").removeprefix("out:"): value for name, value in row.items()}
+        {
+            name.removeprefix("in:").removeprefix("out:"): value
+            for name, value in row.items()
+            if name.removeprefix("in:").removeprefix("out:") in columns
+        }
         for part in parts
-        for row in _rows(part.to_arrow())
+        for row in _rows(join_rows([part]).to_arrow())
     ]
     assert got.to_dict("records") == expected
 

@@ -18,7 +18,7 @@ from tritonclient.utils import serialize_byte_tensor
 
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.errors import ModelpilotError, ValidationFailed
-from modelpilot.serving._v2 import V2Request, decode_request, encode_response, model_metadata
+from modelpilot.server._v2 import V2Request, decode_request, encode_response, model_metadata
 
 NUMERIC = ["size_sqft", "bedrooms", "bathrooms", "age_years", "lot_acres", "distance_km"]
 NAMES = [f.name for f in HOUSE_FEATURES]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from modelpilot.alerting._alert import Alert
 from modelpilot.monitoring import parse_labels
+from modelpilot.rollout import RolloutRecord, strategy_of
 from modelpilot.spec import AlertRuleSpec
 
 __all__ = ["ActionHandler", "rollback_canary"]
@@ -26,12 +27,22 @@ ACTOR = "alerts"
 #: A rollback needs at least this much evidence, even when a rule fires on a single point.
 ROLLBACK_MIN_BREACH_S = 60.0
 
-#: The rollout strategies ``rollback_canary`` undoes: those with a candidate beside the primary
-#: (``shadow-canary`` in its shadow phase; it becomes a ``canary`` after).
-ROLLBACK_STRATEGIES = ("canary", "shadow", "shadow-canary", "blue-green")
+
+class ActiveRollouts(Protocol):
+    def active(self, name: str) -> RolloutRecord | None: ...
 
 
-def rollback_canary(controller: Any) -> ActionHandler:
+class Rollbacks(Protocol):
+    """What ``rollback_canary`` uses of the rollout controller
+    (``modelpilot.rollout.RolloutController``)."""
+
+    @property
+    def store(self) -> ActiveRollouts: ...
+
+    def rollback(self, name: str, *, actor: str, reason: str = "") -> dict[str, Any]: ...
+
+
+def rollback_canary(controller: Rollbacks) -> ActionHandler:
     """The ``rollback_canary`` action: roll back the deployment's canary, shadow (or
     shadow-canary) or blue-green rollout through the rollout controller
     (``controller.rollback``), as actor ``alerts``. A shadow is stopped: the candidate gets no
@@ -55,7 +66,9 @@ def rollback_canary(controller: Any) -> ActionHandler:
     def act(alert: Alert) -> str:
         name = alert.deployment
         active = controller.store.active(name)
-        if active is None or active.strategy not in ROLLBACK_STRATEGIES:
+        # The strategies with a candidate beside the primary (a canary, a shadow, a
+        # blue-green switch in its window) say so; a rolling update is left alone.
+        if active is None or not strategy_of(active).alert_rollback:
             what = "" if active is None else f" ({active.strategy} rollouts are left alone)"
             return (
                 f"{name} has no canary, shadow or blue-green rollout in progress; "

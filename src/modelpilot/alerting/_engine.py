@@ -32,13 +32,14 @@ from modelpilot.alerting._actions import (
     ActionHandler,
     ActionRunner,
     AuditFn,
+    Rollbacks,
     rollback_canary,
 )
 from modelpilot.alerting._alert import Alert
 from modelpilot.alerting._notifiers import Notifier, build_notifiers
 from modelpilot.alerting._rules import aggregate, alert_rules, breaches
 from modelpilot.alerting._store import AlertStore
-from modelpilot.monitoring import Point, parse_labels
+from modelpilot.monitoring import Point, ServingMetrics, parse_labels
 from modelpilot.spec import AlertRuleSpec
 
 if TYPE_CHECKING:
@@ -118,8 +119,8 @@ class AlertEngine:
         cls,
         project: Project,
         *,
-        controller: Any = None,
-        metrics: Any = None,
+        controller: Rollbacks | None = None,
+        metrics: ServingMetrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> AlertEngine:
         """The engine a server runs: the project's rules, database, notifiers and audit log,

@@ -3,7 +3,7 @@
 A model that a deployment runs behind ``steps`` is scored through those steps (the pipeline
 the server builds), so a file's scores are what the server would answer for its rows. Rows
 the model (or a step) raises on are rejected and logged as failed predictions, not fatal to
-the run (see ``modelpilot.serving._batch``); the exit code stays 0.
+the run (see ``modelpilot.inference._batch``); the exit code stays 0.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from modelpilot.errors import ModelpilotError, NotFoundError
 
 if TYPE_CHECKING:
     from modelpilot.data import BatchInputReport
+    from modelpilot.inference import ScoringResult
     from modelpilot.project import Project
     from modelpilot.registry import ModelVersion
-    from modelpilot.serving import ScoringResult
     from modelpilot.spec import DeploymentSpec
 
 _MARKS = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]skip[/]"}
@@ -200,7 +200,7 @@ def score(
     modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
     """
     from modelpilot.data import BatchInputRejected, check_batch_input, file_format
-    from modelpilot.serving import PipelineBuilder, recent_run_rows, score_file, steps_deployment
+    from modelpilot.inference import PipelineBuilder, recent_run_rows, score_file, steps_deployment
     from modelpilot.store import PiiScrubber, load_pii_key
 
     check = max_rejected_check(max_rejected) if max_rejected is not None else None

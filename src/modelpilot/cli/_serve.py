@@ -12,7 +12,7 @@ from modelpilot.cli._root import app, console, open_project
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
-    from modelpilot.serving import TokenStore
+    from modelpilot.server import TokenStore
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -30,8 +30,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Serve the project's deployments over HTTP (JSON API and Open Inference Protocol V2)."""
-    from modelpilot.serving import TokenStore
-    from modelpilot.serving import serve as run_server
+    from modelpilot.server import TokenStore
+    from modelpilot.server import serve as run_server
 
     project = open_project()
     settings = project.spec.serving
@@ -70,7 +70,7 @@ def serve(
 
 
 def _tokens() -> TokenStore:
-    from modelpilot.serving import TokenStore
+    from modelpilot.server import TokenStore
 
     project = open_project()
     return TokenStore(path=project.resolve(project.spec.serving.tokens_file), environ={})

@@ -6,13 +6,40 @@ a few kilobytes per feature and opens instantly whatever the size of the data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from modelpilot.drift._report import DriftReport, FeatureDrift
+from modelpilot.drift._feature_drift import FeatureDrift
 
-__all__ = ["render_html"]
+__all__ = ["ReportView", "render_html"]
+
+
+class ReportView(Protocol):
+    """What the page shows of a report (``modelpilot.drift.DriftReport``, which renders itself
+    with :func:`render_html`)."""
+
+    @property
+    def features(self) -> Sequence[FeatureDrift]: ...
+    @property
+    def dataset_drifted(self) -> bool: ...
+    @property
+    def n_drifted(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+    @property
+    def share_drifted(self) -> float: ...
+    @property
+    def dataset_threshold(self) -> float: ...
+    @property
+    def correction(self) -> str: ...
+    @property
+    def effect_size_floor(self) -> float | None: ...
+    @property
+    def reference_source(self) -> str | None: ...
+    @property
+    def domain_classifier(self) -> Any: ...
+
 
 _WIDTH, _HEIGHT = 560, 170
 _LEFT, _RIGHT, _TOP, _BOTTOM = 44, 8, 10, 40
@@ -121,7 +148,7 @@ def _card(feature: FeatureDrift) -> str:
     )
 
 
-def render_html(report: DriftReport, *, title: str = "Data drift report") -> str:
+def render_html(report: ReportView, *, title: str = "Data drift report") -> str:
     """The whole page as a string."""
     verdict_class = "bad" if report.dataset_drifted else "ok"
     verdict = (

@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelpilot.inference import LogWriter
 from modelpilot.monitoring._output_stats import OutputStats
 from modelpilot.monitoring._request_stats import RequestStats
 
@@ -183,7 +184,7 @@ class ServingMetrics:
         self,
         *,
         registry: CollectorRegistry | None = None,
-        writer: Any = None,
+        writer: LogWriter | None = None,
         process: bool = True,
         latency_window: int = 50_000,
     ) -> None:

@@ -28,15 +28,23 @@ import numpy as np
 import psutil
 
 from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare
+from modelpilot.inference import Deployment, DeploymentManager
 from modelpilot.monitoring._metrics import ServingMetrics
 from modelpilot.monitoring._timeseries import Point, TimeSeriesStore, format_labels
 from modelpilot.project import Project
+from modelpilot.rollout import RolloutRecord, RolloutStore, strategy_of
+from modelpilot.types import Clock
 
 __all__ = ["Monitor"]
 
 logger = logging.getLogger("modelpilot.monitoring")
 Listener = Callable[[list[Point]], None]
-SHADOW_STRATEGIES = ("shadow", "shadow-canary")
+
+
+class ReviewStats(Protocol):
+    """What the monitor reads of the review queue (``modelpilot.automation.ReviewQueue``)."""
+
+    def stats(self, deployment: str | None = None) -> dict[str, Any]: ...
 
 
 class SeriesEndedListener(Protocol):
@@ -73,9 +81,9 @@ class Monitor:
         self,
         project: Project,
         metrics: ServingMetrics,
-        manager: Any,
+        manager: DeploymentManager,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> None:
         self.project = project
         self.metrics = metrics
@@ -85,13 +93,13 @@ class Monitor:
         self.series = TimeSeriesStore(project.engine, clock=clock)
         self.listeners: list[Listener] = []
         self.series_ended: list[SeriesEndedListener] = []
-        self.reviews: Any = None  # the server's ReviewQueue, when it has one
+        self.reviews: ReviewStats | None = None  # the server's review queue, when it has one
         self._watch: dict[str, _DeploymentWatch] = {}
         self._last_snapshot = 0.0
         self._last_prune = 0.0
         self._process = psutil.Process()
         self._process.cpu_percent(None)
-        self._rollouts: Any = None
+        self._rollouts = RolloutStore(project.engine, clock=clock)
 
     def resume(self) -> None:
         """Start measuring from now, as if the last snapshot had just been taken.
@@ -160,7 +168,7 @@ class Monitor:
         return points
 
     def _traffic_points(
-        self, deployment: Any, watch: _DeploymentWatch, now: float, elapsed: float
+        self, deployment: Deployment, watch: _DeploymentWatch, now: float, elapsed: float
     ) -> list[Point]:
         name = deployment.name
         totals: dict[str, float] = {}
@@ -197,7 +205,7 @@ class Monitor:
         return points
 
     def _input_points(
-        self, deployment: Any, watch: _DeploymentWatch, now: float, elapsed: float
+        self, deployment: Deployment, watch: _DeploymentWatch, now: float, elapsed: float
     ) -> list[Point]:
         stats = self.metrics.inputs.get(deployment.name)
         if stats is None:
@@ -235,7 +243,7 @@ class Monitor:
         return points
 
     # ---- drift ------------------------------------------------------------------------
-    def _references(self, deployment: Any, watch: _DeploymentWatch) -> None:
+    def _references(self, deployment: Deployment, watch: _DeploymentWatch) -> None:
         version = deployment.primary.version
         if watch.reference_version == version.version:
             return
@@ -252,7 +260,9 @@ class Monitor:
             renamed = {"features": {"prediction": {k: v for k, v in target.items() if k != "name"}}}
             watch.prediction_reference = DriftReference.from_profile(renamed)
 
-    def _drift_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:
+    def _drift_points(
+        self, deployment: Deployment, watch: _DeploymentWatch, now: float
+    ) -> list[Point]:
         settings = self.settings.drift
         stats = self.metrics.inputs.get(deployment.name)
         predicted = float(stats.instances) if stats is not None else 0.0
@@ -311,7 +321,9 @@ class Monitor:
         return points
 
     # ---- people ---------------------------------------------------------------------------
-    def _review_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:
+    def _review_points(
+        self, deployment: Deployment, watch: _DeploymentWatch, now: float
+    ) -> list[Point]:
         if self.reviews is None:
             return []
         name = deployment.name
@@ -332,7 +344,9 @@ class Monitor:
         return points
 
     # ---- rollouts ---------------------------------------------------------------------
-    def _shadow_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:
+    def _shadow_points(
+        self, deployment: Deployment, watch: _DeploymentWatch, now: float
+    ) -> list[Point]:
         """The agreement of a shadow candidate with the primary, as the controller last
         measured it (its analysis every ``rollout.analysis_interval_s``, kept in the rollout's
         history in the database, so any worker process reads the same figure).
@@ -345,16 +359,12 @@ class Monitor:
         of them, with no shadow running) ended, and why, as the latest rollout record says: an
         alert on a shadow that is over would otherwise stay as it was for ever.
         """
-        if self._rollouts is None:
-            from modelpilot.rollout import RolloutStore  # the rollout stage imports serving
-
-            self._rollouts = RolloutStore(self.project.engine, clock=self.clock)
         name = deployment.name
         record = self._rollouts.active(name)
         agreement: float | None = None
         compared = 0
         version: int | None = None
-        if record is not None and record.strategy in SHADOW_STRATEGIES:
+        if record is not None and strategy_of(record).mirrors(record):
             version = record.candidate_version
             for entry in reversed(record.history):
                 report = entry.get("shadow")
@@ -386,7 +396,9 @@ class Monitor:
         return [Point("shadow_agreement", name, agreement, now, labels)]
 
     # ---- outcomes ---------------------------------------------------------------------
-    def _outcome_points(self, deployment: Any, watch: _DeploymentWatch, now: float) -> list[Point]:
+    def _outcome_points(
+        self, deployment: Deployment, watch: _DeploymentWatch, now: float
+    ) -> list[Point]:
         spec = self.project.spec
         version = deployment.primary.version
         name = deployment.name
@@ -434,7 +446,7 @@ class Monitor:
         return points
 
 
-def _shadow_ended(record: Any) -> str:
+def _shadow_ended(record: RolloutRecord | None) -> str:
     """Why a shadow's agreement series is over, from the deployment's latest rollout (or None).
 
     Examples
@@ -450,12 +462,12 @@ def _shadow_ended(record: Any) -> str:
     """
     if record is None:
         return "no shadow is running"
-    shadowed = record.strategy in SHADOW_STRATEGIES or record.config.get("shadow_until")
+    shadowed = strategy_of(record).shadowed(record)
     what = f"rollout {record.id}, a {record.strategy} of version {record.candidate_version}"
     if not shadowed:
         return f"no shadow is running (the latest rollout: {what}, {record.status})"
     ended = f"the shadow of version {record.candidate_version} ended (rollout {record.id}"
-    if record.active and record.strategy in SHADOW_STRATEGIES:
+    if record.active and strategy_of(record).mirrors(record):
         return f"a shadow of another version replaced it ({what})"
     if record.active:
         return f"{ended} passed its shadow phase: a canary now)"

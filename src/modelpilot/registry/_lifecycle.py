@@ -16,7 +16,7 @@ from modelpilot.registry._registry import ModelRegistry, ModelVersion, _dumps
 from modelpilot.store._tables import aliases, deployment_states, model_versions, rollouts
 
 if TYPE_CHECKING:
-    from modelpilot.project import Project
+    from modelpilot.registry._register import ProjectContext
 
 __all__ = ["archive_version", "reevaluate", "version_users"]
 
@@ -89,7 +89,7 @@ def archive_version(
 
 
 def reevaluate(
-    project: Project,
+    project: ProjectContext,
     name: str,
     version: int,
     eval_file: Path,

@@ -8,19 +8,32 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from modelpilot.data import SchemaValidator, build_profile, read_table, sha256_file
 from modelpilot.errors import ArtifactError, ConfigError, DataError
 from modelpilot.registry._metrics import check_targets, compute_metrics
-from modelpilot.registry._registry import ModelVersion
+from modelpilot.registry._registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec, ProjectSpec
 
-if TYPE_CHECKING:
-    from modelpilot.project import Project
+__all__ = ["ProjectContext", "check_feature_names", "evaluate", "register_model"]
 
-__all__ = ["check_feature_names", "evaluate", "register_model"]
+
+class ProjectContext(Protocol):
+    """What registering a model reads of its project (``modelpilot.project.Project``)."""
+
+    @property
+    def directory(self) -> Path: ...
+
+    @property
+    def spec(self) -> ProjectSpec: ...
+
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+
+    @property
+    def registry(self) -> ModelRegistry: ...
 
 
 def _git_commit(directory: Path) -> str | None:
@@ -155,16 +168,21 @@ def check_feature_names(runtime: ModelRuntime, features: list[FeatureSpec]) -> l
     return []
 
 
-def _schema(project: Project, data_file: Path | None, eval_file: Path | None) -> list[FeatureSpec]:
+def _schema(
+    project: ProjectContext, data_file: Path | None, eval_file: Path | None
+) -> list[FeatureSpec]:
     """The project's features; when it declares none, inferred from ``data_file`` (else
     ``eval_file``) as `data check --write-schema` does, and written to the project file."""
     spec = project.spec
     if spec.features:
         return list(spec.features)
+    from modelpilot.spec import PROJECT_FILE, write_features
+
+    file = project.directory / PROJECT_FILE
     source = data_file or eval_file
     if source is None:
         raise ConfigError(
-            str(project.file),
+            str(file),
             [
                 "features: the schema is empty, and registering needs one to check the model "
                 "against. Run `modelpilot data check TRAIN.csv --write-schema`, or register "
@@ -172,15 +190,14 @@ def _schema(project: Project, data_file: Path | None, eval_file: Path | None) ->
             ],
         )
     from modelpilot.data import infer_schema
-    from modelpilot.spec import write_features
 
     inferred = infer_schema(source, target=spec.target)
-    write_features(project.file, inferred)
+    write_features(file, inferred)
     return inferred
 
 
 def register_model(
-    project: Project,
+    project: ProjectContext,
     artifact: Path,
     *,
     name: str | None = None,

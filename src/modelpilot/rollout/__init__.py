@@ -1,20 +1,25 @@
-"""Deployment patterns without Kubernetes: shadow, canary with gates, blue-green, rolling."""
+"""Deployment patterns without Kubernetes: direct, shadow, canary with gates, shadow-canary,
+blue-green and rolling, one object per strategy (``RolloutStrategy``), run by the controller."""
 
 from modelpilot.rollout._analysis import GateResult, StepWindow, analyze, compare_shadow
-from modelpilot.rollout._controller import STRATEGIES, RolloutController
+from modelpilot.rollout._controller import RolloutController
 from modelpilot.rollout._routers import CanaryRouter, ShadowRouter, bucket_of
 from modelpilot.rollout._sequential import SequentialResult, msprt
 from modelpilot.rollout._smoke import SmokeFailed, smoke_records, smoke_test
 from modelpilot.rollout._store import DeploymentState, RolloutRecord, RolloutStore
+from modelpilot.rollout._strategies import STRATEGIES, strategy_named, strategy_of
+from modelpilot.rollout._strategy import RolloutContext, RolloutStrategy
 
 __all__ = [
     "STRATEGIES",
     "CanaryRouter",
     "DeploymentState",
     "GateResult",
+    "RolloutContext",
     "RolloutController",
     "RolloutRecord",
     "RolloutStore",
+    "RolloutStrategy",
     "SequentialResult",
     "ShadowRouter",
     "SmokeFailed",
@@ -25,4 +30,6 @@ __all__ = [
     "msprt",
     "smoke_records",
     "smoke_test",
+    "strategy_named",
+    "strategy_of",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelpilot.serving import LoadedVersion
+from modelpilot.inference import LoadedVersion
 
 __all__ = ["CanaryRouter", "ShadowRouter", "bucket_of"]
 

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from modelpilot.errors import ModelpilotError
-from modelpilot.serving import LoadedVersion
-from modelpilot.serving._outputs import run_model
+from modelpilot.inference import LoadedVersion, run_model
 
 __all__ = ["SmokeFailed", "smoke_records", "smoke_test"]
 

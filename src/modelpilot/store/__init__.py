@@ -21,22 +21,34 @@ if TYPE_CHECKING:
         PredictionRecord,
         new_ids,
     )
+    from modelpilot.store._rows import (
+        LogRows,
+        MatrixColumns,
+        join_rows,
+        output_columns,
+        row_records,
+    )
 
 __all__ = [
     "CompactionResult",
     "FeedbackItem",
     "FeedbackResult",
+    "LogRows",
     "LogStats",
+    "MatrixColumns",
     "PiiScrubber",
     "PredictionBatch",
     "PredictionLog",
     "PredictionRecord",
     "compact_segments",
     "create_database",
+    "join_rows",
     "load_pii_key",
     "log_stats",
     "new_ids",
+    "output_columns",
     "resolve_url",
+    "row_records",
     "upgrade",
 ]
 
@@ -54,6 +66,7 @@ _SOURCES = {
         "PredictionRecord",
         "new_ids",
     ),
+    "_rows": ("LogRows", "MatrixColumns", "join_rows", "output_columns", "row_records"),
 }
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name

@@ -1,0 +1,80 @@
+"""Liveness, readiness and the Open Inference Protocol's server and model metadata."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from modelpilot import __version__
+from modelpilot.server._errors import NotReady
+from modelpilot.server._requests import json_response
+from modelpilot.server._state import ServerState
+from modelpilot.server._v2 import model_metadata
+
+__all__ = ["HealthRoutes"]
+
+
+class HealthRoutes:
+    """``/healthz``, ``/readyz`` and the V2 ``/v2...`` metadata routes (no token)."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/healthz", self.healthz),
+            Route("/readyz", self.readyz),
+            Route("/v2/health/live", self.v2_live),
+            Route("/v2/health/ready", self.v2_ready),
+            Route("/v2", self.v2_server),
+            Route("/v2/models/{name}", self.v2_model),
+            Route("/v2/models/{name}/ready", self.v2_model_ready),
+            Route("/v2/models/{name}/versions/{version}", self.v2_model),
+        ]
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"status": "live"})
+
+    async def readyz(self, request: Request) -> Response:
+        state = self.state
+        if state.ready:
+            names = [d.name for d in state.manager.all()]
+            return json_response({"status": "ready", "deployments": names})
+        status = "loading" if state.load_error is None else "failed"
+        return json_response({"status": status, "error": state.load_error}, 503)
+
+    async def v2_live(self, request: Request) -> Response:
+        return json_response({"live": True})
+
+    async def v2_ready(self, request: Request) -> Response:
+        ready = self.state.ready
+        return json_response({"ready": ready}, 200 if ready else 503)
+
+    async def v2_server(self, request: Request) -> Response:
+        return json_response(
+            {"name": "modelpilot", "version": __version__, "extensions": ["binary_data"]}
+        )
+
+    async def v2_model(self, request: Request) -> Response:
+        state = self.state
+        if not state.ready:
+            raise NotReady("the server is still loading its models")
+        deployment = state.manager.find_by_model(request.path_params["name"])
+        version = deployment.primary.version
+        return json_response(
+            model_metadata(
+                request.path_params["name"],
+                [v.version.version for v in deployment.router.versions],
+                deployment.primary.validator.features,  # what requests send (a pipeline's own)
+                flavor=version.flavor,
+                task=version.task,
+            )
+        )
+
+    async def v2_model_ready(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if not self.state.ready:
+            return json_response({"name": name, "ready": False}, 503)
+        self.state.manager.find_by_model(name)
+        return json_response({"name": name, "ready": True})

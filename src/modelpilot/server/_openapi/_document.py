@@ -1,0 +1,120 @@
+"""The document itself: the paths of every route, the loaded deployments' feature schemas."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelpilot.server._openapi._blocks import DEPLOYMENT, V2_MODEL, path_param
+from modelpilot.server._openapi._control import automation_paths, deployment_paths
+from modelpilot.server._openapi._predictions import infer_operation, predict_operation
+from modelpilot.server._openapi._routes import health_paths, monitoring_paths
+from modelpilot.server._openapi._schemas import component_schemas
+from modelpilot.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from modelpilot.server._state import ServerState
+
+__all__ = ["openapi_document"]
+
+
+def _feature_schema(feature: FeatureSpec) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if feature.type == "numeric":
+        schema = {"type": "number"}
+        if feature.range is not None:
+            schema["minimum"], schema["maximum"] = feature.range
+    elif feature.type == "boolean":
+        schema = {"type": "boolean"}
+    else:
+        schema = {"type": "string"}
+        if feature.categories:
+            schema["examples"] = feature.categories
+    if feature.nullable:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    if feature.description:
+        schema["description"] = feature.description
+    return schema
+
+
+def _record_schema(features: list[FeatureSpec]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {f.name: _feature_schema(f) for f in features},
+        "required": [f.name for f in features if not f.nullable],
+    }
+
+
+_TAGS = {
+    "predictions": "Predictions (JSON API)",
+    "v2": "The Open Inference Protocol (KServe V2)",
+    "feedback": "Ground truth for logged predictions",
+    "deployments": "Deployments and the versions they serve",
+    "rollout": "Canary, shadow, blue-green and rolling deployments",
+    "automation": "Degrees of automation and retraining",
+    "reviews": "The human review queue",
+    "alerts": "Alerts",
+    "monitoring": "Metrics",
+    "dashboard": "The dashboard and the data it reads",
+    "health": "Health and this document",
+}
+
+
+def openapi_document(state: ServerState) -> dict[str, Any]:
+    """The server's API; the predict paths of loaded deployments carry their feature schema."""
+    from modelpilot import __version__
+
+    generic = {"type": "object", "description": "one record: feature name to value"}
+    paths: dict[str, Any] = {
+        "/v1/deployments/{name}/predict": {
+            "parameters": [DEPLOYMENT],
+            "post": predict_operation("predict", "Predict with a deployment", generic),
+        },
+    }
+    for deployment in state.manager.all():
+        paths[f"/v1/deployments/{deployment.name}/predict"] = {
+            "post": predict_operation(
+                f"predict_{deployment.name}",
+                f"Predict with {deployment.name} ({deployment.spec.model}@{deployment.spec.alias})",
+                _record_schema(deployment.primary.validator.features),
+            )
+        }
+    paths["/v2/models/{name}/infer"] = {
+        "parameters": [V2_MODEL],
+        "post": infer_operation("v2_infer", "V2 inference"),
+    }
+    paths["/v2/models/{name}/versions/{version}/infer"] = {
+        "parameters": [V2_MODEL, path_param("version", "ignored: the deployment's router chooses")],
+        "post": infer_operation("v2_infer_version", "V2 inference (the version is not pinned)"),
+    }
+    paths.update(
+        {**deployment_paths(), **automation_paths(), **monitoring_paths(), **health_paths()}
+    )
+    if state.tokens.open_predict:
+        for item in paths.values():
+            for operation in item.values():
+                if isinstance(operation, dict) and operation.get("security") == [
+                    {"bearer": ["predict"]}
+                ]:
+                    operation["security"] = [{"bearer": ["predict"]}, {}]  # {}: or no token
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"modelpilot: {state.project.spec.project}",
+            "version": __version__,
+            "description": "Every error answers with the Error object. An operation's bearer "
+            "scope is the role its token needs: predict (an admin token works too) or admin.",
+        },
+        "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
+        "components": {
+            "schemas": component_schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "`modelpilot token create NAME --role predict|admin`, or "
+                    "MODELPILOT_PREDICT_TOKEN / MODELPILOT_ADMIN_TOKEN",
+                }
+            },
+        },
+        "paths": paths,
+    }

@@ -1,0 +1,110 @@
+"""Running the server: uvicorn on the project's host and port, one or several workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from modelpilot.project import Project
+from modelpilot.server._app import ServingApp, create_app
+from modelpilot.server._http import PredictionProtocol
+from modelpilot.server._state import build_state
+
+__all__ = ["app_factory", "serve"]
+
+
+def app_factory() -> ServingApp:
+    """For uvicorn's ``--factory`` (one call per worker process); reads its options from env."""
+    project = Project.open(os.environ.get("MODELPILOT_PROJECT"))
+    trust = os.environ.get("MODELPILOT_SERVE_TRUST") == "1"
+    force = os.environ.get("MODELPILOT_SERVE_FORCE") == "1"
+    return _server_app(project, trust=trust, force=force)
+
+
+def _server_app(project: Project, *, trust: bool, force: bool) -> ServingApp:
+    state = build_state(project, trust=trust, force=force)
+    state.tune_gc = True  # this process only serves: see _lifespan._tune_gc
+    return create_app(state)
+
+
+def serve(
+    project: Project,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    trust: bool = False,
+    force: bool = False,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
+) -> None:
+    """Run the server until it is stopped. ``sock``: a listening socket the caller bound
+    already (``modelpilot serve`` binds its own, to learn the port it got, port 0 included);
+    ``host`` and ``port`` are then not used."""
+    settings = project.spec.serving
+    n_workers = workers or settings.workers
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": settings.port if port is None else port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "lifespan": "on",
+        # uvicorn's httptools protocol with a direct path for the prediction routes.
+        "http": PredictionProtocol,
+    }
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if n_workers > 1:
+        os.environ["MODELPILOT_PROJECT"] = str(project.directory)
+        os.environ["MODELPILOT_SERVE_TRUST"] = "1" if trust else "0"
+        os.environ["MODELPILOT_SERVE_FORCE"] = "1" if force else "0"
+        _run(
+            "modelpilot.server._serve:app_factory",
+            sock,
+            {**options, "factory": True, "workers": n_workers},
+        )
+        return
+    app = _server_app(project, trust=trust, force=force)
+    if threading.current_thread() is not threading.main_thread():
+        _run(app, sock, options)
+        return
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again, which kills the
+    # process with status -15. A drained stop is a success: with this handler in place while
+    # uvicorn runs, the re-raised signal lands here and `modelpilot serve` exits with 0.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        _run(app, sock, options)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(app: Any, sock: socket.socket | None, options: dict[str, Any]) -> None:
+    """``uvicorn.run``, or what it does on a socket the caller bound."""
+    if sock is None:
+        uvicorn.run(app, **options)
+        return
+    config = uvicorn.Config(app, **options)
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+            return
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run ends
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM after uvicorn's graceful shutdown: nothing left to do."""

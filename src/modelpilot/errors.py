@@ -118,15 +118,27 @@ class ArtifactError(ModelpilotError):
 
 
 class UntrustedArtifactError(ArtifactError):
-    """A pickle/joblib artifact was to be loaded without the user's explicit trust."""
+    """An artifact whose loading can run arbitrary code (pickle, joblib, an MLflow model with
+    pickled parts) was to be loaded without the user's explicit trust.
+
+    Examples
+    --------
+    >>> print(UntrustedArtifactError("m.pkl"))  # doctest: +ELLIPSIS
+    m.pkl is a pickle/joblib file, which can run arbitrary code when loaded; modelpilot ...
+    """
 
     kind = "untrusted_artifact"
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        why: str = "is a pickle/joblib file, which can run arbitrary code when loaded",
+        instead: str = "or save the model with skops (`skops.io.dump`) or as ONNX instead",
+    ) -> None:
         super().__init__(
-            f"{path} is a pickle/joblib file, which can run arbitrary code when loaded; "
-            "modelpilot loads it only when you trust it: pass --trust (or trust=True), "
-            "or save the model with skops (`skops.io.dump`) or as ONNX instead"
+            f"{path} {why}; modelpilot loads it only when you trust it: pass --trust "
+            f"(or trust=True), {instead}"
         )
 
 

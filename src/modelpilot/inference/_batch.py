@@ -359,13 +359,14 @@ def score_file(
                     status="running",
                 )
             )
-    # CSV cells are read as text and converted by the validator, so one bad cell rejects its
-    # row instead of failing the whole read (a typed CSV reader stops at the first bad value).
-    types = {f.name: "text" for f in validator.features}
+    # CSV numbers are converted by Arrow, chunk by chunk; a chunk with a cell that is not a
+    # number keeps that column as text for the validator, so one bad cell rejects its row
+    # instead of failing the read, and only its chunk pays for checking cells in Python.
+    types = {f.name: f.type for f in validator.features}
     input_columns: list[str] = []
     try:
         offset = 0
-        for chunk in iter_batches(input_path, batch_rows=batch_rows, types=types):
+        for chunk in iter_batches(input_path, batch_rows=batch_rows, types=types, lenient=True):
             chunk = chunk.reset_index(drop=True)
             input_columns = list(chunk.columns)
             checked = validator.validate_frame(chunk, row_offset=offset)

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._root import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, open_project, print_json, working
 from modelpilot.errors import ModelpilotError
 
 review_app = typer.Typer(
@@ -227,7 +227,8 @@ def retrain(
 
     project = open_project()
     loop = RetrainLoop(project)
-    run = loop.trigger(reason=reason, actor=_actor(project), force=force, background=False)
+    with working("retraining: export, train, register, compare", quiet=as_json):
+        run = loop.trigger(reason=reason, actor=_actor(project), force=force, background=False)
     if as_json:
         print_json(run.to_dict())
     else:

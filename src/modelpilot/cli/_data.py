@@ -12,7 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._root import Task, app, console, err_console, open_project, print_json, state
+from modelpilot.cli._root import (
+    Task,
+    app,
+    console,
+    err_console,
+    open_project,
+    print_json,
+    state,
+    working,
+)
 from modelpilot.errors import ConfigError, ModelpilotError
 
 if TYPE_CHECKING:
@@ -91,13 +100,14 @@ def check(
             "--target is required without a project file; name the label column, for example "
             f"`modelpilot data check {file} --target price`"
         )
-    report = check_data(
-        file,
-        target=target,
-        task=task or (spec.task if spec is not None else None),
-        features=[f for f in spec.features if f.name != target] if spec is not None else None,
-        thresholds=spec.data_checks if spec is not None else DataChecks(),
-    )
+    with working(f"checking {file.name}", quiet=as_json):
+        report = check_data(
+            file,
+            target=target,
+            task=task or (spec.task if spec is not None else None),
+            features=[f for f in spec.features if f.name != target] if spec is not None else None,
+            thresholds=spec.data_checks if spec is not None else DataChecks(),
+        )
     if write_schema and project is not None:
         features = _merge(project.spec.features, report.schema)
         write_features(project.file, features)

@@ -7,10 +7,12 @@ modules: a command module never imports the module that imports it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -122,6 +124,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def shows_progress(*, quiet: bool, terminal: bool, environ: Mapping[str, str]) -> bool:
+    """Whether a long command shows a progress bar: to a person at a terminal, never in
+    machine output (``--json``), a pipe, a file or CI.
+
+    Examples
+    --------
+    >>> shows_progress(quiet=False, terminal=True, environ={})
+    True
+    >>> shows_progress(quiet=False, terminal=True, environ={"CI": "true"})
+    False
+    """
+    return not quiet and terminal and not environ.get("CI")
+
+
 def progress_bar(label: str, *, quiet: bool = False) -> Progress:
     """A rich progress bar for a long command, shown only to a person: not under ``--json``
     (``quiet``), not when stdout is a pipe or a file, not under CI (``$CI``)."""
@@ -134,7 +150,7 @@ def progress_bar(label: str, *, quiet: bool = False) -> Progress:
         TimeRemainingColumn,
     )
 
-    shown = not quiet and console.is_terminal and not os.environ.get("CI")
+    shown = shows_progress(quiet=quiet, terminal=console.is_terminal, environ=os.environ)
     return Progress(
         TextColumn(label),
         BarColumn(),
@@ -145,6 +161,15 @@ def progress_bar(label: str, *, quiet: bool = False) -> Progress:
         transient=True,
         disable=not shown,
     )
+
+
+@contextlib.contextmanager
+def working(label: str, *, quiet: bool = False) -> Iterator[None]:
+    """A pulsing bar while one long step runs whose progress cannot be counted (a DuckDB
+    query, a drift comparison); shown as :func:`progress_bar` is."""
+    with progress_bar(label, quiet=quiet) as bar:
+        bar.add_task(label, total=None)
+        yield
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -129,3 +129,23 @@ def test_archive_is_refused_while_in_use_and_hides_the_version(run: Run, project
 def test_archive_needs_a_version(run: Run) -> None:
     code, _, err = run("models", "archive", "houses")
     assert code == 2 and "names no version" in err
+
+
+@pytest.mark.usefixtures("two_versions")
+def test_tables_fit_an_80_column_terminal(
+    project_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelpilot.cli._app import console
+
+    monkeypatch.setattr(console, "width", 80)
+    for command in (
+        ["models", "show", "houses"],
+        ["models", "list"],
+        ["alias", "history", "houses"],
+    ):
+        capsys.readouterr()
+        assert main(["-p", str(project_dir), *command]) == 0
+        out = capsys.readouterr().out
+        assert max(len(line) for line in out.splitlines()) <= 80, out
+        assert "…" not in out, out  # wrapped, never cut
+        assert "registered" in out or "production" in out

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from modelpilot.cli._root import (
@@ -17,6 +16,7 @@ from modelpilot.cli._root import (
     app,
     console,
     err_console,
+    fitted_table,
     open_project,
     print_json,
     state,
@@ -144,7 +144,7 @@ def _print_report(report: DataCheckReport) -> None:
         f"[bold]{escape(report.source)}[/]: {report.n_rows:,} rows, {report.n_columns} columns; "
         f"target {escape(report.target)} ({report.task})"
     )
-    table = Table("check", "status", "summary")
+    table = fitted_table("check", "status", "summary")
     for result in report.checks:
         status = Text(result.status, style=_STYLES[result.status])
         table.add_row(result.name, status, Text(result.summary))

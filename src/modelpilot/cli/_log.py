@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._root import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, fitted_table, open_project, print_json
 from modelpilot.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -289,8 +289,9 @@ def log_show(
     meta = {"id", "ts", "model", "version", "source", "batch_id", "latency_ms", "label_ts"}
     outputs = [c for c in frame.columns if c == "prediction" or c.startswith("proba_")]
     features = [c for c in frame.columns if c not in meta and c not in outputs and c != "label"]
-    table = Table("time", "id", "model", "source", *(features if inputs else []), "prediction")
-    table.add_column("label")
+    table = fitted_table(
+        "time", "id", "model", "source", *(features if inputs else []), "prediction", "label"
+    )
     for record in frame.to_dict(orient="records"):
         when = dt.datetime.fromtimestamp(record["ts"]).strftime("%m-%d %H:%M:%S")
         cells = [when, record["id"][-8:], f"{record['model']} v{record['version']}"]

@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._root import app, console, err_console, open_project, print_json
+from modelpilot.cli._root import (
+    app,
+    console,
+    err_console,
+    fitted_table,
+    open_project,
+    print_json,
+)
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
@@ -168,7 +174,7 @@ def models_list(
     if not rows:
         console.print("no models registered yet; run `modelpilot register`")
         return
-    table = Table("model", "version", "status", "aliases", "updated")
+    table = fitted_table("model", "version", "status", "aliases", "updated")
     hidden = 0
     for row in rows:
         by_version: dict[int, list[str]] = {}
@@ -324,7 +330,7 @@ def models_show(
     if as_json:
         print_json([v.summary() for v in versions])
         return
-    table = Table("version", "status", "flavor", "aliases", "key metrics", "created", "by")
+    table = fitted_table("version", "status", "flavor", "aliases", "key metrics", "created", "by")
     for v in versions:
         metrics = ", ".join(f"{c['metric']}={_fmt(c['value'])}" for c in v.checks) or "-"
         status = Text(v.status, style=_STATUS_STYLE.get(v.status, ""))
@@ -371,7 +377,7 @@ def alias_history(
     if as_json:
         print_json(rows)
         return
-    table = Table("when", "alias", "from", "to", "by", "reason")
+    table = fitted_table("when", "alias", "from", "to", "by", "reason")
     for row in rows:
         previous = f"v{row['previous_version']}" if row["previous_version"] else "-"
         table.add_row(

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from modelpilot.cli._remote import Url, client
-from modelpilot.cli._root import app, console, print_json
+from modelpilot.cli._root import app, console, fitted_table, print_json
 
 if TYPE_CHECKING:
     from modelpilot.client import Client
@@ -53,7 +52,7 @@ def _render(status: dict[str, Any]) -> Group:
             )
         lines.append(Text(text))
         if rollout.get("gates"):
-            table = Table("gate", "status", "value", "threshold", "samples", "detail")
+            table = fitted_table("gate", "status", "value", "threshold", "samples", "detail")
             for gate in rollout["gates"]:
                 colour = {"pass": "green", "fail": "red"}.get(gate["status"], "yellow")
                 value = "-" if gate["value"] is None else f"{gate['value']:.4g}"

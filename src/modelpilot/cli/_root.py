@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import click
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from modelpilot.errors import ModelpilotError
@@ -122,6 +123,36 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return _clean(value.item())
     return value
+
+
+#: Columns of short words (a state, a status): never broken, so "firing" is never "firi…".
+_WORD_COLUMNS = frozenset(
+    {"state", "status", "severity", "degree", "role", "source", "version", "agreed", "gate"}
+)
+
+
+def fitted_table(*headings: str, title: str | None = None) -> Table:
+    """A table that fits an 80-column terminal: long cells wrap (folding a word only
+    when it cannot fit), columns of short words never break.
+
+    Examples
+    --------
+    >>> table = fitted_table("state", "rule", "labels")
+    >>> table.add_row("firing", "latency_p99", "feature=" + "x" * 120)
+    >>> import io
+    >>> out = Console(width=80, record=True, file=io.StringIO())
+    >>> out.print(table)
+    >>> text = out.export_text()
+    >>> "firing" in text and max(map(len, text.splitlines())) <= 80 and "…" not in text
+    True
+    """
+    table = Table(title=title, title_justify="left")
+    for heading in headings:
+        if heading in _WORD_COLUMNS:
+            table.add_column(heading, no_wrap=True)
+        else:
+            table.add_column(heading, overflow="fold")
+    return table
 
 
 def shows_progress(*, quiet: bool, terminal: bool, environ: Mapping[str, str]) -> bool:

@@ -28,7 +28,12 @@ from modelpilot.spec._model import (
     StepSpec,
     StoreSettings,
 )
-from modelpilot.spec._template import render_project, replace_section, write_features
+from modelpilot.spec._template import (
+    propose_key_metrics,
+    render_project,
+    replace_section,
+    write_features,
+)
 
 __all__ = [
     "ALERT_METRICS",
@@ -60,6 +65,7 @@ __all__ = [
     "find_project_dir",
     "load_project",
     "parse_project",
+    "propose_key_metrics",
     "render_project",
     "replace_section",
     "write_features",

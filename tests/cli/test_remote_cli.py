@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,9 +18,8 @@ from live_server import (
     CONSOLE_SCRIPT,
     PREDICT_TOKEN,
     free_port,
-    poll,
+    recorded_server,
     server_environ,
-    wait_for_readyz,
 )
 from modelpilot import Client
 from modelpilot.datasets import HOUSE_FEATURES
@@ -135,38 +133,17 @@ def test_serve_on_port_0_records_its_address_and_predict_finds_it(
     house_data: tuple[pd.DataFrame, pd.DataFrame],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    recorded = registered_project / ".modelpilot" / "server.json"
-    log_path = registered_project / "serve-port-0.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(CONSOLE_SCRIPT), "-p", str(registered_project), "serve", "--port", "0"],
-            env=server_environ(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        poll(lambda: recorded.is_file() or process.poll() is not None, what="server.json")
-        address = json.loads(recorded.read_text())
-        assert address["pid"] == process.pid
-        assert address["url"].startswith("http://127.0.0.1:")
-        assert not address["url"].endswith(":0")
-        wait_for_readyz(
-            address["url"],
-            alive=lambda: process.poll() is None,
-            describe=lambda: log_path.read_text(),
-        )
+    with recorded_server(registered_project, ["--port", "0"]) as server:
+        address = json.loads((registered_project / ".modelpilot" / "server.json").read_text())
+        assert address["pid"] == server.process.pid
+        assert server.url.startswith("http://127.0.0.1:") and not server.url.endswith(":0")
         record = house_data[1].drop(columns="price").iloc[0].to_dict()
         capsys.readouterr()
         command = ["-p", str(registered_project), "predict", "houses", "--json"]
         assert run_cli([*command, json.dumps(record), "--token", PREDICT_TOKEN]) == 0
         [prediction] = json.loads(capsys.readouterr().out)
         assert prediction["version"] == 1
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        code = process.wait(60)
-    assert code == 0, log_path.read_text()
-    assert not recorded.exists(), "a cleanly stopped server removes its address"
+    # recorded_server checked the clean stop: exit code 0, server.json removed
 
 
 def test_a_stale_address_of_a_killed_server_does_not_mislead(

@@ -3,6 +3,7 @@ once, status and alerts; and the CLI's `feedback --file`. Against a real server.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +107,23 @@ def test_cli_feedback_file(
     pd.DataFrame({"prediction": ids}).to_csv(labels, index=False)
     assert run_cli(command) == 2
     assert "expected columns id (or prediction_id) and label" in capsys.readouterr().err
+
+
+def test_predict_reads_json_from_a_file_or_stdin(
+    server: LiveServer,
+    listings: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = json.loads(listings.iloc[:2].to_json(orient="records"))
+    (tmp_path / "two.json").write_text(json.dumps(records))
+    command = ["predict", "houses", "--url", server.url, "--token", PREDICT_TOKEN, "--json"]
+    capsys.readouterr()
+    assert run_cli([*command, f"@{tmp_path / 'two.json'}"]) == 0
+    from_file = [p["prediction"] for p in json.loads(capsys.readouterr().out)]
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(records)))
+    assert run_cli([*command, "-"]) == 0
+    assert [p["prediction"] for p in json.loads(capsys.readouterr().out)] == from_file
+    assert run_cli([*command, f"@{tmp_path / 'absent.json'}"]) == 2
+    assert "--json @" in capsys.readouterr().err

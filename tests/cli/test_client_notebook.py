@@ -15,9 +15,7 @@ import pytest
 from live_server import ADMIN_TOKEN, PREDICT_TOKEN, LiveServer, live_server
 from modelpilot import Client
 from modelpilot.client import ClientError
-from modelpilot.datasets import HOUSE_FEATURES
-from modelpilot.spec import render_project
-from project_helpers import run_cli
+from project_helpers import registered_houses_project, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +24,9 @@ def server(
     house_data: tuple[pd.DataFrame, pd.DataFrame],
     house_model_file: Path,
 ) -> Iterator[LiveServer]:
-    directory = tmp_path_factory.mktemp("notebook")
-    (directory / "modelpilot.yaml").write_text(
-        render_project(project="houses", task="regression", target="price", features=HOUSE_FEATURES)
+    directory = registered_houses_project(
+        tmp_path_factory.mktemp("notebook"), house_data[1], house_model_file
     )
-    house_data[1].to_parquet(directory / "holdout.parquet")
-    holdout = str(directory / "holdout.parquet")
-    args = ["-p", str(directory), "register", str(house_model_file), "--eval", holdout]
-    assert run_cli([*args, "--alias", "production"]) == 0
     with live_server(directory) as running:
         yield running
 

@@ -22,10 +22,8 @@ from live_server import (
     server_environ,
 )
 from modelpilot import Client
-from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.errors import ServerUnreachableError
-from modelpilot.spec import render_project
-from project_helpers import merge_settings, run_cli
+from project_helpers import registered_houses_project, run_cli
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 
@@ -115,17 +113,12 @@ def registered_project(
 ) -> Path:
     """A project named houses whose model is registered as production. Its serving port is
     one where nothing listens (8000 may be taken on a shared machine)."""
-    directory = tmp_path_factory.mktemp("remote")
-    text = render_project(
-        project="houses", task="regression", target="price", features=HOUSE_FEATURES
+    return registered_houses_project(
+        tmp_path_factory.mktemp("remote"),
+        house_data[1],
+        house_model_file,
+        settings={"serving": {"port": free_port()}},
     )
-    settings = merge_settings(yaml.safe_load(text), {"serving": {"port": free_port()}})
-    (directory / "modelpilot.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    house_data[1].to_parquet(directory / "holdout.parquet")
-    holdout = str(directory / "holdout.parquet")
-    args = ["-p", str(directory), "register", str(house_model_file), "--eval", holdout]
-    assert run_cli([*args, "--alias", "production"]) == 0
-    return directory
 
 
 def test_serve_on_port_0_records_its_address_and_predict_finds_it(

@@ -43,6 +43,14 @@ __all__ = [
 FEEDBACK_KINDS = ("label", "redo", "correction")
 _IN, _OUT = "in:", "out:"
 _META = ["id", "ts", "model", "version", "source", "batch_id", "latency_ms"]
+# What reading segments back selects: each segment's own fields, then its rows' payload.
+_SEGMENT_COLUMNS = (
+    prediction_segments.c.model,
+    prediction_segments.c.version,
+    prediction_segments.c.source,
+    prediction_segments.c.batch_id,
+    prediction_segments.c.payload,
+)
 
 
 def new_ids(n: int, *, clock: Callable[[], float] = time.time) -> list[str]:
@@ -297,13 +305,7 @@ class PredictionLog:
         1  p3    53      3000.0
         2  p4    54      4000.0
         """
-        query = select(
-            prediction_segments.c.model,
-            prediction_segments.c.version,
-            prediction_segments.c.source,
-            prediction_segments.c.batch_id,
-            prediction_segments.c.payload,
-        ).order_by(prediction_segments.c.seq)
+        query = select(*_SEGMENT_COLUMNS).order_by(prediction_segments.c.seq)
         if model is not None:
             query = query.where(prediction_segments.c.model == model)
         if version is not None:
@@ -323,13 +325,9 @@ class PredictionLog:
         segments = self._segments_of(ids)
         if not segments:
             return _segments_frame([], start=None, end=None, limit=None)
-        query = select(
-            prediction_segments.c.model,
-            prediction_segments.c.version,
-            prediction_segments.c.source,
-            prediction_segments.c.batch_id,
-            prediction_segments.c.payload,
-        ).where(prediction_segments.c.seq.in_(sorted(set(segments.values()))))
+        query = select(*_SEGMENT_COLUMNS).where(
+            prediction_segments.c.seq.in_(sorted(set(segments.values())))
+        )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         frame = _segments_frame(rows, start=None, end=None, limit=None)
@@ -528,14 +526,9 @@ class PredictionLog:
         >>> log.latest(2)["id"].tolist()
         ['p2', 'p3']
         """
-        query = select(
-            prediction_segments.c.model,
-            prediction_segments.c.version,
-            prediction_segments.c.source,
-            prediction_segments.c.batch_id,
-            prediction_segments.c.payload,
-            prediction_segments.c.n_rows,
-        ).order_by(prediction_segments.c.ts_max.desc(), prediction_segments.c.seq.desc())
+        query = select(*_SEGMENT_COLUMNS, prediction_segments.c.n_rows).order_by(
+            prediction_segments.c.ts_max.desc(), prediction_segments.c.seq.desc()
+        )
         if model is not None:
             query = query.where(prediction_segments.c.model == model)
         if version is not None:

@@ -16,7 +16,9 @@ from modelpilot.server._app import ServingApp, create_app
 from modelpilot.server._http import PredictionProtocol
 from modelpilot.server._state import build_state
 
-__all__ = ["app_factory", "serve"]
+__all__ = ["WORKER_HEALTHCHECK_S", "app_factory", "serve"]
+
+WORKER_HEALTHCHECK_S = 60
 
 
 def app_factory() -> ServingApp:
@@ -61,7 +63,14 @@ def serve(
         os.environ["MODELPILOT_SERVE_TRUST"] = "1" if trust else "0"
         os.environ["MODELPILOT_SERVE_FORCE"] = "1" if force else "0"
         uvicorn.run(
-            "modelpilot.server._serve:app_factory", factory=True, workers=n_workers, **options
+            "modelpilot.server._serve:app_factory",
+            factory=True,
+            workers=n_workers,
+            # uvicorn kills a worker that does not answer its health check within this time.
+            # Its 5 s default killed workers that were loading their models on a busy machine
+            # (2 cores, load 9): they never started serving, restarted for ever.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            **options,
         )
         return
     app = _server_app(project, trust=trust, force=force)

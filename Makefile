@@ -23,6 +23,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports --no-cache
 
 test: check
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

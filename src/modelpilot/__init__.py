@@ -1,15 +1,17 @@
 """modelpilot: take a trained model from a notebook into production and keep it healthy there.
 
 The lifecycle, one subpackage per stage: ``spec`` (scoping: the project file), ``data``
-(checks, validation, profiles), ``registry`` and ``runtime`` (modeling), ``serving`` (batch and
-online deployment), ``drift`` (data and concept drift), ``store`` (metadata and prediction log).
+(checks, validation, profiles), ``registry`` and ``runtime`` (modeling), ``inference`` (the
+engine that runs models, batch scoring), ``rollout``, ``monitoring``, ``drift``, ``alerting``,
+``automation`` and ``server`` (online deployment and keeping it healthy), ``store`` (metadata
+and the prediction log). docs/architecture.md draws the layers.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from modelpilot._version import __version__
 
 __all__ = ["Client", "ModelpilotError", "Project", "__version__"]
 

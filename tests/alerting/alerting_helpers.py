@@ -21,12 +21,9 @@ import yaml
 from fake_clock import FakeClock
 from live_server import DEPLOYMENT
 from modelpilot.alerting import Alert, AlertEngine
-from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.monitoring import Point
 from modelpilot.project import Project
-from modelpilot.spec import render_project
 from modelpilot.store import PredictionBatch, new_ids
-from project_helpers import run_cli
 
 #: The alert rules of the project with registered versions: errors roll a canary back.
 CANARY_RULES = {
@@ -159,17 +156,6 @@ def hook_server() -> Iterator[HookServer]:
 
 
 # ---- projects with registered versions (served by live_server) ---------------------------------
-def write_project(directory: Path, settings: dict[str, Any]) -> Path:
-    """The house-price project file with ``settings`` replacing top-level sections."""
-    directory.mkdir(parents=True, exist_ok=True)
-    data = yaml.safe_load(
-        render_project(
-            project=DEPLOYMENT, task="regression", target="price", features=HOUSE_FEATURES
-        )
-    )
-    data.update(settings)
-    (directory / "modelpilot.yaml").write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
-    return directory
 
 
 def update_project(directory: Path, settings: dict[str, Any]) -> None:
@@ -177,14 +163,6 @@ def update_project(directory: Path, settings: dict[str, Any]) -> None:
     data = yaml.safe_load(path.read_text("utf-8"))
     data.update(settings)
     path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
-
-
-def register(directory: Path, model_file: Path, *, production: bool) -> None:
-    """``modelpilot register MODEL --eval holdout.parquet [--alias production]``."""
-    args = ["-p", str(directory), "register", str(model_file)]
-    args += ["--eval", str(directory / "holdout.parquet")]
-    args += ["--alias", "production"] if production else []
-    assert run_cli(args) == 0, f"registering {model_file} failed"
 
 
 # ---- shadow traffic in the prediction log ------------------------------------------------------

@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from alerting_helpers import (
-    CANARY_RULES,
-    HookServer,
-    hook_server,
-    register,
-    write_project,
-)
+from alerting_helpers import CANARY_RULES, HookServer, hook_server
 
 from fake_clock import FakeClock
 from modelpilot.project import Project
+from project_helpers import register, write_project
 
 
 @pytest.fixture
@@ -48,9 +43,10 @@ def versions_template(
     """A project with the house model registered twice: v1 in production, v2 a candidate.
     Tests copy it."""
     directory = write_project(
-        tmp_path_factory.mktemp("alerting") / "project", {"alerts": CANARY_RULES}
+        tmp_path_factory.mktemp("alerting") / "project",
+        settings={"alerts": CANARY_RULES},
+        holdout=house_data[1],
     )
-    house_data[1].to_parquet(directory / "holdout.parquet")
     register(directory, house_model_file, production=True)
     register(directory, house_model_file, production=False)
     return directory

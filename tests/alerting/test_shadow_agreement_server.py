@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pandas as pd
 import skops.io as sio
-from alerting_helpers import register, update_project
+from alerting_helpers import update_project
 from sklearn.dummy import DummyRegressor
 
 from live_server import DEPLOYMENT, LiveServer, auth, live_server, poll
+from project_helpers import register
 
 MIN_COMPARED = 20
 RULE = {

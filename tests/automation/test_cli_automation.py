@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from automation_helpers import open_project, run_cli, write_project
+from automation_helpers import open_project
 
 from fake_clock import FakeClock
 from modelpilot.automation import Ladder, ReviewQueue
 from modelpilot.store import PredictionRecord
+from project_helpers import run_cli, write_project
 
 SETTINGS = {
     "automation": {
@@ -23,7 +24,7 @@ SETTINGS = {
 @pytest.fixture
 def project_path(tmp_path: Path) -> Path:
     """A project with three deferred predictions of deployment `houses` (one in partial)."""
-    directory = write_project(tmp_path / "project", SETTINGS)
+    directory = write_project(tmp_path / "project", settings=SETTINGS)
     project = open_project(directory)
     ids = ["p0", "p1", "p2"]
     project.prediction_log.append(

@@ -13,11 +13,12 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from automation_helpers import DEPLOYMENT, add_labelled_predictions, build_project, open_project
+from automation_helpers import DEPLOYMENT, add_labelled_predictions, open_project
 
 from modelpilot.automation import RetrainLoop
 from modelpilot.errors import ConfigError, ConflictError
 from modelpilot.project import Project
+from project_helpers import build_project
 
 # The trainers are modules of the project directory; every test gets its own module name,
 # because a module imported once stays in sys.modules.
@@ -94,7 +95,9 @@ def template(
 ) -> Path:
     """A project with production v1 registered with --data and --eval (built once, copied)."""
     train, holdout = house_data
-    return build_project(tmp_path_factory.mktemp("template"), train, holdout, house_model_file)
+    return build_project(
+        tmp_path_factory.mktemp("template"), holdout, house_model_file, train=train
+    )
 
 
 ProjectFactory = Callable[..., tuple[Project, str]]

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-from automation_helpers import build_project, open_project
+from automation_helpers import open_project
 
 from live_server import ADMIN_TOKEN, DEPLOYMENT, auth, live_server, poll
 from modelpilot.automation import ReviewQueue
+from project_helpers import build_project
 
 
 def typical_instance(train: pd.DataFrame) -> dict[str, object]:
@@ -29,7 +30,7 @@ def test_partial_and_human_automation_over_http(
     tmp_path: Path, house_data: tuple[pd.DataFrame, pd.DataFrame], house_model_file: Path
 ) -> None:
     train, holdout = house_data
-    directory = build_project(tmp_path / "project", train, holdout, house_model_file)
+    directory = build_project(tmp_path / "project", holdout, house_model_file, train=train)
     typical = typical_instance(train)
     assert train["size_sqft"].max() < 15_000
     atypical = {**typical, "size_sqft": 19_000.0}  # valid, but far outside the training data

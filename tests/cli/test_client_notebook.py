@@ -15,7 +15,7 @@ import pytest
 from live_server import ADMIN_TOKEN, PREDICT_TOKEN, LiveServer, live_server
 from modelpilot import Client
 from modelpilot.client import ClientError
-from project_helpers import registered_houses_project, run_cli
+from project_helpers import build_project, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,7 @@ def server(
     house_data: tuple[pd.DataFrame, pd.DataFrame],
     house_model_file: Path,
 ) -> Iterator[LiveServer]:
-    directory = registered_houses_project(
-        tmp_path_factory.mktemp("notebook"), house_data[1], house_model_file
-    )
+    directory = build_project(tmp_path_factory.mktemp("notebook"), house_data[1], house_model_file)
     with live_server(directory) as running:
         yield running
 

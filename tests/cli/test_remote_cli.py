@@ -23,7 +23,7 @@ from live_server import (
 )
 from modelpilot import Client
 from modelpilot.errors import ServerUnreachableError
-from project_helpers import registered_houses_project, run_cli
+from project_helpers import build_project, run_cli
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 
@@ -113,7 +113,7 @@ def registered_project(
 ) -> Path:
     """A project named houses whose model is registered as production. Its serving port is
     one where nothing listens (8000 may be taken on a shared machine)."""
-    return registered_houses_project(
+    return build_project(
         tmp_path_factory.mktemp("remote"),
         house_data[1],
         house_model_file,

@@ -11,7 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 import skops.io as sio
-from monitoring_helpers import CHAINED, CLEANED, register, write_project
+from monitoring_helpers import CHAINED, CLEANED
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -22,6 +22,7 @@ from modelpilot.project import Project
 from modelpilot.registry import register_model
 from modelpilot.runtime import load_runtime
 from modelpilot.spec import FeatureSpec
+from project_helpers import register, write_project
 
 STEPS_MODULE = "listing_steps"
 STEPS_SOURCE = '''
@@ -82,8 +83,8 @@ def monitored_project(
     train.to_parquet(directory / "train.parquet")
     holdout.to_parquet(directory / "holdout.parquet")
     (directory / f"{STEPS_MODULE}.py").write_text(textwrap.dedent(STEPS_SOURCE), "utf-8")
-    register(directory, house_model_file)
-    register(directory, house_model_file, name="houses-clean", data=False)
+    register(directory, house_model_file, production=True, data=directory / "train.parquet")
+    register(directory, house_model_file, name="houses-clean", production=True)
     chain_file = directory / "chain.skops"
     sio.dump(train_chain_model(train, house_model_file), chain_file)
     project = Project.open(directory, environ={})

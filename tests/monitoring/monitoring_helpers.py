@@ -13,32 +13,19 @@ import contextlib
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
-import pandas as pd
 import pytest
 import uvicorn
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from live_server import DEPLOYMENT, free_port, wait_for_readyz
-from modelpilot.datasets import HOUSE_FEATURES
+from live_server import free_port, wait_for_readyz
 from modelpilot.server import ServingApp
-from modelpilot.spec import FeatureSpec, render_project
-from project_helpers import merge_settings, run_cli
 
 CLEANED = "cleaned"  # the house model behind a preprocessing function (conftest.py)
 CHAINED = "chained"  # the house model, then a second model on its estimate
 PROMTOOL = "promtool"
-
-
-def as_instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of a feature frame as JSON-ready records (missing values as null)."""
-    features = frame.drop(columns="price", errors="ignore")
-    return features.astype(object).where(features.notna(), None).to_dict("records")
 
 
 def promtool() -> str:
@@ -56,39 +43,6 @@ def promtool() -> str:
 
 
 # ---- projects ---------------------------------------------------------------------------------
-def write_project(
-    directory: Path,
-    *,
-    settings: Mapping[str, Any] | None = None,
-    features: Sequence[FeatureSpec] = HOUSE_FEATURES,
-    key_metrics: Sequence[str] | None = None,
-) -> Path:
-    """``modelpilot.yaml`` for the house-price project, with ``settings`` merged in."""
-    directory.mkdir(parents=True, exist_ok=True)
-    text = render_project(
-        project=DEPLOYMENT,
-        task="regression",
-        target="price",
-        features=features,
-        key_metrics=key_metrics,
-    )
-    if settings:
-        text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
-    (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
-    return directory
-
-
-def register(
-    directory: Path, model_file: Path, *, name: str | None = None, data: bool = True
-) -> None:
-    """``modelpilot register MODEL --eval holdout.parquet [--data train.parquet]``, @production."""
-    args = ["-p", str(directory), "register", str(model_file)]
-    args += ["--eval", str(directory / "holdout.parquet"), "--alias", "production"]
-    if data:
-        args += ["--data", str(directory / "train.parquet")]
-    if name:
-        args += ["--name", name]
-    assert run_cli(args) == 0
 
 
 # ---- a server in this process ------------------------------------------------------------------

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from monitoring_helpers import register, run_cli, write_project
 
 from modelpilot.data import check_batch_input, count_rows
 from modelpilot.spec import BatchCheckSettings
+from project_helpers import register, run_cli, write_project
 
 HOUR = 3600.0
 
@@ -99,7 +99,7 @@ def scored_before(
     holdout = house_data[1]
     directory = write_project(tmp_path_factory.mktemp("batch") / "project")
     holdout.to_parquet(directory / "holdout.parquet")
-    register(directory, house_model_file, data=False)
+    register(directory, house_model_file, production=True)
     for day in range(3):
         listings = directory / f"day{day}.csv"
         holdout.iloc[day * 100 : (day + 1) * 100].drop(columns="price").to_csv(

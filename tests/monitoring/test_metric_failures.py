@@ -19,11 +19,12 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from monitoring_helpers import as_instances, in_process_server, register, write_project
+from monitoring_helpers import in_process_server
 
 from modelpilot.monitoring import ServingMetrics
 from modelpilot.project import Project
 from modelpilot.server import build_state, create_app
+from project_helpers import as_instances, register, write_project
 
 STEPS_MODULE = "failing_metrics_steps"  # a module name no other test imports
 
@@ -96,8 +97,8 @@ def project_dir(
         ),
         "utf-8",
     )
-    register(directory, house_model_file, data=False)
-    register(directory, house_model_file, name="houses-clean", data=False)
+    register(directory, house_model_file, production=True)
+    register(directory, house_model_file, name="houses-clean", production=True)
     yield directory
     # The server put the project on sys.path to import its step: take it off again.
     if str(directory) in sys.path:

@@ -15,15 +15,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from monitoring_helpers import DEPLOYMENT, register, write_project
 
 from fake_clock import FakeClock
+from live_server import DEPLOYMENT
 from modelpilot.alerting import AlertEngine, AlertStore
 from modelpilot.inference import DeploymentManager
 from modelpilot.monitoring import Monitor, MonitorLeader, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
 from modelpilot.spec import AlertRuleSpec
+from project_helpers import register, write_project
 
 INTERVAL = 10.0  # monitoring.interval_s of the project file's template
 TTL = 10.0  # MonitorLeader's default lease
@@ -72,7 +73,7 @@ def registered(
 ) -> Path:
     directory = write_project(tmp_path_factory.mktemp("leader") / "project")
     house_data[1].to_parquet(directory / "holdout.parquet")
-    register(directory, house_model_file, data=False)
+    register(directory, house_model_file, production=True)
     return directory
 
 

@@ -15,15 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from monitoring_helpers import DEPLOYMENT, register, write_project
 
 from fake_clock import FakeClock
+from live_server import DEPLOYMENT
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.inference import DeploymentManager
 from modelpilot.monitoring import Monitor, ServingMetrics
 from modelpilot.project import Project
 from modelpilot.runtime import load_runtime
 from modelpilot.store import FeedbackItem, PredictionBatch, PredictionLog, new_ids
+from project_helpers import register, write_project
 
 FEATURES = [f.name for f in HOUSE_FEATURES]
 INTERVAL = 10.0  # monitoring.interval_s of the project file's template
@@ -79,7 +80,7 @@ def registered(
     directory = write_project(tmp_path_factory.mktemp("monitor") / "project", settings=settings)
     train.to_parquet(directory / "train.parquet")
     holdout.to_parquet(directory / "holdout.parquet")
-    register(directory, house_model_file)
+    register(directory, house_model_file, production=True, data=directory / "train.parquet")
     return directory
 
 

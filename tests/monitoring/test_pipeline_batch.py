@@ -16,9 +16,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from monitoring_helpers import CHAINED, CLEANED, as_instances, run_cli
+from monitoring_helpers import CHAINED, CLEANED
 
 from modelpilot.project import Project
+from project_helpers import as_instances, run_cli
 
 
 @pytest.fixture(scope="module")

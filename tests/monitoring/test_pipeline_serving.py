@@ -14,11 +14,12 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from monitoring_helpers import CHAINED, CLEANED, Samples, as_instances, scrape, value
+from monitoring_helpers import CHAINED, CLEANED, Samples, scrape, value
 
 from live_server import LiveServer, poll
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.runtime import load_runtime
+from project_helpers import as_instances
 
 
 @pytest.fixture(scope="module")

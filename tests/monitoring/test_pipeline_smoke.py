@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from monitoring_helpers import CHAINED, CLEANED, run_cli
+from monitoring_helpers import CHAINED, CLEANED
 
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.inference import DeploymentManager, PipelineBuilder
@@ -23,6 +23,7 @@ from modelpilot.project import Project
 from modelpilot.registry import register_model
 from modelpilot.rollout import RolloutController, SmokeFailed
 from modelpilot.spec import FeatureSpec
+from project_helpers import run_cli
 
 BROKEN_STEPS = """
 import pandas as pd

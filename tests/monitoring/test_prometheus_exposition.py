@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from monitoring_helpers import CLEANED, as_instances, promtool, scrape, value
+from monitoring_helpers import CLEANED, promtool, scrape, value
 
 from live_server import DEPLOYMENT, LiveServer, auth, poll
 from modelpilot.datasets import HOUSE_FEATURES
+from project_helpers import as_instances
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
 FEATURES = [f.name for f in HOUSE_FEATURES]

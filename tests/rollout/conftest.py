@@ -16,14 +16,13 @@ from rollout_helpers import (
     constant_model,
     linear_model,
     open_controller,
-    register,
-    write_project,
 )
 from rollout_live import LiveProject, build_live_project, live_server
 from threadpoolctl import threadpool_limits
 
 from fake_clock import FakeClock
 from live_server import LiveServer
+from project_helpers import register, write_project
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,15 +59,17 @@ def controller_template(
     train, holdout = house_data
     directory = write_project(
         tmp_path_factory.mktemp("controller") / "project",
-        holdout,
+        holdout=holdout,
         settings={"rollout": CONTROLLER_ROLLOUT},
     )
     model_file = linear_model(train, directory.parent / "linear.skops")
     versions = ControllerVersions(
         primary=register(directory, model_file, production=True),
-        candidate=register(directory, model_file),
-        other=register(directory, model_file),
-        rejected=register(directory, constant_model(train, directory.parent / "constant.skops")),
+        candidate=register(directory, model_file, production=False),
+        other=register(directory, model_file, production=False),
+        rejected=register(
+            directory, constant_model(train, directory.parent / "constant.skops"), production=False
+        ),
     )
     return directory, versions
 

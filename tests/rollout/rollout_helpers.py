@@ -4,7 +4,6 @@ fake clock with the prediction log fed by hand (``rollout_live.py`` has the real
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import skops.io as sio
-import yaml
 from sklearn.compose import make_column_transformer
 from sklearn.dummy import DummyRegressor
 from sklearn.impute import SimpleImputer
@@ -21,60 +19,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from fake_clock import FakeClock
-from modelpilot.datasets import HOUSE_FEATURES
+from live_server import DEPLOYMENT
 from modelpilot.inference import DeploymentManager, PipelineBuilder
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutController
-from modelpilot.spec import render_project
 from modelpilot.store import PredictionBatch, new_ids
-from project_helpers import merge_settings, run_cli
 
-DEPLOYMENT = "houses"  # the project's name: its model's and its deployment's
 STEP_S = 600.0  # CONTROLLER_ROLLOUT: 10 minutes per step...
 ANALYSIS_S = 10.0  # ...and an analysis every 10 s
 
 
 # ---- projects ---------------------------------------------------------------------------------
-def write_project(
-    directory: Path, holdout: pd.DataFrame, *, settings: Mapping[str, Any] | None = None
-) -> Path:
-    """The house-price project file (``settings`` merged in) and ``holdout.parquet``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    text = render_project(
-        project=DEPLOYMENT, task="regression", target="price", features=HOUSE_FEATURES
-    )
-    if settings:
-        text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
-    (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
-    holdout.to_parquet(directory / "holdout.parquet")
-    return directory
-
-
-def register(
-    directory: Path,
-    model_file: Path,
-    *,
-    eval_file: Path | None = None,
-    production: bool = False,
-    trust: bool = False,
-) -> int:
-    """``modelpilot register MODEL --eval HOLDOUT [--alias production]``; returns the version."""
-    holdout = eval_file or directory / "holdout.parquet"
-    args = ["-p", str(directory), "register", str(model_file), "--eval", str(holdout)]
-    args += ["--alias", "production"] if production else []
-    args += ["--trust"] if trust else []
-    assert run_cli(args) == 0, f"registering {model_file} failed"
-    project = Project.open(directory, environ={})
-    try:
-        return project.registry.latest_version(DEPLOYMENT)
-    finally:
-        project.engine.dispose()
-
-
-def as_instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of a feature frame as JSON-ready records (missing values as null)."""
-    features = frame.drop(columns="price", errors="ignore")
-    return features.astype(object).where(features.notna(), None).to_dict("records")
 
 
 def constant_model(train: pd.DataFrame, path: Path) -> Path:

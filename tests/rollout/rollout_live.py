@@ -17,17 +17,11 @@ import joblib
 import pandas as pd
 import skops.io as sio
 from candidates import FlakyCandidate, ShiftedCandidate, SlowCandidate, fails_on
-from rollout_helpers import (
-    DEPLOYMENT,
-    as_instances,
-    constant_model,
-    merge_settings,
-    register,
-    write_project,
-)
+from rollout_helpers import DEPLOYMENT, constant_model
 
 import live_server as shared
 from live_server import ONE_OPENMP_THREAD, LiveServer, auth, importable
+from project_helpers import as_instances, merge_settings, register, write_project
 
 T = TypeVar("T")
 
@@ -86,7 +80,7 @@ def build_live_project(
     train, holdout = house_data
     write_project(
         directory,
-        holdout,
+        holdout=holdout,
         settings=merge_settings({"rollout": LIVE_ROLLOUT}, settings or {}),
     )
     house = _load_house_model(house_model_file)
@@ -107,12 +101,15 @@ def build_live_project(
             directory,
             models / "flaky.joblib",
             eval_file=models / "holdout-without-failures.parquet",
+            production=False,
             trust=True,
         ),
-        slow=register(directory, models / "slow.joblib", trust=True),
-        shifted=register(directory, models / "shifted.joblib", trust=True),
-        equal=register(directory, house_model_file),
-        rejected=register(directory, constant_model(train, models / "constant.skops")),
+        slow=register(directory, models / "slow.joblib", production=False, trust=True),
+        shifted=register(directory, models / "shifted.joblib", production=False, trust=True),
+        equal=register(directory, house_model_file, production=False),
+        rejected=register(
+            directory, constant_model(train, models / "constant.skops"), production=False
+        ),
     )
     return LiveProject(directory, versions, as_instances(holdout))
 

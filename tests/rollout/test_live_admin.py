@@ -10,15 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from rollout_helpers import (
-    DEPLOYMENT,
-    run_cli,
-)
+from rollout_helpers import DEPLOYMENT
 from rollout_live import LiveProject, LoadGenerator, finished, poll, server_environ
 
 from live_server import ADMIN_TOKEN, CONSOLE_SCRIPT, LiveServer, auth
 from modelpilot.project import Project
 from modelpilot.rollout import bucket_of
+from project_helpers import run_cli
 
 
 def other_baseline(server: LiveServer, project: LiveProject) -> tuple[int, int]:

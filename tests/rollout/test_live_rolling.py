@@ -11,17 +11,13 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from rollout_helpers import (
-    DEPLOYMENT,
-    as_instances,
-    register,
-    write_project,
-)
+from rollout_helpers import DEPLOYMENT
 from rollout_live import LIVE_ROLLOUT, LoadGenerator, live_server, poll
 
 from live_server import LiveServer
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
+from project_helpers import as_instances, register, write_project
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +29,11 @@ def two_workers(
     """A server of two worker processes; (server, serving version, another copy of it)."""
     directory = write_project(
         tmp_path_factory.mktemp("workers") / "project",
-        house_data[1],
+        holdout=house_data[1],
         settings={"rollout": LIVE_ROLLOUT},
     )
     primary = register(directory, house_model, production=True)
-    candidate = register(directory, house_model)
+    candidate = register(directory, house_model, production=False)
     with live_server(directory, workers=2, trust=False) as server:
         project = Project.open(directory, environ={})
         try:

@@ -13,10 +13,11 @@ import pandas as pd
 import skops.io as sio
 from candidates import ShiftedCandidate
 from prometheus_client.parser import text_string_to_metric_families
-from rollout_helpers import DEPLOYMENT, as_instances, register, write_project
+from rollout_helpers import DEPLOYMENT
 from rollout_live import LIVE_ROLLOUT, live_server, poll
 
 from live_server import auth
+from project_helpers import as_instances, register, write_project
 
 OFFSET = 40_000.0  # the candidate's shift: it agrees (within 10%) on houses above 400,000
 GAUGE = "modelpilot_shadow_agreement_ratio"
@@ -37,11 +38,11 @@ def test_the_shadow_agreement_gauge_follows_the_mirrored_requests(
     tmp_path: Path, house_data: tuple[pd.DataFrame, pd.DataFrame], house_model: Path
 ) -> None:
     settings = {"rollout": LIVE_ROLLOUT, "monitoring": {"interval_s": 1}}
-    directory = write_project(tmp_path / "project", house_data[1], settings=settings)
+    directory = write_project(tmp_path / "project", holdout=house_data[1], settings=settings)
     register(directory, house_model, production=True)
     house = sio.load(house_model, trusted=sio.get_untrusted_types(file=house_model))
     joblib.dump(ShiftedCandidate(house, offset=OFFSET), tmp_path / "shifted.joblib")
-    candidate = register(directory, tmp_path / "shifted.joblib", trust=True)
+    candidate = register(directory, tmp_path / "shifted.joblib", production=False, trust=True)
     instances = as_instances(house_data[1])[:80]
 
     with live_server(directory) as server:

@@ -14,6 +14,11 @@ reported once, however long it lasts, and hysteresis (``clear_threshold`` and ``
 keeps a metric hovering around its threshold from firing again and again. A series that stops
 reporting keeps its alert's state until it reports again, unless the monitor says it ended for
 good (:meth:`AlertEngine.resolve_absent`: a shadow's agreement once the shadow is over).
+
+Why one module of ~460 lines: it is one state machine under one lock (the series windows, the
+open alerts, their persistence and notifications move together in each transition); the parts
+that stand alone already live beside it (rules and aggregation ``_rules.py``, actions
+``_actions.py``, notifiers ``_notifiers.py``, persistence ``_store.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.alerting._actions import (
@@ -41,6 +46,7 @@ from modelpilot.alerting._rules import aggregate, alert_rules, breaches
 from modelpilot.alerting._store import AlertStore
 from modelpilot.monitoring import Point, ServingMetrics, parse_labels
 from modelpilot.spec import AlertRuleSpec
+from modelpilot.types import Clock
 
 if TYPE_CHECKING:
     from prometheus_client import Gauge
@@ -86,7 +92,7 @@ class AlertEngine:
         store: AlertStore | None = None,
         notifiers: Sequence[Notifier] = (),
         audit: AuditFn | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
         action_cooldown_s: float = 1800.0,
         firing_gauge: Gauge | None = None,
         project: str | None = None,
@@ -121,7 +127,7 @@ class AlertEngine:
         *,
         controller: Rollbacks | None = None,
         metrics: ServingMetrics | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> AlertEngine:
         """The engine a server runs: the project's rules, database, notifiers and audit log,
         ``rollback_canary`` wired to ``controller`` when one is given, and the

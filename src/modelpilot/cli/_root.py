@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from modelpilot.project import Project
-    from modelpilot.spec._model import Task as SpecTask
+    from modelpilot.spec import Task as SpecTask
 
 # Modules of the CLI import modelpilot's subpackages and heavy libraries inside the commands:
 # typer imports every command module to build `modelpilot --help`, which should not pay for

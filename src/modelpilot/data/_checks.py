@@ -42,8 +42,7 @@ from modelpilot.data._schema import (
     scan_stats,
 )
 from modelpilot.errors import DataError
-from modelpilot.spec import DataChecks, FeatureSpec
-from modelpilot.spec._model import CheckName, Task
+from modelpilot.spec import CheckName, DataChecks, FeatureSpec, Task
 
 __all__ = ["CHECK_NAMES", "check_data"]
 

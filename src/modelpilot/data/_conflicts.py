@@ -14,8 +14,7 @@ from typing import Any
 
 from modelpilot.data._report import CheckResult, judge, over_limit, percent, plain, plural, verb
 from modelpilot.data._schema import Column, DataSource, quote
-from modelpilot.spec import DataChecks
-from modelpilot.spec._model import Task
+from modelpilot.spec import DataChecks, Task
 
 __all__ = ["RowIdentity"]
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from modelpilot.spec import DataChecks, FeatureSpec
-from modelpilot.spec._model import CheckName, Task
+from modelpilot.spec import CheckName, DataChecks, FeatureSpec, Task
 
 __all__ = ["CheckResult", "DataCheckReport", "Status"]
 

@@ -5,7 +5,8 @@ drift checks stay quiet; only the labels, as they come back, reveal that the pre
 too low. :class:`ConceptDriftMonitor` turns ``(prediction, label)`` pairs into an error stream,
 runs drift detectors on it, and keeps the key metrics over the last labels against their targets.
 Before any label arrives, a shift in the distribution of the predictions is the early sign; that
-is the data-drift engine's job (see ``docs/concept-drift.md``).
+is the data-drift engine's job (see ``docs/concept-drift.md``). What the monitor reports lives in
+``_concept_status.py``, the detectors in ``_detectors.py``.
 """
 
 from __future__ import annotations
@@ -13,18 +14,23 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import ValidationError
 
+from modelpilot.drift._concept_status import (
+    ConceptDriftEvent,
+    ConceptDriftStatus,
+    DetectorStatus,
+    KeyMetricStatus,
+)
 from modelpilot.drift._detectors import DriftDetector, make_detector
 from modelpilot.errors import DataError, ModelpilotError
 from modelpilot.registry import compute_metrics
-from modelpilot.spec import KeyMetric
-from modelpilot.spec._model import REGRESSION_METRICS, Task
+from modelpilot.spec import REGRESSION_METRICS, KeyMetric, Task
+from modelpilot.types import Clock
 
 if TYPE_CHECKING:
     from modelpilot.store import PredictionLog
@@ -53,61 +59,6 @@ DEFAULT_DETECTORS: dict[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {
     "binary": _CLASSIFICATION_DETECTORS,
     "multiclass": _CLASSIFICATION_DETECTORS,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ConceptDriftEvent:
-    """One detection: which detector, at which label (0-based, in arrival order), and when."""
-
-    detector: str
-    index: int
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorStatus:
-    """One detector in a snapshot; ``drift_detected`` means a detection in the current window."""
-
-    name: str
-    drift_detected: bool
-    n_detections: int
-    last_detection_index: int | None
-    last_detection_ts: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyMetricStatus:
-    """A key metric over the window; ``passed`` is None when it cannot be judged yet."""
-
-    metric: str
-    op: str
-    target: float
-    value: float | None
-    passed: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class ConceptDriftStatus:
-    """A snapshot of a :class:`ConceptDriftMonitor`."""
-
-    task: Task
-    ts: float
-    n_labels: int
-    n_window: int
-    error_scale: float | None
-    detectors: tuple[DetectorStatus, ...]
-    metrics: Mapping[str, float | None]
-    key_metrics: tuple[KeyMetricStatus, ...]
-
-    @property
-    def drift_detected(self) -> bool:
-        """Whether any detector detected a drift within the window."""
-        return any(d.drift_detected for d in self.detectors)
-
-    @property
-    def failed(self) -> list[KeyMetricStatus]:
-        """The key metrics that miss their target over the window."""
-        return [k for k in self.key_metrics if k.passed is False]
 
 
 class ConceptDriftMonitor:
@@ -176,7 +127,7 @@ class ConceptDriftMonitor:
         calibration: int = 100,
         min_labels: int = 30,
         classes: Sequence[Any] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> None:
         if task not in TASKS:
             raise ModelpilotError(f"task must be one of {', '.join(TASKS)}; got {task!r} instead")
@@ -455,9 +406,7 @@ def _build_detectors(
     return built
 
 
-def _times(
-    ts: float | Sequence[float] | np.ndarray | None, n: int, clock: Callable[[], float]
-) -> list[float]:
+def _times(ts: float | Sequence[float] | np.ndarray | None, n: int, clock: Clock) -> list[float]:
     if ts is None:
         return [float(clock())] * n
     if isinstance(ts, int | float | np.number):

@@ -56,6 +56,7 @@ from modelpilot.store import (
     new_ids,
 )
 from modelpilot.store._tables import scoring_runs
+from modelpilot.types import Clock
 
 __all__ = ["ScoringResult", "recent_run_rows", "score_file"]
 
@@ -313,7 +314,7 @@ def score_file(
     pipeline: Pipeline | None = None,
     progress: Callable[[int], None] | None = None,
     check: Callable[[ScoringResult], None] | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = time.time,
 ) -> ScoringResult:
     """Score ``input_path`` into ``output_path``; rows that cannot be scored go to
     ``rejects_path`` with their reasons.

@@ -26,6 +26,7 @@ import orjson
 from modelpilot.errors import ModelpilotError
 from modelpilot.store import LogRows, PiiScrubber, PredictionBatch, PredictionLog, join_rows
 from modelpilot.store import row_records as _row_records
+from modelpilot.types import Clock
 
 __all__ = ["LogQueueFull", "LogWriter"]
 
@@ -98,7 +99,7 @@ class LogWriter:
         max_queue: int = 100_000,
         scrubbers: Mapping[str, PiiScrubber] | None = None,
         dead_letter_path: Path | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Clock = time.monotonic,
     ) -> None:
         self.log = log
         self.flush_interval = flush_interval

@@ -17,7 +17,6 @@ a series that stopped for good (a shadow's agreement once the shadow is over).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,9 +29,15 @@ import psutil
 from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare
 from modelpilot.inference import Deployment, DeploymentManager
 from modelpilot.monitoring._metrics import ServingMetrics
-from modelpilot.monitoring._timeseries import Point, TimeSeriesStore, format_labels
+from modelpilot.monitoring._shadow import ShadowAgreement
+from modelpilot.monitoring._timeseries import (
+    Point,
+    SeriesEndedListener,
+    TimeSeriesStore,
+    format_labels,
+)
 from modelpilot.project import Project
-from modelpilot.rollout import RolloutRecord, RolloutStore, strategy_of
+from modelpilot.rollout import RolloutStore
 from modelpilot.types import Clock
 
 __all__ = ["Monitor"]
@@ -45,15 +50,6 @@ class ReviewStats(Protocol):
     """What the monitor reads of the review queue (``modelpilot.automation.ReviewQueue``)."""
 
     def stats(self, deployment: str | None = None) -> dict[str, Any]: ...
-
-
-class SeriesEndedListener(Protocol):
-    """Told that ``metric``'s series of ``deployment`` ended for good, but the one labelled
-    ``keep``: ``modelpilot.alerting.AlertEngine.resolve_absent``."""
-
-    def __call__(
-        self, metric: str, deployment: str, reason: str, *, keep: str | None = None
-    ) -> object: ...
 
 
 @dataclass
@@ -71,7 +67,6 @@ class _DeploymentWatch:
     reference: DriftReference | None = None
     prediction_reference: DriftReference | None = None
     reference_version: int | None = None
-    shadow_version: int | None = None
 
 
 class Monitor:
@@ -99,7 +94,12 @@ class Monitor:
         self._last_prune = 0.0
         self._process = psutil.Process()
         self._process.cpu_percent(None)
-        self._rollouts = RolloutStore(project.engine, clock=clock)
+        self._shadow = ShadowAgreement(
+            RolloutStore(project.engine, clock=clock),
+            metrics,
+            min_samples=project.spec.rollout.agreement_min_samples,
+            series_ended=self.series_ended,
+        )
 
     def resume(self) -> None:
         """Start measuring from now, as if the last snapshot had just been taken.
@@ -132,7 +132,7 @@ class Monitor:
                     self._drift_points,
                     self._outcome_points,
                     self._review_points,
-                    self._shadow_points,
+                    self._shadow.points,
                 ):
                     try:
                         points += check(deployment, watch, now)
@@ -343,58 +343,6 @@ class Monitor:
             self.metrics.review_agreement.labels(name, degree).set(item["rate"])
         return points
 
-    # ---- rollouts ---------------------------------------------------------------------
-    def _shadow_points(
-        self, deployment: Deployment, watch: _DeploymentWatch, now: float
-    ) -> list[Point]:
-        """The agreement of a shadow candidate with the primary, as the controller last
-        measured it (its analysis every ``rollout.analysis_interval_s``, kept in the rollout's
-        history in the database, so any worker process reads the same figure).
-
-        The gauge shows it from the first compared prediction; the ``shadow_agreement`` point,
-        what alert rules see, only once ``rollout.agreement_min_samples`` were compared: a
-        rule must not fire on the first few requests (nor resolve on them).
-
-        Every tick the ``series_ended`` hooks hear that the series of any other version (all
-        of them, with no shadow running) ended, and why, as the latest rollout record says: an
-        alert on a shadow that is over would otherwise stay as it was for ever.
-        """
-        name = deployment.name
-        record = self._rollouts.active(name)
-        agreement: float | None = None
-        compared = 0
-        version: int | None = None
-        if record is not None and strategy_of(record).mirrors(record):
-            version = record.candidate_version
-            for entry in reversed(record.history):
-                report = entry.get("shadow")
-                if isinstance(report, dict) and report.get("agreement") is not None:
-                    agreement = float(report["agreement"])
-                    compared = int(report.get("compared", 0))
-                    break
-        if watch.shadow_version is not None and watch.shadow_version != version:
-            # The shadow ended (or another began): its series must not linger at a last value.
-            with contextlib.suppress(KeyError):
-                self.metrics.shadow_agreement.remove(name, str(watch.shadow_version))
-            watch.shadow_version = None
-        if self.series_ended:
-            keep = format_labels({"version": str(version)}) if version is not None else None
-            latest = record or next(iter(self._rollouts.history(name, limit=1)), None)
-            reason = _shadow_ended(latest)
-            for listener in self.series_ended:
-                try:
-                    listener("shadow_agreement", name, reason, keep=keep)
-                except Exception:
-                    logger.exception("a monitoring listener failed")
-        if version is None or agreement is None:
-            return []
-        watch.shadow_version = version
-        self.metrics.shadow_agreement.labels(name, str(version)).set(agreement)
-        if compared < self.project.spec.rollout.agreement_min_samples:
-            return []
-        labels = format_labels({"version": str(version)})
-        return [Point("shadow_agreement", name, agreement, now, labels)]
-
     # ---- outcomes ---------------------------------------------------------------------
     def _outcome_points(
         self, deployment: Deployment, watch: _DeploymentWatch, now: float
@@ -444,32 +392,3 @@ class Monitor:
             self.metrics.label_coverage.labels(name).set(coverage)
         points.append(Point("labels", name, float(status.n_labels), now))
         return points
-
-
-def _shadow_ended(record: RolloutRecord | None) -> str:
-    """Why a shadow's agreement series is over, from the deployment's latest rollout (or None).
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace
-    >>> rolled_back = SimpleNamespace(id=4, strategy="shadow", candidate_version=3,
-    ...     status="rolled_back", reason="too many errors", active=False, config={})
-    >>> _shadow_ended(rolled_back)
-    'the shadow of version 3 ended (rollout 4 rolled back: too many errors)'
-    >>> _shadow_ended(SimpleNamespace(**{**vars(rolled_back), "strategy": "canary",
-    ...     "status": "running", "active": True, "config": {"shadow_until": 600.0}}))
-    'the shadow of version 3 ended (rollout 4 passed its shadow phase: a canary now)'
-    """
-    if record is None:
-        return "no shadow is running"
-    shadowed = strategy_of(record).shadowed(record)
-    what = f"rollout {record.id}, a {record.strategy} of version {record.candidate_version}"
-    if not shadowed:
-        return f"no shadow is running (the latest rollout: {what}, {record.status})"
-    ended = f"the shadow of version {record.candidate_version} ended (rollout {record.id}"
-    if record.active and strategy_of(record).mirrors(record):
-        return f"a shadow of another version replaced it ({what})"
-    if record.active:
-        return f"{ended} passed its shadow phase: a canary now)"
-    status = record.status.replace("_", " ")
-    return f"{ended} {status}: {record.reason})" if record.reason else f"{ended} {status})"

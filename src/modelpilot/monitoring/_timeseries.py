@@ -8,15 +8,16 @@ nothing else installed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, insert, select
 
 from modelpilot.store._tables import metric_points
+from modelpilot.types import Clock
 
-__all__ = ["Point", "TimeSeriesStore", "format_labels", "parse_labels"]
+__all__ = ["Point", "SeriesEndedListener", "TimeSeriesStore", "format_labels", "parse_labels"]
 
 
 def format_labels(labels: Mapping[str, str] | None) -> str:
@@ -70,7 +71,7 @@ class TimeSeriesStore:
     [(100.0, 12.5)]
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = time.time) -> None:
         self.engine = engine
         self.clock = clock
 
@@ -137,3 +138,12 @@ class TimeSeriesStore:
                     delete(metric_points).where(metric_points.c.ts < older_than)
                 ).rowcount
             )
+
+
+class SeriesEndedListener(Protocol):
+    """Told that ``metric``'s series of ``deployment`` ended for good, but the one labelled
+    ``keep``: ``modelpilot.alerting.AlertEngine.resolve_absent``."""
+
+    def __call__(
+        self, metric: str, deployment: str, reason: str, *, keep: str | None = None
+    ) -> object: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from modelpilot.errors import ModelpilotError, NotFoundError, RejectedVersionErr
 from modelpilot.registry._artifacts import ArtifactRef, ArtifactStore
 from modelpilot.spec import FeatureSpec
 from modelpilot.store._tables import alias_history, aliases, audit_log, model_versions, models
+from modelpilot.types import Clock
 
 if TYPE_CHECKING:
     from modelpilot.runtime import ModelRuntime
@@ -148,7 +149,7 @@ class ModelRegistry:
     """
 
     def __init__(
-        self, engine: Engine, artifacts: ArtifactStore, *, clock: Callable[[], float] = time.time
+        self, engine: Engine, artifacts: ArtifactStore, *, clock: Clock = time.time
     ) -> None:
         self.engine = engine
         self.artifacts = artifacts

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelpilot import __version__
+from modelpilot._version import __version__
 from modelpilot.server._errors import NotReady
 from modelpilot.server._requests import json_response
 from modelpilot.server._state import ServerState

@@ -18,7 +18,9 @@ from modelpilot.server._app import ServingApp, create_app
 from modelpilot.server._http import PredictionProtocol
 from modelpilot.server._state import build_state
 
-__all__ = ["app_factory", "serve"]
+__all__ = ["WORKER_HEALTHCHECK_S", "app_factory", "serve"]
+
+WORKER_HEALTHCHECK_S = 60
 
 
 def app_factory() -> ServingApp:
@@ -69,7 +71,15 @@ def serve(
         _run(
             "modelpilot.server._serve:app_factory",
             sock,
-            {**options, "factory": True, "workers": n_workers},
+            {
+                **options,
+                "factory": True,
+                "workers": n_workers,
+                # uvicorn kills a worker that does not answer its health check within this
+                # time. Its 5 s default killed workers that were loading their models on a busy
+                # machine (2 cores, load 9): they never started serving, restarted for ever.
+                "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
+            },
         )
         return
     app = _server_app(project, trust=trust, force=force)

@@ -1,29 +1,28 @@
 """Scoping: the project file that declares task, schema, key metrics and objectives."""
 
-from modelpilot.spec._loader import PROJECT_FILE, find_project_dir, load_project, parse_project
-from modelpilot.spec._model import (
-    ALERT_METRICS,
+from modelpilot.spec._automation import (
     DEGREES,
-    METRICS,
-    REGRESSION_METRICS,
+    AutomationSettings,
+    Degree,
+    LadderStep,
+    RetrainSettings,
+)
+from modelpilot.spec._base import METRICS, REGRESSION_METRICS, CheckName, Task
+from modelpilot.spec._loader import PROJECT_FILE, find_project_dir, load_project, parse_project
+from modelpilot.spec._model import ProjectSpec
+from modelpilot.spec._monitoring import (
+    ALERT_METRICS,
     AlertRuleSpec,
     AlertSettings,
-    AutomationSettings,
-    BatchCheckSettings,
-    DataChecks,
-    Degree,
-    DeploymentSpec,
-    FeatureSpec,
-    GateSpec,
-    KeyMetric,
-    LadderStep,
-    LoggingSettings,
     MonitoringSettings,
     NotifierSpec,
-    ProjectSpec,
-    RetrainSettings,
-    RolloutSettings,
-    ServiceObjectives,
+)
+from modelpilot.spec._rollout import GateSpec, RolloutSettings
+from modelpilot.spec._schema import DataChecks, FeatureSpec, KeyMetric, ServiceObjectives
+from modelpilot.spec._serving import (
+    BatchCheckSettings,
+    DeploymentSpec,
+    LoggingSettings,
     ServingSettings,
     StepSpec,
     StoreSettings,
@@ -45,6 +44,7 @@ __all__ = [
     "AlertSettings",
     "AutomationSettings",
     "BatchCheckSettings",
+    "CheckName",
     "DataChecks",
     "Degree",
     "DeploymentSpec",
@@ -62,6 +62,7 @@ __all__ = [
     "ServingSettings",
     "StepSpec",
     "StoreSettings",
+    "Task",
     "find_project_dir",
     "load_project",
     "parse_project",

@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
+from modelpilot.spec._base import Task
 from modelpilot.spec._loader import parse_project
-from modelpilot.spec._model import FeatureSpec, Task
+from modelpilot.spec._schema import FeatureSpec
 
 _DEFAULT_METRICS: dict[str, list[str]] = {
     "regression": ["mae <= 25000", "r2 >= 0.8"],

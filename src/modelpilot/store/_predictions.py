@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy import Engine, bindparam, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from modelpilot.store._tables import feedback, prediction_ids, prediction_segments
+from modelpilot.types import Clock
 
 __all__ = [
     "FeedbackItem",
@@ -53,7 +54,7 @@ _SEGMENT_COLUMNS = (
 )
 
 
-def new_ids(n: int, *, clock: Callable[[], float] = time.time) -> list[str]:
+def new_ids(n: int, *, clock: Clock = time.time) -> list[str]:
     """``n`` unique, time-ordered prediction ids (48-bit milliseconds + 80 random bits, in hex).
 
     Examples
@@ -206,7 +207,7 @@ class PredictionLog:
     """
 
     engine: Engine
-    clock: Callable[[], float] = field(default=time.time)
+    clock: Clock = field(default=time.time)
 
     def __post_init__(self) -> None:
         style = self.engine.dialect.paramstyle

@@ -16,8 +16,11 @@ __all__ = [
     "STRING",
     "V2_MODEL",
     "Role",
+    "array",
+    "enum",
     "error_response",
     "json_response",
+    "mapping",
     "nullable",
     "obj",
     "operation",
@@ -146,3 +149,18 @@ def operation(
         op["requestBody"] = body
     op["responses"] = all_responses
     return op
+
+
+def array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def mapping(values: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": values}
+
+
+def enum(values: Iterable[str], description: str = "") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "enum": list(values)}
+    if description:
+        schema["description"] = description
+    return schema

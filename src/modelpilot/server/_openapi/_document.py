@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelpilot._version import __version__
 from modelpilot.server._openapi._blocks import DEPLOYMENT, V2_MODEL, path_param
 from modelpilot.server._openapi._control import automation_paths, deployment_paths
 from modelpilot.server._openapi._predictions import infer_operation, predict_operation
@@ -61,8 +62,6 @@ _TAGS = {
 
 def openapi_document(state: ServerState) -> dict[str, Any]:
     """The server's API; the predict paths of loaded deployments carry their feature schema."""
-    from modelpilot import __version__
-
     generic = {"type": "object", "description": "one record: feature name to value"}
     paths: dict[str, Any] = {
         "/v1/deployments/{name}/predict": {

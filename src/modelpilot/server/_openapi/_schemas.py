@@ -17,28 +17,17 @@ from modelpilot.server._openapi._blocks import (
     INTEGER,
     NUMBER,
     STRING,
+    array,
+    enum,
+    mapping,
     nullable,
     obj,
     ref,
 )
+from modelpilot.server._openapi._operation_schemas import operation_schemas
 from modelpilot.spec import DEGREES
 
 __all__ = ["component_schemas"]
-
-
-def _array(items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-def _map(values: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": values}
-
-
-def _enum(values: Iterable[str], description: str = "") -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "enum": list(values)}
-    if description:
-        schema["description"] = description
-    return schema
 
 
 def _errors() -> dict[str, Any]:
@@ -100,9 +89,9 @@ def _predictions() -> dict[str, Any]:
             {
                 "id": {"type": "string", "description": "the prediction id, for feedback"},
                 "prediction": ANY,
-                "probabilities": _map(NUMBER),
+                "probabilities": mapping(NUMBER),
                 "confidence": NUMBER,
-                "status": _enum(
+                "status": enum(
                     ["deferred", "pending_review", "decided_by_model"],
                     "with a degree of automation below full: who answers",
                 ),
@@ -116,7 +105,7 @@ def _predictions() -> dict[str, Any]:
                 "deployment": STRING,
                 "model": STRING,
                 "version": INTEGER,
-                "predictions": _array(ref("Prediction")),
+                "predictions": array(ref("Prediction")),
             },
             required=["deployment", "model", "version", "predictions"],
         ),
@@ -124,11 +113,11 @@ def _predictions() -> dict[str, Any]:
             {
                 "id": STRING,
                 "parameters": obj({"binary_data_output": BOOLEAN}),
-                "inputs": _array(
+                "inputs": array(
                     obj(
                         {
                             "name": STRING,
-                            "shape": _array(INTEGER),
+                            "shape": array(INTEGER),
                             "datatype": STRING,
                             "parameters": tensor_parameters,
                             "data": {"description": "the values, flat or nested"},
@@ -136,7 +125,7 @@ def _predictions() -> dict[str, Any]:
                         required=["name", "shape"],
                     )
                 ),
-                "outputs": _array(
+                "outputs": array(
                     obj({"name": STRING, "parameters": tensor_parameters}, required=["name"])
                 ),
             },
@@ -148,13 +137,13 @@ def _predictions() -> dict[str, Any]:
                 "id": STRING,
                 "model_name": STRING,
                 "model_version": STRING,
-                "outputs": _array(
+                "outputs": array(
                     obj(
                         {
-                            "name": _enum(["predict", "predict_proba", "prediction_id"]),
+                            "name": enum(["predict", "predict_proba", "prediction_id"]),
                             "datatype": STRING,
-                            "shape": _array(INTEGER),
-                            "data": _array(ANY),
+                            "shape": array(INTEGER),
+                            "data": array(ANY),
                             "parameters": tensor_parameters,
                         },
                         required=["name", "datatype", "shape"],
@@ -166,22 +155,22 @@ def _predictions() -> dict[str, Any]:
         "V2ModelMetadata": obj(
             {
                 "name": STRING,
-                "versions": _array(STRING),
+                "versions": array(STRING),
                 "platform": STRING,
-                "inputs": _array(ref("V2TensorMetadata")),
-                "outputs": _array(ref("V2TensorMetadata")),
+                "inputs": array(ref("V2TensorMetadata")),
+                "outputs": array(ref("V2TensorMetadata")),
             },
             required=["name", "versions", "platform", "inputs", "outputs"],
         ),
         "V2TensorMetadata": obj(
-            {"name": STRING, "datatype": STRING, "shape": _array(INTEGER)},
+            {"name": STRING, "datatype": STRING, "shape": array(INTEGER)},
             required=["name", "datatype", "shape"],
         ),
         "FeedbackItem": obj(
             {
                 "prediction_id": STRING,
                 "label": {"description": "the ground truth (required for kind label)"},
-                "kind": _enum(["label", "redo", "correction"]),
+                "kind": enum(["label", "redo", "correction"]),
                 "source": {"type": "string", "default": "api"},
             },
             required=["prediction_id"],
@@ -190,7 +179,7 @@ def _predictions() -> dict[str, Any]:
             {
                 "accepted": INTEGER,
                 "rejected": INTEGER,
-                "results": _array(
+                "results": array(
                     obj(
                         {"prediction_id": STRING, "accepted": BOOLEAN, "error": STRING},
                         required=["prediction_id", "accepted"],
@@ -207,7 +196,7 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
         {
             "id": INTEGER,
             "deployment": STRING,
-            "strategy": _enum(strategies),
+            "strategy": enum(strategies),
             "candidate_version": INTEGER,
             "primary_version": nullable(INTEGER),
             "status": {
@@ -222,13 +211,13 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
             "created_at": NUMBER,
             "created_by": STRING,
             "finished_at": nullable(NUMBER),
-            "history": _array({"type": "object"}),
+            "history": array({"type": "object"}),
             "step_of": {"type": "string", "description": "canary: e.g. 2/4"},
             "weight": {"type": "number", "description": "canary: the candidate's percent"},
             "next_step_in_s": nullable(NUMBER),
-            "gates": _array({"type": "object"}),
+            "gates": array({"type": "object"}),
             "shadow": {"type": "object", "description": "shadow: the comparison so far"},
-            "workers": _array({"type": "object"}),
+            "workers": array({"type": "object"}),
             "standby_version": INTEGER,
             "standby_until": nullable(NUMBER),
         },
@@ -241,7 +230,7 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
                 "name": STRING,
                 "model": STRING,
                 "alias": STRING,
-                "versions": _array(
+                "versions": array(
                     obj(
                         {
                             "version": INTEGER,
@@ -264,15 +253,15 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
                 "last_good_version": nullable(INTEGER),
                 "routing": obj(
                     {
-                        "kind": _enum(["static", "canary", "shadow"]),
-                        "traffic": _map(NUMBER),
+                        "kind": enum(["static", "canary", "shadow"]),
+                        "traffic": mapping(NUMBER),
                         "shadow": INTEGER,
                     },
                     required=["kind", "traffic"],
                     description="percent of traffic per version",
                 ),
                 "rollout": {"anyOf": [ref("Rollout"), {"type": "null"}]},
-                "recent": _array(ref("Rollout")),
+                "recent": array(ref("Rollout")),
             },
             required=["deployment", "version", "routing", "rollout", "recent"],
             description="RolloutController.status: what serves now, the active rollout.",
@@ -280,7 +269,7 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
         "DeployRequest": obj(
             {
                 "version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
-                "strategy": {**_enum(strategies), "default": "canary"},
+                "strategy": {**enum(strategies), "default": "canary"},
                 "force": {
                     "type": "boolean",
                     "default": False,
@@ -296,155 +285,11 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
     }
 
 
-def _operations(degrees: Iterable[str]) -> dict[str, Any]:
-    degree = _enum(degrees)
-    agreement = _map(obj({"rate": NUMBER, "cases": INTEGER}))
-    return {
-        "Alert": obj(
-            {
-                "id": nullable(INTEGER),
-                "rule": STRING,
-                "deployment": STRING,
-                "labels": _map(STRING),
-                "state": _enum(["pending", "firing", "resolved"]),
-                "severity": STRING,
-                "metric": nullable(STRING),
-                "comparison": nullable(STRING),
-                "value": nullable(NUMBER),
-                "threshold": NUMBER,
-                "clear_threshold": NUMBER,
-                "started_at": NUMBER,
-                "fired_at": nullable(NUMBER),
-                "resolved_at": nullable(NUMBER),
-                "annotations": _map(STRING),
-                "actions": _map({"type": "object"}),
-            },
-            required=["rule", "deployment", "state", "severity"],
-        ),
-        "AutomationState": obj(
-            {
-                "deployment": STRING,
-                "degree": degree,
-                "proposal": nullable(degree),
-                "proposal_reason": nullable(STRING),
-                "updated_at": NUMBER,
-                "updated_by": STRING,
-                "reason": STRING,
-                "review": ref("ReviewStats"),
-            },
-            required=["deployment", "degree", "updated_at", "updated_by", "reason"],
-        ),
-        "AutomationChange": obj(
-            {
-                "degree": degree,
-                "apply_proposal": {
-                    "type": "boolean",
-                    "description": "set the degree the ladder proposes",
-                },
-                "reason": STRING,
-            },
-            description="degree, or apply_proposal: true.",
-        ),
-        "Review": obj(
-            {
-                "id": STRING,
-                "deployment": STRING,
-                "model": STRING,
-                "version": nullable(INTEGER),
-                "prediction_id": STRING,
-                "degree": degree,
-                "status": _enum(["pending", "decided", "expired"]),
-                "created_at": NUMBER,
-                "inputs": {"type": "object"},
-                "suggestion": {"description": "null while shadow/human items are pending"},
-                "confidence": nullable(NUMBER),
-                "decided_at": nullable(NUMBER),
-                "decided_by": nullable(STRING),
-                "decision": ANY,
-                "agreed": nullable(BOOLEAN),
-            },
-            required=["id", "deployment", "prediction_id", "degree", "status", "inputs"],
-        ),
-        "ReviewStats": obj(
-            {
-                "pending": INTEGER,
-                "oldest_age_s": NUMBER,
-                "agreement": agreement,
-                "agreement_by_class": agreement,
-            },
-            required=["pending", "oldest_age_s", "agreement", "agreement_by_class"],
-        ),
-        "RetrainRun": obj(
-            {
-                "id": INTEGER,
-                "model": STRING,
-                "trigger": STRING,
-                "status": STRING,
-                "started_at": NUMBER,
-                "finished_at": nullable(NUMBER),
-                "version": nullable(INTEGER),
-                "details": {"type": "object"},
-                "started_by": STRING,
-            },
-            required=["id", "model", "trigger", "status", "started_at"],
-        ),
-        "Project": obj(
-            {
-                "project": STRING,
-                "task": STRING,
-                "target": STRING,
-                "model": STRING,
-                "features": _array(obj({"name": STRING, "type": STRING})),
-                "key_metrics": _array(
-                    obj({"name": STRING, "op": STRING, "target": NUMBER, "text": STRING})
-                ),
-                "service_objectives": {"type": "object"},
-                "monitoring": obj(
-                    {"interval_s": NUMBER, "drift_interval_s": NUMBER, "retention_days": NUMBER}
-                ),
-                "deployments": _array(STRING),
-                "endpoints": obj({"alerts": BOOLEAN}),
-                "server": obj(
-                    {"version": STRING, "started_at": NUMBER, "ready": BOOLEAN},
-                ),
-            },
-            required=["project", "task", "features", "deployments", "server"],
-            description="describe_project: what the dashboard shows about the project.",
-        ),
-        "Series": obj(
-            {
-                "now": NUMBER,
-                "since": NUMBER,
-                "labels": _map(STRING),
-                "series": _array(
-                    obj(
-                        {
-                            "name": STRING,
-                            "deployment": STRING,
-                            "labels": _map(STRING),
-                            "points": _array(
-                                obj(
-                                    {
-                                        "ts": NUMBER,
-                                        "value": nullable(NUMBER),
-                                        "labels": _map(STRING),
-                                    }
-                                )
-                            ),
-                        }
-                    )
-                ),
-            },
-            required=["now", "since", "labels", "series"],
-        ),
-    }
-
-
 def component_schemas() -> dict[str, Any]:
     """``components.schemas`` of the document."""
     return {
         **_errors(),
         **_predictions(),
         **_deployments(STRATEGIES),
-        **_operations(DEGREES),
+        **operation_schemas(DEGREES),
     }

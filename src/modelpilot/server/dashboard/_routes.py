@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from modelpilot import __version__
+from modelpilot._version import __version__
 from modelpilot.monitoring import TimeSeriesStore
 from modelpilot.server._observe import ALERTS_PATH
 from modelpilot.server.dashboard._series import SeriesQuery, series_payload

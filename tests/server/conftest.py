@@ -10,9 +10,9 @@ import joblib
 import pandas as pd
 import pytest
 from flaky_model import FlakyRegressor
-from serving_helpers import build_project
 
 from live_server import LiveServer, live_server
+from project_helpers import build_project
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_helpers import as_instances, build_project, open_prediction_log, run_cli
 
 from live_server import DEPLOYMENT, LiveServer, auth, live_server, poll
 from modelpilot.datasets import HOUSE_FEATURES
+from project_helpers import as_instances, build_project, open_prediction_log, run_cli
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
 RELOAD = f"/v1/deployments/{DEPLOYMENT}/reload"

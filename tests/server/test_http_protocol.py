@@ -34,14 +34,7 @@ import pandas as pd
 import pytest
 from flaky_model import CURSED_SIZE
 from held_model import GATES_VARIABLE, HELD_FROM, Gate, HeldRegressor
-from serving_helpers import (
-    as_instances,
-    build_project,
-    importable_tests_env,
-    model_predictions,
-    open_prediction_log,
-    register,
-)
+from server_helpers import importable_tests_env, model_predictions
 
 from live_server import (
     ADMIN_TOKEN,
@@ -54,6 +47,7 @@ from live_server import (
 )
 from modelpilot.project import Project
 from modelpilot.server import ServingApp, build_state, create_app
+from project_helpers import as_instances, build_project, open_prediction_log, register
 
 MAX_BODY_BYTES = 4096
 HELD = "held"
@@ -228,7 +222,7 @@ def _project(directory: Path, holdout: pd.DataFrame, house_model: Path, held_mod
     }
     # No key metrics: the held model predicts the mean and would be registered as rejected.
     build_project(directory, holdout, house_model, settings=settings, key_metrics=[])
-    register(directory, held_model, name=HELD, trust=True)
+    register(directory, held_model, name=HELD, production=True, trust=True)
     return directory
 
 

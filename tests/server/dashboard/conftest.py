@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from dashboard_helpers import Dashboard, Traffic, build_project
+from dashboard_helpers import Dashboard, Traffic, build_dashboard_project
 
 from live_server import (
     ADMIN_TOKEN,
@@ -57,7 +57,7 @@ def dashboard(
     """The server, once every chart has data: v1 serving, a canary of v2 at step 1, traffic
     with invalid requests, drifted inputs and labels flowing until the session ends."""
     train, holdout = house_data
-    directory = build_project(
+    directory = build_dashboard_project(
         tmp_path_factory.mktemp("dashboard") / "project", train, holdout, house_model_file
     )
     with live_server(directory, env=ONE_OPENMP_THREAD) as server:

@@ -13,12 +13,10 @@ from typing import Any
 
 import httpx
 import pandas as pd
-import yaml
 
 from live_server import DEPLOYMENT, LiveServer, auth
-from modelpilot.datasets import HOUSE_FEATURES, house_prices
-from modelpilot.spec import render_project
-from project_helpers import merge_settings, run_cli
+from modelpilot.datasets import house_prices
+from project_helpers import build_project, register
 
 # Measurements every second and drift checks every two, so a test sees charts fill in seconds.
 SETTINGS: dict[str, Any] = {
@@ -31,7 +29,7 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def build_project(
+def build_dashboard_project(
     directory: Path,
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -41,19 +39,9 @@ def build_project(
 ) -> Path:
     """The house-price project: v1 in production (with a reference profile, so drift is
     checked), and v2, a copy, registered for a canary."""
-    directory.mkdir(parents=True, exist_ok=True)
-    text = render_project(
-        project=DEPLOYMENT, task="regression", target="price", features=HOUSE_FEATURES
-    )
-    text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
-    (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
-    train.to_csv(directory / "train.csv", index=False)
-    holdout.to_parquet(directory / "holdout.parquet")
-    register = ["-p", str(directory), "register", str(model_file)]
-    register += ["--eval", str(directory / "holdout.parquet")]
-    data = ["--data", str(directory / "train.csv")]
-    assert run_cli([*register, *data, "--alias", "production"]) == 0
-    assert run_cli(register) == 0  # the candidate needs no reference profile: drift is v1's
+    build_project(directory, holdout, model_file, train=train, settings=settings)
+    # The candidate needs no reference profile: drift is v1's.
+    register(directory, model_file, production=False)
     return directory
 
 

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from marked_model import MARKED_SIZE, marked_house_model
-from serving_helpers import build_project, open_prediction_log, register
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
@@ -30,7 +29,7 @@ from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.store import PredictionLog, create_database
 from modelpilot.store._tables import scoring_runs
-from project_helpers import run_cli
+from project_helpers import build_project, open_prediction_log, register, run_cli
 
 MARKED = "marked"
 REASON = f"model: ValueError: size_sqft {MARKED_SIZE:g} is marked"
@@ -55,7 +54,7 @@ def batch_project(
     """The house-price project, with the marked model registered (production) beside its own."""
     directory = tmp_path_factory.mktemp("batch")
     build_project(directory, house_data[1], house_model_file, key_metrics=[])
-    register(directory, marked_model_file, name=MARKED, trust=True)
+    register(directory, marked_model_file, name=MARKED, production=True, trust=True)
     return directory
 
 

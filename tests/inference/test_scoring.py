@@ -4,8 +4,8 @@ A micro-batch mixes requests validated by the fast path (``rows``) and by the fu
 (``columns``), requests the model thread logs itself (``LogPolicy.SCORER``) and requests whose
 caller logs them (a degree of automation below full, a shadow's copy). Each must get its own
 answers, ids unique in the batch, and exactly the log rows it is owed: the values that were
-sent, the model's outputs, an error for a request the model failed on. The log is read back with
-``PredictionLog.window`` as a user would.
+sent, the model's outputs, an error for a request the model failed on. The log is read back
+with ``PredictionLog.window`` as a user would.
 """
 
 from __future__ import annotations

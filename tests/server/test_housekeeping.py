@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_helpers import as_instances, build_project, open_prediction_log
 from sqlalchemy import select
 
 from live_server import DEPLOYMENT, auth, live_server, poll
@@ -17,6 +16,7 @@ from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
 from modelpilot.store import log_stats
 from modelpilot.store._tables import leases
+from project_helpers import as_instances, build_project, open_prediction_log
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
 

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from serving_helpers import as_instances, build_project, open_prediction_log
 
 from live_server import DEPLOYMENT, LiveServer, auth, live_server, poll
+from project_helpers import as_instances, build_project, open_prediction_log
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
 N_CLIENTS = 6

@@ -17,14 +17,7 @@ import pandas as pd
 import pytest
 import tritonclient.http as triton
 from flaky_model import CURSED_SIZE
-from serving_helpers import (
-    as_instances,
-    build_project,
-    importable_tests_env,
-    model_predictions,
-    open_prediction_log,
-    register,
-)
+from server_helpers import importable_tests_env, model_predictions
 
 import modelpilot
 from live_server import ADMIN_TOKEN, DEPLOYMENT, PREDICT_TOKEN, LiveServer, auth, live_server, poll
@@ -32,6 +25,7 @@ from modelpilot.cli import run
 from modelpilot.client import ClientError
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.store import PiiScrubber, load_pii_key
+from project_helpers import as_instances, build_project, open_prediction_log, register
 
 MAX_BODY_BYTES = 32_768
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
@@ -59,7 +53,7 @@ def served_project(
         features=FEATURES,
         key_metrics=[],
     )
-    register(directory, flaky_model_file, name=FLAKY, trust=True)
+    register(directory, flaky_model_file, name=FLAKY, production=True, trust=True)
     return directory
 
 

@@ -1,0 +1,156 @@
+"""Where the service keeps things and how it serves: the store, the prediction log,
+the server, deployments with their steps, batch checks."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from modelpilot.spec._automation import Degree
+from modelpilot.spec._base import StrictModel
+
+
+class StoreSettings(StrictModel):
+    """Where metadata and artifacts live. Relative paths are relative to the project directory."""
+
+    database_url: str = "sqlite:///.modelpilot/modelpilot.db"
+    artifacts: str = ".modelpilot/artifacts"
+
+
+class LoggingSettings(StrictModel):
+    """How predictions are written to the prediction log."""
+
+    durable: bool = False
+    pii: Literal["hash", "drop"] = "hash"
+    flush_interval_ms: float = Field(default=50.0, gt=0, le=1000)
+    max_queue: int = Field(default=100_000, ge=100)
+    # Every this many seconds the server merges the log's small segments (one per commit)
+    # older than that into segments of up to compact_rows rows (store/_compaction.py);
+    # 0 turns it off.
+    compact_interval_s: float = Field(default=300.0, ge=0)
+    compact_rows: int = Field(default=10_000, ge=2, le=1_000_000)
+
+
+class ServingSettings(StrictModel):
+    """The online server.
+
+    Micro-batching is adaptive: a request goes to the model at once when the model is idle;
+    while it is busy, requests gather into the next batch (up to ``max_batch_size`` rows).
+    ``max_wait_ms`` > 0 additionally holds a batch that long for more requests.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    max_batch_size: int = Field(default=64, ge=1)
+    max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    model_threads: int = Field(default=1, ge=1, le=64)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_instances: int = Field(default=10_000, ge=1)
+    open_predict: bool = False
+    tokens_file: str = ".modelpilot/tokens.json"
+
+
+_STEP_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_STEP_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9_.-]+|:\d+)?$")
+
+
+class StepSpec(StrictModel):
+    """One step of a deployment's pipeline, run before the deployment's own model.
+
+    ``function: "module:callable"`` is a DataFrame -> DataFrame function of the project (its
+    directory is on ``sys.path``); ``model: "NAME@ALIAS"`` (or ``NAME:VERSION``) is a registered
+    model whose prediction becomes a column named after the step, for the steps after it.
+
+    Examples
+    --------
+    >>> StepSpec(name="clean", function="features:clean").kind
+    'function'
+    >>> StepSpec(name="estimate", model="houses@production").kind
+    'model'
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    function: str | None = None
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepSpec:
+        if (self.function is None) == (self.model is None):
+            raise ValueError(
+                f"step {self.name!r} must have exactly one of function: 'module:callable' or "
+                "model: 'NAME@ALIAS'"
+            )
+        if self.function is not None and not _STEP_FUNCTION.match(self.function):
+            raise ValueError(
+                f"step {self.name!r}: function must be 'module:callable' (for example "
+                f"'features:clean'), got {self.function!r}"
+            )
+        if self.model is not None and not _STEP_MODEL.match(self.model):
+            raise ValueError(
+                f"step {self.name!r}: model must be NAME, NAME@ALIAS or NAME:VERSION (for "
+                f"example 'houses@production'), got {self.model!r}"
+            )
+        if self.name == "model":
+            raise ValueError(
+                "'model' is the name of a pipeline's last step (the deployment's own model); "
+                "name this step differently"
+            )
+        return self
+
+    @property
+    def kind(self) -> Literal["function", "model"]:
+        return "function" if self.function is not None else "model"
+
+
+class DeploymentSpec(StrictModel):
+    """A named endpoint bound to the version a model alias points to.
+
+    ``steps`` make it a pipeline: they run in order inside each micro-batch, then the model;
+    each step reports its own latency, errors and null outputs (``docs/monitoring.md``).
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: str | None = None
+    alias: str = "production"
+    automation: Degree | None = None
+    steps: list[StepSpec] = Field(default_factory=list)
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_steps(cls, steps: list[StepSpec]) -> list[StepSpec]:
+        names = [s.name for s in steps]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"step names must be unique; repeated: {', '.join(duplicates)}")
+        return steps
+
+
+class BatchCheckSettings(StrictModel):
+    """Checks of an input file before ``modelpilot score`` reads it.
+
+    A file last modified more than ``max_age_hours`` ago is stale (None: no age check). Its row
+    count is compared with the median of the model's last ``history_runs`` successful scoring
+    runs and must lie within ``volume_ratio`` times that (the check waits for
+    ``min_history_runs`` runs). With ``blocking`` a failed check stops the command (exit code
+    2, unless ``--skip-checks``); otherwise it is reported and scoring goes on.
+    """
+
+    max_age_hours: float | None = Field(default=24.0, gt=0)
+    volume_ratio: tuple[float, float] = (0.5, 2.0)
+    history_runs: int = Field(default=10, ge=1)
+    min_history_runs: int = Field(default=3, ge=1)
+    blocking: bool = True
+
+    @field_validator("volume_ratio")
+    @classmethod
+    def _check_ratio(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not (0 <= low <= 1 <= high and math.isfinite(high)):
+            raise ValueError(
+                f"volume_ratio must be [low, high] with 0 <= low <= 1 <= high, got {list(value)}"
+            )
+        return value

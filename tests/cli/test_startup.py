@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,12 +54,20 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    assert "--install-completion" in capsys.readouterr().out
-    script = subprocess.run(
-        [str(Path(sys.executable).with_name("modelpilot")), "--show-completion", "bash"],
+    out = capsys.readouterr().out
+    assert "--install-completion" in out and "--show-completion" in out
+    # What the installed completion script asks: the completions of `modelpilot mod<TAB>`.
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("modelpilot"))],
         capture_output=True,
         text=True,
         timeout=60,
+        env={
+            **os.environ,
+            "_MODELPILOT_COMPLETE": "complete_bash",
+            "COMP_WORDS": "modelpilot mod",
+            "COMP_CWORD": "1",
+        },
     )
-    assert script.returncode == 0, script.stderr
-    assert "_MODELPILOT_COMPLETE" in script.stdout
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["models"]

@@ -181,6 +181,8 @@ class _Run:
                 checks.append(judge("label_consistency", False, nothing, limits=self.limits))
         if self.task != "regression" and self.target_column is not None:
             checks.append(self.class_balance())
+        elif self.target_column is not None and self.n_labels == 2:
+            checks.append(self.binary_under_regression())
         checks += [self.out_of_range(), self.unseen_categories()]
         return DataCheckReport(
             source.label, self.target, self.task, self.n_rows, len(source.names), checks, schema
@@ -284,6 +286,19 @@ class _Run:
                 f"{self.task} task allows at most {allowed:,} classes; is the task right?"
             ]
         return []
+
+    def binary_under_regression(self) -> CheckResult:
+        """A warning, never blocking: two label values under ``task: regression`` usually
+        mean a classification (metrics such as MAE on 0/1 labels say little)."""
+        return CheckResult(
+            "class_balance",
+            "warn",
+            False,
+            f"The target {self.target} has only 2 distinct values, but the task is regression; "
+            "if it is a yes/no label, set `task: binary` in modelpilot.yaml (or pass --task "
+            "binary).",
+            {"target_distinct_values": self.n_labels, "task": self.task},
+        )
 
     def checked(self) -> list[ColumnStats]:
         """The statistics of the features and the target, in file order."""

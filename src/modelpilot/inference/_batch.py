@@ -92,6 +92,7 @@ class ScoringResult:
     n_failed: int = 0  # of the rejected: a step or the model raised on them (logged, with ids)
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)  # scored values outside categories
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +105,7 @@ class ScoringResult:
             "failed": self.n_failed,
             "seconds": round(self.seconds, 3),
             "rejection_reasons": self.reasons,
+            "unseen_categories": self.unseen,
         }
 
 
@@ -311,6 +313,7 @@ def score_file(
     batch_rows: int = 50_000,
     pipeline: Pipeline | None = None,
     progress: Callable[[int], None] | None = None,
+    check: Callable[[ScoringResult], None] | None = None,
     clock: Clock = time.time,
 ) -> ScoringResult:
     """Score ``input_path`` into ``output_path``; rows that cannot be scored go to
@@ -320,6 +323,9 @@ def score_file(
     its schema and go through its steps before the model, exactly as on the server. A row on
     which a step or the model raises is rejected with the step's name (or ``model``) and the
     error, and logged as a failed prediction; the run goes on (see the module's docstring).
+
+    ``progress`` gets the rows of each chunk read; ``check`` the counts so far after each
+    chunk: an error it raises stops the run (marked failed, no output file left behind).
     """
     file_format(output_path)  # refuse an unknown output type before doing any work
     if output_path.resolve() == input_path.resolve():
@@ -354,19 +360,22 @@ def score_file(
                     status="running",
                 )
             )
-    # CSV cells are read as text and converted by the validator, so one bad cell rejects its
-    # row instead of failing the whole read (a typed CSV reader stops at the first bad value).
-    types = {f.name: "text" for f in validator.features}
+    # CSV numbers are converted by Arrow, chunk by chunk; a chunk with a cell that is not a
+    # number keeps that column as text for the validator, so one bad cell rejects its row
+    # instead of failing the read, and only its chunk pays for checking cells in Python.
+    types = {f.name: f.type for f in validator.features}
     input_columns: list[str] = []
     try:
         offset = 0
-        for chunk in iter_batches(input_path, batch_rows=batch_rows, types=types):
+        for chunk in iter_batches(input_path, batch_rows=batch_rows, types=types, lenient=True):
             chunk = chunk.reset_index(drop=True)
             input_columns = list(chunk.columns)
             checked = validator.validate_frame(chunk, row_offset=offset)
             reasons = _validation_reasons(checked.problems)
             for problem in checked.problems:
                 result.reasons[problem["field"]] = result.reasons.get(problem["field"], 0) + 1
+            for name, count in checked.unseen.items():
+                result.unseen[name] = result.unseen.get(name, 0) + count
             positions = np.flatnonzero(checked.valid)  # of the valid rows in the chunk
             clean = checked.clean.reset_index(drop=True)
             tick = time.perf_counter()
@@ -437,6 +446,8 @@ def score_file(
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))
+            if check is not None:
+                check(result)
         writer.commit([*input_columns, "prediction"])
         if result.n_rejected:
             reject_writer.commit(["_row", *input_columns, "_reason", "prediction_id"])

@@ -8,6 +8,11 @@ DuckDB reads the data in at most four passes, all aggregates: column statistics 
 declared types, ranges and categories), the distinct values of string columns and of the target,
 and the two passes of :mod:`modelpilot.data._conflicts` for duplicates and label conflicts.
 Nothing holds the data itself in memory, so a file larger than memory is fine.
+
+Why one module of ~480 lines: the eight checks are methods of one run (``_Run``) over the
+statistics of one scan, and each is a dozen lines of judgement on them; the scan itself
+(``_schema.py``), duplicates and conflicts (``_conflicts.py``) and the report's wording
+(``_report.py``) live apart.
 """
 
 from __future__ import annotations

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.errors import ArtifactError, UntrustedArtifactError
-from modelpilot.runtime._kernels import LinearKernel, linear_kernel
+from modelpilot.runtime._kernels import LinearKernel, frame_array
 from modelpilot.runtime._protocol import ModelInput
+from modelpilot.runtime._sklearn_kernels import sklearn_kernel
+from modelpilot.runtime._tree_kernel import TreeKernel
 
 
 class SklearnRuntime:
@@ -50,16 +52,37 @@ class SklearnRuntime:
             and self._classes_array is not None
             and self._classes_array.ndim == 1
         )
-        # Linear models answer through an exact NumPy kernel (see _kernels.py for why).
-        self.kernel: LinearKernel | None = linear_kernel(estimator)
+        # Linear and tree models answer through exact NumPy kernels (see _kernels.py for why).
+        self.kernel: LinearKernel | TreeKernel | None = sklearn_kernel(estimator)
+        self._take: np.ndarray | None = None
+        self._named_arrays = False
+
+    def bind_columns(self, columns: list[str]) -> None:
+        """Take 2-D arrays whose columns are ``columns`` (the project's features, in order).
+
+        A model fitted on a DataFrame then answers the server's arrays too: its own columns
+        are picked from them by position, without building a DataFrame per batch.
+        """
+        if self.feature_names is None or not set(self.feature_names) <= set(columns):
+            return
+        take = np.array([columns.index(name) for name in self.feature_names], dtype=np.intp)
+        identity = len(columns) == len(take) and bool((take == np.arange(len(take))).all())
+        self._take = None if identity else take
+        self._named_arrays = True
+        self.accepts_array = True
 
     def _input(self, frame: ModelInput) -> Any:
         # A model fitted on a DataFrame wants the same columns in the same order; one fitted on
         # an array wants an array (and scikit-learn warns when handed names it never saw).
         if isinstance(frame, np.ndarray):
-            if self.feature_names is not None:
+            if self.feature_names is None:
+                return frame
+            if not self._named_arrays:
                 raise TypeError("this model was fitted on named columns: pass a DataFrame")
-            return frame
+            picked = frame if self._take is None else frame[:, self._take]
+            # The Fortran order a DataFrame's values have: the answers (BLAS sums in another
+            # order for another layout) are those for the DataFrame it stands for (_kernels.py).
+            return np.asfortranarray(picked)
         if self.feature_names is not None:
             return frame[self.feature_names]
         return frame.to_numpy()
@@ -70,19 +93,22 @@ class SklearnRuntime:
         if kernel is None:
             return None
         if isinstance(data, pd.DataFrame):
-            if not all(dtype.kind in "iuf" for dtype in data.dtypes):
-                return None
-            data = data.to_numpy(dtype=np.float64)
+            data = frame_array(data)
         if isinstance(data, np.ndarray) and kernel.accepts(data):
             return data
         return None
+
+    def _estimator_input(self, data: Any) -> Any:
+        if isinstance(data, np.ndarray) and self.feature_names is not None:
+            return pd.DataFrame(data, columns=self.feature_names, copy=False)
+        return data
 
     def predict(self, frame: ModelInput) -> np.ndarray:
         data = self._input(frame)
         array = self._kernel_input(data)
         if array is not None and self.kernel is not None:
             return self.kernel.predict(array)
-        return np.asarray(self.estimator.predict(data))
+        return np.asarray(self.estimator.predict(self._estimator_input(data)))
 
     def predict_proba(self, frame: ModelInput) -> np.ndarray | None:
         if not self._has_proba:
@@ -91,7 +117,7 @@ class SklearnRuntime:
         array = self._kernel_input(data)
         if array is not None and self.kernel is not None:
             return self.kernel.predict_with_proba(array)[1]
-        return np.asarray(self.estimator.predict_proba(data))
+        return np.asarray(self.estimator.predict_proba(self._estimator_input(data)))
 
     def predict_with_proba(self, frame: ModelInput) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions and class probabilities, with one model call where that is exact.
@@ -114,6 +140,7 @@ class SklearnRuntime:
         array = self._kernel_input(data)
         if array is not None and self.kernel is not None:
             return self.kernel.predict_with_proba(array)
+        data = self._estimator_input(data)
         if not self._has_proba:
             return np.asarray(self.estimator.predict(data)), None
         proba = np.asarray(self.estimator.predict_proba(data))

@@ -1,0 +1,244 @@
+"""Tree kernels: a model's :class:`TreeEnsembleArrays`, used only where they answer as it does.
+
+When a model loads, its trees become arrays (``_extract_*``), and the kernel answers a check
+sample: for every leaf (up to ``_MAX_LEAF_ROWS``), a row that reaches it, with values on the
+thresholds themselves (``x <= t`` against ``x < t`` is decided there); rows with missing values;
+random rows. Every prediction and probability must equal the library's own, bit for bit and
+in the library's dtype, in one batch and row by row (the two walks of the evaluator). Anything
+else (a model the arrays cannot express, one answer that differs) leaves the library to answer
+every call, with the reason in an INFO log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
+from modelpilot.runtime._kernels import same_answers
+
+__all__ = ["TreeKernel", "check_rows", "checked_kernel"]
+
+logger = logging.getLogger("modelpilot.runtime")
+
+_MAX_LEAF_ROWS = 4096
+_RANDOM_ROWS = 256
+
+# The library's answers on an array: (predictions, probabilities or None).
+Answers = tuple[np.ndarray, np.ndarray | None]
+
+
+class TreeKernel:
+    """Answers of a tree ensemble from its arrays; labels from ``classes`` (classifiers).
+
+    Examples
+    --------
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from modelpilot.runtime._extract_sklearn_trees import sklearn_tree_arrays
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> model = DecisionTreeClassifier(random_state=0).fit(X, ["a", "a", "b", "b"])
+    >>> kernel = TreeKernel(sklearn_tree_arrays(model), classes=model.classes_)
+    >>> labels, proba = kernel.predict_with_proba(np.array([[0.5], [2.5]]))
+    >>> labels.tolist(), proba.tolist()
+    (['a', 'b'], [[1.0, 0.0], [0.0, 1.0]])
+    """
+
+    def __init__(
+        self,
+        arrays: TreeEnsembleArrays,
+        *,
+        classes: Any = None,
+        proba_dtype: Any = None,
+        label_of: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self.arrays = arrays
+        self.width = arrays.n_features
+        self.classes: np.ndarray | None = None if classes is None else np.asarray(classes)
+        self._proba_dtype = proba_dtype
+        self._label_of = label_of
+
+    def accepts(self, X: np.ndarray) -> bool:
+        return self.arrays.accepts(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_with_proba(X)[0]
+
+    def predict_with_proba(self, X: np.ndarray) -> Answers:
+        """Predictions (labels for a classifier) and class probabilities (None otherwise)."""
+        if self.classes is None:
+            return self.arrays.predict_values(X), None
+        _, proba, index = self.arrays.evaluate(X)
+        if proba is None or index is None:
+            raise RuntimeError("a classifier's arrays gave no probabilities")
+        if self._proba_dtype is not None:
+            proba = proba.astype(self._proba_dtype, copy=False)
+        labels = self._label_of(index) if self._label_of is not None else self.classes[index]
+        return labels, proba
+
+
+def checked_kernel(
+    kernel: TreeKernel, answer: Callable[[np.ndarray], Answers], *, name: str
+) -> TreeKernel | None:
+    """``kernel`` if it answers the check sample as ``answer`` (the library) does, else None."""
+    rows = check_rows(kernel.arrays, np.random.default_rng(0))
+    try:
+        expected = answer(rows)
+    except Exception as exc:  # the library refuses its own check rows: leave it alone
+        logger.info("no tree kernel for %s: the library failed on the check rows (%s)", name, exc)
+        return None
+    problem = _difference(kernel, rows, expected)
+    if problem is not None:
+        logger.info(
+            "the tree kernel for %s differs from the library on the check sample (%s); "
+            "the library answers every call",
+            name,
+            problem,
+        )
+        return None
+    return kernel
+
+
+def _difference(kernel: TreeKernel, rows: np.ndarray, expected: Answers) -> str | None:
+    if not kernel.accepts(rows):
+        return "the kernel does not take its own check rows"
+    batches = [(rows, expected)]
+    for i in range(min(8, len(rows))):  # one row at a time: the evaluator's other walk
+        batches.append((rows[i : i + 1], _part(expected, slice(i, i + 1))))
+    for batch, wanted in batches:
+        got = kernel.predict_with_proba(batch)
+        if not same_answers(_Fixed(wanted), batch, got):
+            return f"first difference on a batch of {len(batch)} rows"
+    return None
+
+
+def _part(answers: Answers, rows: slice) -> Answers:
+    predictions, proba = answers
+    return predictions[rows], None if proba is None else proba[rows]
+
+
+class _Fixed:
+    """Known answers behind the estimator interface ``same_answers`` takes."""
+
+    def __init__(self, answers: Answers) -> None:
+        self._answers = answers
+        if answers[1] is not None:
+            self.classes_ = np.arange(answers[1].shape[1])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._answers[0]
+
+    def predict_proba(self, X: Any) -> np.ndarray | None:
+        return self._answers[1]
+
+
+def check_rows(arrays: TreeEnsembleArrays, rng: np.random.Generator) -> np.ndarray:
+    """Rows that reach the leaves of ``arrays`` (thresholds included), with missing values.
+
+    Examples
+    --------
+    >>> stump = TreeEnsembleArrays.from_nodes(
+    ...     n_features=1, feature=[0, 0, 0], threshold=[0.5, np.inf, np.inf], left=[1, 1, 2],
+    ...     nan_right=[True, False, False], leaf_value=[[0.0], [1.0], [2.0]], roots=[0],
+    ...     depth=1, base=[0.0],
+    ... )
+    >>> sorted(set(stump.leaves(check_rows(stump, np.random.default_rng(0))).ravel().tolist()))
+    [1, 2]
+    """
+    width = arrays.n_features
+    internal = arrays.left != np.arange(len(arrays.left))
+    numeric = internal & (arrays.category_set < 0)
+    scale = np.ones(width)
+    for f in range(width):
+        used = arrays.threshold[numeric & (arrays.feature == f)]
+        used = used[np.isfinite(used)]
+        if used.size:
+            scale[f] = max(float(np.abs(used).max()), 1e-3)
+    leaf_rows = _leaf_rows(arrays, rng, scale)
+    random_rows = rng.normal(0.0, 1.0, size=(_RANDOM_ROWS, width)) * scale
+    for f in np.flatnonzero(arrays.categorical_features):
+        limit = 32 * arrays.category_bitsets.shape[1]
+        random_rows[:, f] = rng.integers(0, limit, size=_RANDOM_ROWS)
+    rows = np.concatenate([leaf_rows, random_rows])
+    if arrays.allow_nan:
+        missing = rows[: min(len(rows), 1024)].copy()
+        missing[rng.random(missing.shape) < 0.3] = np.nan
+        rows = np.concatenate([rows, missing])
+    if arrays.input_float32:
+        rows = rows.astype(np.float32).astype(np.float64)
+    return np.ascontiguousarray(rows)
+
+
+def _leaf_rows(arrays: TreeEnsembleArrays, rng: np.random.Generator, scale: np.ndarray) -> Any:
+    """One row per leaf (a random subset of leaves past ``_MAX_LEAF_ROWS``)."""
+    paths: list[list[tuple[int, bool]]] = []  # per leaf: (node, went right) from the root
+    for root in arrays.roots:
+        stack: list[tuple[int, list[tuple[int, bool]]]] = [(int(root), [])]
+        while stack:
+            node, path = stack.pop()
+            left = int(arrays.left[node])
+            if left == node:
+                paths.append(path)
+                continue
+            stack.append((left, [*path, (node, False)]))
+            stack.append((left + 1, [*path, (node, True)]))
+    if len(paths) > _MAX_LEAF_ROWS:
+        chosen = rng.choice(len(paths), size=_MAX_LEAF_ROWS, replace=False)
+        paths = [paths[i] for i in sorted(chosen)]
+    rows = rng.normal(0.0, 1.0, size=(len(paths), arrays.n_features)) * scale
+    for i, path in enumerate(paths):
+        _satisfy(arrays, rows[i], path)
+    return rows
+
+
+def _satisfy(arrays: TreeEnsembleArrays, row: np.ndarray, path: list[tuple[int, bool]]) -> None:
+    low: dict[int, float] = {}
+    high: dict[int, float] = {}
+    for node, right in path:
+        f = int(arrays.feature[node])
+        if arrays.category_set[node] >= 0:
+            row[f] = _category_on_side(arrays, node, right, row[f])
+            continue
+        t = float(arrays.threshold[node])
+        if right:
+            low[f] = max(low.get(f, -np.inf), t)
+        else:
+            high[f] = min(high.get(f, np.inf), t)
+    for f in set(low) | set(high):
+        lo, hi = low.get(f, -np.inf), high.get(f, np.inf)
+        value = _at_or_below(hi, arrays.input_float32) if np.isfinite(hi) else np.inf
+        if not value > lo:
+            value = _above(lo, arrays.input_float32) if np.isfinite(lo) else hi - 1.0
+        if np.isfinite(value) and lo < value <= hi:
+            row[f] = value
+
+
+def _category_on_side(arrays: TreeEnsembleArrays, node: int, right: bool, current: float) -> float:
+    words = arrays.category_bitsets[arrays.category_set[node]]
+    bits = np.unpackbits(words.view(np.uint8), bitorder="little").astype(bool)
+    side = np.flatnonzero(~bits if right else bits)
+    if side.size == 0:
+        return current
+    if np.isfinite(current) and 0 <= current < bits.size and bits[int(current)] != right:
+        return current  # already on this side (an earlier split on the same feature agreed)
+    return float(side[0])
+
+
+def _at_or_below(t: float, float32: bool) -> float:
+    if not float32:
+        return t
+    value = np.float32(t)
+    if float(value) > t:
+        value = np.nextafter(value, np.float32(-np.inf))
+    return float(value)
+
+
+def _above(t: float, float32: bool) -> float:
+    if not float32:
+        return float(np.nextafter(t, np.inf))
+    value = np.float32(t)
+    if float(value) <= t:
+        value = np.nextafter(value, np.float32(np.inf))
+    return float(value)

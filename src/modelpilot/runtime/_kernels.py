@@ -60,9 +60,14 @@ def kernels_enabled(environ: Mapping[str, str] = os.environ) -> bool:
     return value not in {"0", "false", "no", "off"}
 
 
-def frame_array(frame: pd.DataFrame) -> np.ndarray | None:
-    """A numeric DataFrame as the float64 array scikit-learn makes of it (None otherwise)."""
-    if not all(dtype.kind in "iuf" for dtype in frame.dtypes):
+def frame_array(frame: pd.DataFrame, *, float32: bool = False) -> np.ndarray | None:
+    """A numeric DataFrame as the float64 array scikit-learn makes of it (None otherwise).
+
+    With ``float32=False``, float32 columns give None: a linear model computes in float32 on
+    them (scikit-learn keeps float32 input as it is), which a float64 kernel would not.
+    """
+    kinds = "iuf" if float32 else "iu"
+    if not all(dtype.kind in kinds or dtype == np.float64 for dtype in frame.dtypes):
         return None
     return frame.to_numpy(dtype=np.float64)
 
@@ -107,6 +112,10 @@ class LinearKernel:
             intercept=np.asarray(final.intercept_),
             n_classes=0 if self.classes is None else len(self.classes),
         )
+
+    def from_frame(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The array this kernel takes for ``frame`` (the model's columns), or None."""
+        return frame_array(frame)
 
     def accepts(self, X: np.ndarray) -> bool:
         """Whether ``X`` is an input the kernel answers exactly as scikit-learn would."""

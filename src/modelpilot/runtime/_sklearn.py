@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.errors import ArtifactError, UntrustedArtifactError
-from modelpilot.runtime._kernels import LinearKernel, frame_array
+from modelpilot.runtime._kernels import LinearKernel
 from modelpilot.runtime._protocol import ModelInput
 from modelpilot.runtime._sklearn_kernels import sklearn_kernel
 from modelpilot.runtime._tree_kernel import TreeKernel
@@ -93,7 +93,7 @@ class SklearnRuntime:
         if kernel is None:
             return None
         if isinstance(data, pd.DataFrame):
-            data = frame_array(data)
+            data = kernel.from_frame(data)
         if isinstance(data, np.ndarray) and kernel.accepts(data):
             return data
         return None

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
-from modelpilot.runtime._kernels import same_answers
+from modelpilot.runtime._kernels import frame_array, same_answers
 
 __all__ = ["TreeKernel", "check_rows", "checked_kernel"]
 
@@ -59,6 +60,10 @@ class TreeKernel:
         self.classes: np.ndarray | None = None if classes is None else np.asarray(classes)
         self._proba_dtype = proba_dtype
         self._label_of = label_of
+
+    def from_frame(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The array this kernel takes for ``frame`` (the model's columns), or None."""
+        return frame_array(frame, float32=True)
 
     def accepts(self, X: np.ndarray) -> bool:
         return self.arrays.accepts(X)

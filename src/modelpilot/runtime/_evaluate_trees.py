@@ -19,6 +19,7 @@ one row: this module ~45 us, treelite GTIL ~270 us, scikit-learn ``predict_proba
 
 Exactness rules, each the library's own:
 
+- inputs: LightGBM reads ``|x| <= 1e-35`` (``zero_threshold``) as 0.0;
 - comparisons: a sample goes right when ``x > threshold`` (scikit-learn and LightGBM go left
   on ``x <= threshold``; XGBoost goes left on ``x < t``, stored as the next float32 below
   ``t``). Libraries that compare float32 inputs (scikit-learn's trees, XGBoost, CatBoost) get
@@ -26,7 +27,8 @@ Exactness rules, each the library's own:
   orders float32 values exactly as float32 does;
 - missing values (NaN) go where ``nan_right`` says, per node;
 - categorical splits: a category (the input truncated to an integer, as a C cast does) goes
-  left when its bit is set in the node's bitset; NaN and negative values go as missing;
+  left when its bit is set in the node's bitset; NaN goes as missing, and so do negative
+  values where ``negative_category_missing`` (scikit-learn; LightGBM sends them right);
   categories beyond the bitset are not accepted (the library answers them);
 - sums: leaf values are added tree after tree, starting from ``base``, in float64 or in float32
   (``sum_float32``, XGBoost). ``np.sum`` over a tree axis may sum pairwise, in another order;
@@ -116,6 +118,8 @@ class TreeEnsembleArrays:
     link: str = "identity"
     link_scale: float = 1.0
     decision: str = "none"
+    negative_category_missing: bool = True
+    zero_threshold: float = 0.0
 
     @classmethod
     def from_nodes(cls, **values: Any) -> TreeEnsembleArrays:
@@ -183,6 +187,8 @@ class TreeEnsembleArrays:
     def _prepared(self, X: np.ndarray) -> np.ndarray:
         if self.input_float32:
             return X.astype(np.float32).astype(np.float64)
+        if self.zero_threshold:
+            return np.where(np.abs(X) <= self.zero_threshold, 0.0, X)
         return np.ascontiguousarray(X, dtype=np.float64)
 
     # ---- walking the trees ------------------------------------------------------------------
@@ -212,11 +218,13 @@ class TreeEnsembleArrays:
         return right
 
     def _category_right(self, values: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        missing = np.isnan(values) | (values < 0)
-        codes = np.where(missing, 0, values).astype(np.intp)  # truncation, as a C cast
+        nan, negative = np.isnan(values), values < 0
+        missing = nan | negative if self.negative_category_missing else nan
+        codes = np.where(nan | negative, 0, values).astype(np.intp)  # truncation, as a C cast
         words = self.category_bitsets[self.category_set[nodes], codes >> 5]
         inside = (words >> (codes & 31).astype(np.uint32)) & 1
-        result: np.ndarray = np.where(missing, self.nan_right[nodes], inside == 0)
+        right = (inside == 0) | negative  # a negative category is in no set
+        result: np.ndarray = np.where(missing, self.nan_right[nodes], right)
         return result
 
     def _leaves_by_level(self, X: np.ndarray) -> np.ndarray:

@@ -62,10 +62,18 @@ def register(
     artifact: Annotated[
         Path,
         typer.Argument(
-            help="Model file (.skops, .onnx, .joblib/.pkl with "
-            "--trust) or an MLflow model directory."
+            help="Model file (.skops, .onnx, .joblib/.pkl with --trust, XGBoost .json/.ubj, "
+            "LightGBM .txt, CatBoost .cbm) or an MLflow model directory."
         ),
     ],
+    flavor: Annotated[
+        str | None,
+        typer.Option(
+            "--flavor",
+            help="The file's format where its name does not tell: skops, joblib, pickle, onnx, "
+            "mlflow, xgboost, lightgbm, catboost.",
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Model name (default: the project's model).")
     ] = None,
@@ -100,6 +108,7 @@ def register(
         data_file=data_file,
         trust=trust,
         tags=_parse_tags(tag or []),
+        flavor=flavor,
     )
     for alias_name in alias or []:
         if version.rejected:

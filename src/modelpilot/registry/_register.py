@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.data import SchemaValidator, build_profile, read_table, sha256_file
-from modelpilot.errors import DataError
+from modelpilot.errors import ArtifactError, DataError
 from modelpilot.registry._metrics import check_targets, compute_metrics
 from modelpilot.registry._registry import ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
@@ -79,6 +79,58 @@ def evaluate(
     ), len(truth)
 
 
+def check_model_features(
+    runtime: ModelRuntime, schema: list[FeatureSpec], *, artifact: str
+) -> None:
+    """Refuse a model whose own feature names (or count) do not fit the project's schema.
+
+    A model with named features must find each of them among the schema's columns; one
+    without names (fitted on an array) takes the schema's columns by position, so the counts
+    must agree. Models that tell neither (MLflow, ONNX), and projects that declare no
+    features yet, are not checked.
+    """
+    names = [f.name for f in schema]
+    if not names:
+        return
+    model_names = getattr(runtime, "feature_names", None)
+    if model_names is not None:
+        missing = [n for n in model_names if n not in names]
+        if missing:
+            extra = [n for n in names if n not in model_names]
+            raise ArtifactError(
+                f"{artifact} uses feature(s) {', '.join(map(repr, missing))} that the project's "
+                f"schema does not have"
+                + (f" (the schema has {', '.join(map(repr, extra))} that the model does not use)"
+                   if extra else "")
+                + "; rename the columns in modelpilot.yaml (features:) or retrain the model "
+                "on the schema's columns"
+            )
+        _check_types(runtime, schema, artifact)
+        return
+    width = getattr(runtime, "n_features", None)
+    if width is not None and int(width) != len(names):
+        raise ArtifactError(
+            f"{artifact} takes {width} features by position, but the project's schema has "
+            f"{len(names)} ({', '.join(names)}); a model without feature names gets the schema's "
+            "columns in order, so make the schema list exactly the model's features"
+        )
+
+
+def _check_types(runtime: ModelRuntime, schema: list[FeatureSpec], artifact: str) -> None:
+    categorical = set(getattr(runtime, "categorical_features", None) or [])
+    if getattr(runtime, "flavor", "") not in {"xgboost", "lightgbm", "catboost"}:
+        return
+    for feature in schema:
+        if feature.name in categorical or feature.type in {"numeric", "boolean"}:
+            continue
+        if feature.name in (getattr(runtime, "feature_names", None) or []):
+            raise ArtifactError(
+                f"{artifact} takes {feature.name!r} as a number, but the project's schema says "
+                f"it is {feature.type}; native {runtime.flavor} models take numbers (category "
+                "codes for categorical features): declare it numeric in modelpilot.yaml"
+            )
+
+
 def _align_labels(truth: Any, classes: list[object]) -> Any:
     # CSV readers turn integer labels into floats (1.0); compare them as the model's classes.
     import numpy as np
@@ -100,12 +152,15 @@ def register_model(
     trust: bool = False,
     tags: Mapping[str, str] | None = None,
     features: list[FeatureSpec] | None = None,
+    flavor: str | None = None,
 ) -> ModelVersion:
     """The whole registration; nothing is written unless every step before the commit passed."""
     spec = project.spec
     model_name = name or spec.model_name
-    runtime = load_runtime(artifact, trust=trust)  # refuse what cannot be loaded, before storing
+    # Refuse what cannot be loaded, or does not fit the schema, before storing anything.
+    runtime = load_runtime(artifact, flavor=flavor, trust=trust)
     schema = features if features is not None else spec.features
+    check_model_features(runtime, schema, artifact=artifact.name)
     lineage: dict[str, Any] = {
         "registered_at": time.time(),
         "user": current_user(project.environ),

@@ -258,7 +258,8 @@ def load_catboost(path: Path, *, trust: bool) -> BoosterRuntime:
     classifier = loss in {"Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll"}
     classes: list[object] | None = None
     if classifier:
-        stored = list(getattr(model, "classes_", None) or [])
+        stored = getattr(model, "classes_", None)
+        stored = [] if stored is None else list(stored)
         classes = [c.item() if hasattr(c, "item") else c for c in stored] or [0, 1]
     unnamed = all(name == str(i) for i, name in enumerate(names))
 

@@ -218,7 +218,9 @@ class TreeEnsembleArrays:
         return right
 
     def _category_right(self, values: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        nan, negative = np.isnan(values), values < 0
+        nan = np.isnan(values)
+        # scikit-learn tests the float (< 0); LightGBM the C cast (int(-0.5) is category 0).
+        negative = values < 0 if self.negative_category_missing else values <= -1
         missing = nan | negative if self.negative_category_missing else nan
         codes = np.where(nan | negative, 0, values).astype(np.intp)  # truncation, as a C cast
         words = self.category_bitsets[self.category_set[nodes], codes >> 5]

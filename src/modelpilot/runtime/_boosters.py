@@ -109,9 +109,8 @@ class BoosterRuntime:
     def predict_with_proba(self, frame: ModelInput) -> Answers:
         """Predictions and class probabilities (None for a regressor), from one model call."""
         array = self._array(frame)
-        if self.kernel is not None and self.kernel.accepts(array):
-            return self.kernel.predict_with_proba(array)
-        return self._answer(array)
+        answers = self.kernel.answer(array) if self.kernel is not None else None
+        return answers if answers is not None else self._answer(array)
 
     def predict(self, frame: ModelInput) -> np.ndarray:
         return self.predict_with_proba(frame)[0]

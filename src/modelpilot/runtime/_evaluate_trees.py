@@ -43,11 +43,12 @@ Exactness rules, each the library's own:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LINKS", "TreeEnsembleArrays"]
+__all__ = ["LINKS", "STEP_KINDS", "ColumnSteps", "TreeEnsembleArrays"]
 
 LINKS = (
     "identity",  # raw scores are the answer (regression)
@@ -163,6 +164,14 @@ class TreeEnsembleArrays:
     def has_categories(self) -> bool:
         return bool(self.category_bitsets.shape[0])
 
+    @cached_property
+    def _categorical_nodes(self) -> np.ndarray:
+        return np.flatnonzero(self.category_set >= 0)
+
+    @cached_property
+    def _sum_values(self) -> np.ndarray:
+        return self.leaf_value.astype(np.float32 if self.sum_float32 else np.float64)
+
     # ---- input --------------------------------------------------------------------------------
     def accepts(self, X: np.ndarray) -> bool:
         """Whether the kernel answers ``X`` exactly as the library would (else ask the library)."""
@@ -248,7 +257,7 @@ class TreeEnsembleArrays:
         if nan.any():
             right |= nan & self.nan_right
         if self.has_categories:
-            columns = np.flatnonzero(self.category_set >= 0)
+            columns = self._categorical_nodes
             if columns.size:
                 picked = values[:, columns]
                 nodes = np.broadcast_to(columns, picked.shape)
@@ -267,18 +276,16 @@ class TreeEnsembleArrays:
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw scores ``(n_rows, n_outputs)``: ``base`` plus the leaf values, tree after tree."""
         leaves = self.leaves(X)
-        n_rows, n_groups = leaves.shape[0], self.n_groups
-        dtype = np.float32 if self.sum_float32 else np.float64
-        values = self.leaf_value.astype(dtype, copy=False)[leaves]  # (rows, trees, values)
-        values = values.reshape(n_rows, n_groups, -1, self.n_values)
-        start = np.broadcast_to(
-            self.base.astype(dtype).reshape(1, n_groups, 1, self.n_values),
-            (n_rows, n_groups, 1, self.n_values),
-        )
-        both = np.concatenate([start, values], axis=2)
+        n_rows, n_groups, n_values = leaves.shape[0], self.n_groups, self.n_values
+        values = self._sum_values[leaves]  # (rows, trees, values)
+        dtype = values.dtype
+        per_group = self.n_trees // n_groups
+        both = np.empty((n_rows, n_groups, per_group + 1, n_values), dtype=dtype)
+        both[:, :, 0, :] = self.base.reshape(n_groups, n_values)
+        both[:, :, 1:, :] = values.reshape(n_rows, n_groups, per_group, n_values)
         sums = np.cumsum(both, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
         if self.divisor != 1.0:
-            sums = sums / dtype(self.divisor)
+            sums = sums / dtype.type(self.divisor)
         return sums
 
     def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -364,3 +371,53 @@ def _decide(decision: str, raw: np.ndarray, proba: np.ndarray) -> np.ndarray:
     if decision == "argmax_proba":
         return proba.argmax(axis=1)
     raise ValueError(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
+
+
+STEP_KINDS = ("impute", "subtract", "divide", "multiply", "add")
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnSteps:
+    """Column-wise arithmetic before the trees, as scikit-learn's transformers do it.
+
+    ``kinds[i]`` is one of :data:`STEP_KINDS` and ``values[i]`` has one value per column:
+    ``impute`` puts the value where the input is NaN (a NaN value leaves the column alone,
+    as SimpleImputer); ``subtract``/``divide`` are StandardScaler's ``X - mean_``, ``/ scale_``;
+    ``multiply``/``add`` are MinMaxScaler's ``X * scale_ + min_``. A column a step leaves
+    alone gets the neutral value (0 to subtract or add, 1 to divide or multiply), which
+    changes no bit.
+
+    Examples
+    --------
+    >>> steps = ColumnSteps(("impute", "subtract"), np.array([[5.0, np.nan], [1.0, 0.0]]))
+    >>> steps.apply(np.array([[np.nan, np.nan], [2.0, 3.0]])).tolist()
+    [[4.0, nan], [1.0, 3.0]]
+    """
+
+    kinds: tuple[str, ...]
+    values: np.ndarray
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        for kind, values in zip(self.kinds, self.values, strict=True):
+            if kind == "impute":
+                X = np.where(np.isnan(X) & ~np.isnan(values), values, X)
+            elif kind == "subtract":
+                X = X - values
+            elif kind == "divide":
+                X = X / values
+            elif kind == "multiply":
+                X = X * values
+            elif kind == "add":
+                X = X + values
+            else:
+                raise ValueError(f"unknown step {kind!r}; known: {', '.join(STEP_KINDS)}")
+        return X
+
+    def save(self, file: Any) -> None:
+        """Write with ``np.savez`` (the kinds as a string array: no pickle)."""
+        np.savez(file, kinds=np.array(self.kinds, dtype=str), values=self.values)
+
+    @classmethod
+    def load(cls, file: Any) -> ColumnSteps:
+        with np.load(file, allow_pickle=False) as data:
+            return cls(tuple(str(k) for k in data["kinds"]), data["values"])

@@ -66,7 +66,7 @@ def frame_array(frame: pd.DataFrame, *, float32: bool = False) -> np.ndarray | N
     With ``float32=False``, float32 columns give None: a linear model computes in float32 on
     them (scikit-learn keeps float32 input as it is), which a float64 kernel would not.
     """
-    kinds = "iuf" if float32 else "iu"
+    kinds = "biuf" if float32 else "biu"
     if not all(dtype.kind in kinds or dtype == np.float64 for dtype in frame.dtypes):
         return None
     return frame.to_numpy(dtype=np.float64)
@@ -116,6 +116,14 @@ class LinearKernel:
     def from_frame(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The array this kernel takes for ``frame`` (the model's columns), or None."""
         return frame_array(frame)
+
+    def from_array(self, X: np.ndarray) -> np.ndarray | None:
+        """The array this kernel takes for a float array of the model's columns."""
+        return X
+
+    def answer(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Predictions and probabilities, or None where scikit-learn must answer ``X``."""
+        return self.predict_with_proba(X) if self.accepts(X) else None
 
     def accepts(self, X: np.ndarray) -> bool:
         """Whether ``X`` is an input the kernel answers exactly as scikit-learn would."""

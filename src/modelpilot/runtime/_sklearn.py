@@ -84,19 +84,23 @@ class SklearnRuntime:
             # order for another layout) are those for the DataFrame it stands for (_kernels.py).
             return np.asfortranarray(picked)
         if self.feature_names is not None:
+            if list(frame.columns) == self.feature_names:
+                return frame  # already the model's columns in its order (selecting copies)
             return frame[self.feature_names]
         return frame.to_numpy()
 
-    def _kernel_input(self, data: Any) -> np.ndarray | None:
-        """``data`` (what the estimator would get) as the kernel's array, if it takes it."""
+    def _kernel_answers(self, data: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The kernel's answers for ``data`` (what the estimator would get), if it takes it."""
         kernel = self.kernel
         if kernel is None:
             return None
         if isinstance(data, pd.DataFrame):
-            data = kernel.from_frame(data)
-        if isinstance(data, np.ndarray) and kernel.accepts(data):
-            return data
-        return None
+            array = kernel.from_frame(data)
+        elif isinstance(data, np.ndarray):
+            array = kernel.from_array(data)
+        else:
+            return None
+        return None if array is None else kernel.answer(array)
 
     def _estimator_input(self, data: Any) -> Any:
         if isinstance(data, np.ndarray) and self.feature_names is not None:
@@ -105,18 +109,18 @@ class SklearnRuntime:
 
     def predict(self, frame: ModelInput) -> np.ndarray:
         data = self._input(frame)
-        array = self._kernel_input(data)
-        if array is not None and self.kernel is not None:
-            return self.kernel.predict(array)
+        answers = self._kernel_answers(data)
+        if answers is not None:
+            return answers[0]
         return np.asarray(self.estimator.predict(self._estimator_input(data)))
 
     def predict_proba(self, frame: ModelInput) -> np.ndarray | None:
         if not self._has_proba:
             return None
         data = self._input(frame)
-        array = self._kernel_input(data)
-        if array is not None and self.kernel is not None:
-            return self.kernel.predict_with_proba(array)[1]
+        answers = self._kernel_answers(data)
+        if answers is not None:
+            return answers[1]
         return np.asarray(self.estimator.predict_proba(self._estimator_input(data)))
 
     def predict_with_proba(self, frame: ModelInput) -> tuple[np.ndarray, np.ndarray | None]:
@@ -137,9 +141,9 @@ class SklearnRuntime:
         (['a', 'a', 'b', 'b'], (4, 2))
         """
         data = self._input(frame)
-        array = self._kernel_input(data)
-        if array is not None and self.kernel is not None:
-            return self.kernel.predict_with_proba(array)
+        answers = self._kernel_answers(data)
+        if answers is not None:
+            return answers
         data = self._estimator_input(data)
         if not self._has_proba:
             return np.asarray(self.estimator.predict(data)), None
@@ -182,7 +186,12 @@ _ARGMAX_CLASSIFIERS = frozenset(
 )
 
 
-_SAFE_PREFIXES = ("sklearn.", "numpy.")
+# Classes of the libraries whose fitted models are made of them: scikit-learn, NumPy, and the
+# boosting libraries' scikit-learn wrappers with their boosters (XGBClassifier holds an
+# xgboost.core.Booster, restored from its own model bytes). They are library code, not the
+# user's, as scikit-learn's own are. An OrderedDict is a plain container (LightGBM's).
+_SAFE_PREFIXES = ("sklearn.", "numpy.", "xgboost.", "lightgbm.", "catboost.")
+_SAFE_TYPES = frozenset({"collections.OrderedDict"})
 
 
 def load_skops(path: Path, *, trust: bool) -> SklearnRuntime:
@@ -191,10 +200,12 @@ def load_skops(path: Path, *, trust: bool) -> SklearnRuntime:
     try:
         untrusted = sio.get_untrusted_types(file=path)
         # skops leaves some of scikit-learn's own internals (e.g. the TreePredictor of
-        # HistGradientBoosting) off its default list. Classes from scikit-learn and NumPy are
-        # what a fitted estimator is made of, not user code, so we accept them; anything else
-        # (a custom transformer, a function) still needs the user's explicit --trust.
-        foreign = [t for t in untrusted if not t.startswith(_SAFE_PREFIXES)]
+        # HistGradientBoosting) off its default list, and the boosting libraries' classes.
+        # Those are what a fitted estimator is made of, not user code, so we accept them;
+        # anything else (a custom transformer, a function) still needs an explicit --trust.
+        foreign = [
+            t for t in untrusted if not t.startswith(_SAFE_PREFIXES) and t not in _SAFE_TYPES
+        ]
         if foreign and not trust:
             raise ArtifactError(
                 f"{path.name} contains types skops does not trust by default: "

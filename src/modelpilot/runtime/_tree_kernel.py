@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
+from modelpilot.runtime._evaluate_trees import ColumnSteps, TreeEnsembleArrays
+from modelpilot.runtime._extract_pipeline import CategoryCodes
 from modelpilot.runtime._kernels import frame_array, same_answers
 
 __all__ = ["TreeKernel", "check_rows", "checked_kernel"]
@@ -34,6 +35,9 @@ Answers = tuple[np.ndarray, np.ndarray | None]
 
 class TreeKernel:
     """Answers of a tree ensemble from its arrays; labels from ``classes`` (classifiers).
+
+    ``codes`` turn the categories of text input columns into numbers and ``steps`` are the
+    column-wise arithmetic of the pipeline's transformers (see ``_extract_pipeline.py``).
 
     Examples
     --------
@@ -53,26 +57,75 @@ class TreeKernel:
         *,
         classes: Any = None,
         proba_dtype: Any = None,
-        label_of: Callable[[np.ndarray], np.ndarray] | None = None,
+        codes: dict[int, CategoryCodes] | None = None,
+        steps: ColumnSteps | None = None,
+        names: list[str] | None = None,
     ) -> None:
         self.arrays = arrays
         self.width = arrays.n_features
         self.classes: np.ndarray | None = None if classes is None else np.asarray(classes)
+        self.codes = codes or {}
+        self.steps = steps
+        self.names = names
         self._proba_dtype = proba_dtype
-        self._label_of = label_of
 
     def from_frame(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The array this kernel takes for ``frame`` (the model's columns), or None."""
-        return frame_array(frame, float32=True)
+        if not self.codes:
+            return frame_array(frame, float32=True)
+        kinds = [dtype.kind for dtype in frame.dtypes]
+        # One conversion of the whole frame: selecting columns one by one costs more.
+        values = frame.to_numpy(dtype=object)
+        columns = []
+        for index, kind in enumerate(kinds):
+            codes = self.codes.get(index)
+            if codes is not None:
+                encoded = codes.encode(values[:, index].tolist())
+            elif kind in "biuf":
+                encoded = values[:, index].astype(np.float64)
+            else:
+                encoded = None
+            if encoded is None:
+                return None
+            columns.append(encoded)
+        return np.column_stack(columns) if columns else None
+
+    def from_array(self, X: np.ndarray) -> np.ndarray | None:
+        """The array this kernel takes for a float array of the model's input columns."""
+        if not self.codes:
+            return X
+        names = self.names or [str(i) for i in range(X.shape[1])]
+        return self.from_frame(pd.DataFrame(X, columns=names))
+
+    def _prepared(self, X: np.ndarray) -> np.ndarray | None:
+        if X.dtype != np.float64 or X.ndim != 2 or X.shape[1] != self.width:
+            return None
+        if self.steps is not None:
+            # scikit-learn's transformers refuse infinities; NaN is theirs to fill or pass on.
+            if bool(np.isinf(X).any()):
+                return None
+            X = self.steps.apply(X)
+        return X if self.arrays.accepts(X) else None
 
     def accepts(self, X: np.ndarray) -> bool:
-        return self.arrays.accepts(X)
+        return self._prepared(X) is not None
+
+    def answer(self, X: np.ndarray) -> Answers | None:
+        """Predictions and probabilities, or None where the library must answer ``X``."""
+        prepared = self._prepared(X)
+        return None if prepared is None else self._evaluate(prepared)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_with_proba(X)[0]
 
     def predict_with_proba(self, X: np.ndarray) -> Answers:
         """Predictions (labels for a classifier) and class probabilities (None otherwise)."""
+        prepared = self._prepared(X)
+        if prepared is None:
+            raise ValueError("the kernel does not take this input; ask the library")
+        return self._evaluate(prepared)
+
+    def _evaluate(self, X: np.ndarray) -> Answers:
         if self.classes is None:
             return self.arrays.predict_values(X), None
         _, proba, index = self.arrays.evaluate(X)
@@ -80,21 +133,34 @@ class TreeKernel:
             raise RuntimeError("a classifier's arrays gave no probabilities")
         if self._proba_dtype is not None:
             proba = proba.astype(self._proba_dtype, copy=False)
-        labels = self._label_of(index) if self._label_of is not None else self.classes[index]
-        return labels, proba
+        return self.classes[index], proba
 
 
 def checked_kernel(
-    kernel: TreeKernel, answer: Callable[[np.ndarray], Answers], *, name: str
+    kernel: TreeKernel, answer: Callable[[Any], Answers], *, name: str
 ) -> TreeKernel | None:
-    """``kernel`` if it answers the check sample as ``answer`` (the library) does, else None."""
+    """``kernel`` if it answers the check sample as ``answer`` (the library) does, else None.
+
+    ``answer`` gets the check rows as the library takes them: a DataFrame of the input
+    columns (with categories in place of their codes) where the kernel has names.
+    """
     rows = check_rows(kernel.arrays, np.random.default_rng(0))
+    if kernel.steps is not None:
+        rows = _undo(kernel.steps, rows)
+        if "impute" in kernel.steps.kinds:  # missing values the imputer fills
+            holes = rows[: min(len(rows), 512)].copy()
+            holes[np.random.default_rng(2).random(holes.shape) < 0.3] = np.nan
+            rows = np.concatenate([rows, holes])
+    given = _library_rows(kernel, rows)
     try:
-        expected = answer(rows)
+        expected = answer(given)
     except Exception as exc:  # the library refuses its own check rows: leave it alone
         logger.info("no tree kernel for %s: the library failed on the check rows (%s)", name, exc)
         return None
-    problem = _difference(kernel, rows, expected)
+    inputs = kernel.from_frame(given) if isinstance(given, pd.DataFrame) else given
+    problem = "the kernel cannot encode its check rows" if inputs is None else None
+    if inputs is not None:
+        problem = _difference(kernel, inputs, expected)
     if problem is not None:
         logger.info(
             "the tree kernel for %s differs from the library on the check sample (%s); "
@@ -104,6 +170,43 @@ def checked_kernel(
         )
         return None
     return kernel
+
+
+def _undo(steps: ColumnSteps, rows: np.ndarray) -> np.ndarray:
+    """Input rows that the steps take (about) to ``rows``: leaves are reached all the same,
+    thresholds themselves only where the arithmetic rounds back."""
+    inverse = {"subtract": np.add, "add": np.subtract, "divide": np.multiply}
+    inverse["multiply"] = np.divide
+    for kind, values in zip(reversed(steps.kinds), steps.values[::-1], strict=True):
+        if kind in inverse:
+            rows = inverse[kind](rows, values)
+    return rows
+
+
+def _library_rows(kernel: TreeKernel, rows: np.ndarray) -> Any:
+    if not kernel.codes and kernel.names is None:
+        return rows
+    rng = np.random.default_rng(1)
+    names = kernel.names or [str(i) for i in range(rows.shape[1])]
+    data: dict[str, Any] = {}
+    for index, name in enumerate(names):
+        codes = kernel.codes.get(index)
+        if codes is None:
+            data[name] = rows[:, index]
+            continue
+        by_code: dict[float, Any] = {float(c): v for v, c in codes.categories.items()}
+        if codes.unknown is not None:
+            by_code.setdefault(codes.unknown, "<a category never seen>")
+        if codes.missing is not None:
+            by_code.setdefault(codes.missing, None)
+        known = list(by_code)
+        values = []
+        for code in rows[:, index]:
+            if code not in by_code:
+                code = known[int(rng.integers(len(known)))]
+            values.append(by_code[code])
+        data[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(data)
 
 
 def _difference(kernel: TreeKernel, rows: np.ndarray, expected: Answers) -> str | None:

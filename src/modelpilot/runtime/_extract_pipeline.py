@@ -111,6 +111,11 @@ def pipeline_form(estimator: Any) -> PipelineForm:
     steps = [s for _, s in getattr(estimator, "steps", [(None, estimator)])]
     final, before = steps[-1], [s for s in steps[:-1] if s is not None and s != "passthrough"]
     n_inputs = int(getattr(estimator, "n_features_in_", 0) or final.n_features_in_)
+    inner = getattr(final, "_preprocessor", None)  # HistGradientBoosting's own OrdinalEncoder
+    if inner is not None:
+        if before:
+            raise Unsupported("steps before a HistGradientBoosting with categorical features")
+        before = [inner]
     codes: dict[int, CategoryCodes] = {}
     if before and type(before[0]).__name__ == "ColumnTransformer":
         origins, chains = _column_transformer(before[0], n_inputs, codes)
@@ -208,7 +213,7 @@ def _codes(categories: np.ndarray, *, unknown: float | None, missing: float | No
 def _column_steps(step: Any, width: int) -> list[list[tuple[str, float]]]:
     """Per column, the arithmetic of ``step``: a list of (kind, value)."""
     kind = type(step).__name__ if step != "passthrough" else "passthrough"
-    if kind == "FunctionTransformer" and step.func is None:  # a fitted "passthrough"
+    if kind == "FunctionTransformer" and _is_identity(step.func):
         kind = "passthrough"
     if kind == "Pipeline":
         per_column: list[list[tuple[str, float]]] = [[] for _ in range(width)]
@@ -236,6 +241,16 @@ def _column_steps(step: Any, width: int) -> list[list[tuple[str, float]]]:
             raise Unsupported("SimpleImputer with indicators, a marker other than NaN or empty columns")
         return [[("impute", v)] for v in statistics]
     raise Unsupported(f"the step {kind}")
+
+
+def _is_identity(func: Any) -> bool:
+    """A fitted "passthrough" (func None), or HistGradientBoosting's float64 ``check_array``."""
+    if func is None:
+        return True
+    inner = getattr(func, "func", None)  # functools.partial
+    return getattr(inner, "__name__", "") == "check_array" and getattr(
+        inner, "__module__", ""
+    ).startswith("sklearn.")
 
 
 _NEUTRAL = {"impute": np.nan, "subtract": 0.0, "divide": 1.0, "multiply": 1.0, "add": 0.0}

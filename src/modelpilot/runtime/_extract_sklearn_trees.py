@@ -115,8 +115,8 @@ def _boosting(model: Any, width: int, *, classifier: bool) -> TreeEnsembleArrays
 
 
 def _histogram(model: Any, width: int, *, classifier: bool) -> TreeEnsembleArrays:
-    if getattr(model, "_preprocessor", None) is not None:
-        raise Unsupported("categories taken from pandas dtypes (an internal OrdinalEncoder)")
+    # Categorical features come with an internal OrdinalEncoder (``_preprocessor``): these
+    # trees read its output; ``_extract_pipeline.pipeline_form`` puts the encoder in front.
     known, feature_map = model._bin_mapper.make_known_categories_bitsets()
     n_groups = int(model.n_trees_per_iteration_)
     trees = [

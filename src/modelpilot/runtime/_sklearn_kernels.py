@@ -78,8 +78,9 @@ def _final_arrays(final: Any) -> TreeEnsembleArrays:
 
 def _with_input_rules(arrays: TreeEnsembleArrays, estimator: Any) -> TreeEnsembleArrays:
     """The arrays with ``allow_nan``/``allow_inf`` as the estimator really has them."""
-    if not type(estimator).__module__.startswith("sklearn."):
-        return arrays  # the boosters' rules are in their arrays already
+    name = type(estimator).__name__
+    if not type(estimator).__module__.startswith("sklearn.") or name.startswith("HistGradient"):
+        return arrays  # known: in the arrays already (HistGradientBoosting takes NaN and inf)
     probe = _given(estimator)
     width = arrays.n_features
     rules = {}
@@ -91,7 +92,7 @@ def _with_input_rules(arrays: TreeEnsembleArrays, estimator: Any) -> TreeEnsembl
                 warnings.simplefilter("ignore")
                 estimator.predict(probe(row))
             rules[field] = True
-        except ValueError:
+        except Exception:  # refused (or cannot tell): the library answers such input
             rules[field] = False
     return dataclasses.replace(arrays, **rules)
 

@@ -186,6 +186,8 @@ def _undo(steps: ColumnSteps, rows: np.ndarray) -> np.ndarray:
 def _library_rows(kernel: TreeKernel, rows: np.ndarray) -> Any:
     if not kernel.codes and kernel.names is None:
         return rows
+    if kernel.names is None:  # fitted on an array: categories are numbers
+        return _numeric_categories(kernel, rows)
     rng = np.random.default_rng(1)
     names = kernel.names or [str(i) for i in range(rows.shape[1])]
     data: dict[str, Any] = {}
@@ -207,6 +209,24 @@ def _library_rows(kernel: TreeKernel, rows: np.ndarray) -> Any:
             values.append(by_code[code])
         data[name] = pd.Series(values, dtype=object)
     return pd.DataFrame(data)
+
+
+def _numeric_categories(kernel: TreeKernel, rows: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    out = rows.copy()
+    for index, codes in kernel.codes.items():
+        by_code = {float(c): float(v) for v, c in codes.categories.items()}
+        unseen = max(by_code.values(), default=0.0) + 1.0
+        for i, code in enumerate(rows[:, index]):
+            if code in by_code:
+                out[i, index] = by_code[code]
+            elif rng.random() < 0.1:
+                out[i, index] = np.nan if codes.missing is not None else unseen
+            elif rng.random() < 0.1 and codes.unknown is not None:
+                out[i, index] = unseen
+            else:
+                out[i, index] = list(by_code.values())[int(rng.integers(len(by_code)))]
+    return out
 
 
 def _difference(kernel: TreeKernel, rows: np.ndarray, expected: Answers) -> str | None:

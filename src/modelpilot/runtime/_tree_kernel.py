@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.runtime._evaluate_trees import ColumnSteps, TreeEnsembleArrays
 from modelpilot.runtime._extract_pipeline import CategoryCodes
@@ -153,7 +154,10 @@ def checked_kernel(
             rows = np.concatenate([rows, holes])
     given = _library_rows(kernel, rows)
     try:
-        expected = answer(given)
+        # One thread: a one-off call on a few thousand rows, where OpenMP threads waiting for
+        # a busy core cost more than they give.
+        with threadpool_limits(limits=1):
+            expected = answer(given)
     except Exception as exc:  # the library refuses its own check rows: leave it alone
         logger.info("no tree kernel for %s: the library failed on the check rows (%s)", name, exc)
         return None

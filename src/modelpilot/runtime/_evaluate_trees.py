@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from functools import cached_property
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -288,16 +289,20 @@ class TreeEnsembleArrays:
             sums = sums / dtype.type(self.divisor)
         return sums
 
-    def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def evaluate(
+        self, X: np.ndarray, *, expf: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Raw scores, class probabilities and the predicted class index.
 
         Regressors get ``(raw, None, None)``; their prediction is ``link(raw)[:, 0]`` (see
-        :meth:`predict_values`).
+        :meth:`predict_values`). ``expf`` is the float32 ``exp`` of the float32 links: by
+        default float64 ``exp`` rounded to float32, which differs from the C library's
+        ``expf`` in the last bit on a few inputs (the caller may pass the C library's own).
         """
         raw = self.raw(X)
         if self.decision == "none":
             return raw, None, None
-        proba = _link(self.link, raw, self.link_scale)
+        proba = _link(self.link, raw, self.link_scale, expf or _expf)
         return raw, proba, _decide(self.decision, raw, proba)
 
     def predict_values(self, X: np.ndarray) -> np.ndarray:
@@ -321,13 +326,16 @@ class TreeEnsembleArrays:
 
 
 def _expf(x: np.ndarray) -> np.ndarray:
-    """float32 ``exp`` as the C library's ``expf`` (NumPy's own float32 exp is not rounded
-    correctly: it differs in the last bit on ~40% of inputs)."""
+    """float32 ``exp``: float64 ``exp`` rounded to float32, the correctly rounded result.
+    NumPy's own float32 exp differs from it in the last bit on ~40% of inputs; the C
+    library's ``expf`` (glibc) on a few."""
     result: np.ndarray = np.exp(x.astype(np.float64)).astype(np.float32)
     return result
 
 
-def _link(link: str, raw: np.ndarray, scale: float) -> np.ndarray:
+def _link(
+    link: str, raw: np.ndarray, scale: float, expf: Callable[[np.ndarray], np.ndarray] = _expf
+) -> np.ndarray:
     if link in ("identity", "proba"):
         return raw
     if link == "exp":
@@ -347,11 +355,11 @@ def _link(link: str, raw: np.ndarray, scale: float) -> np.ndarray:
     if link == "expit32":
         one = np.float32(1.0)
         x = np.minimum(-raw[:, 0].astype(np.float32), np.float32(88.7))
-        positive = one / (_expf(x) + one + np.float32(1e-16))
+        positive = one / (expf(x) + one + np.float32(1e-16))
         return np.stack([one - positive, positive], axis=1)
     if link == "softmax32":
         raw32 = raw.astype(np.float32)
-        exps = _expf(raw32 - raw32.max(axis=1, keepdims=True))
+        exps = expf(raw32 - raw32.max(axis=1, keepdims=True))
         total = exps[:, 0].astype(np.float64)
         for k in range(1, exps.shape[1]):
             total += exps[:, k]

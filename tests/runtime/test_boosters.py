@@ -216,9 +216,7 @@ def test_a_corrupt_model_file_is_a_clear_error(
         load_runtime(path, flavor=flavor)
 
 
-def test_a_missing_library_names_the_extra(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_missing_library_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "model.ubj"
     path.write_bytes(b"{}")
     monkeypatch.setitem(sys.modules, "xgboost", None)  # as if it were not installed

@@ -100,8 +100,11 @@ def check_model_features(
             raise ArtifactError(
                 f"{artifact} uses feature(s) {', '.join(map(repr, missing))} that the project's "
                 f"schema does not have"
-                + (f" (the schema has {', '.join(map(repr, extra))} that the model does not use)"
-                   if extra else "")
+                + (
+                    f" (the schema has {', '.join(map(repr, extra))} that the model does not use)"
+                    if extra
+                    else ""
+                )
                 + "; rename the columns in modelpilot.yaml (features:) or retrain the model "
                 "on the schema's columns"
             )

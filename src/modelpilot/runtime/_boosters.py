@@ -78,7 +78,9 @@ class BoosterRuntime:
         try:
             built = arrays()
         except Unsupported as exc:
-            logger.info("no tree kernel for this %s model: %s; the library answers", self.flavor, exc)
+            logger.info(
+                "no tree kernel for this %s model: %s; the library answers", self.flavor, exc
+            )
             return None
         kernel = TreeKernel(
             built,

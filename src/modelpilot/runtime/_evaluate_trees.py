@@ -42,9 +42,9 @@ Exactness rules, each the library's own:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import cached_property
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np

@@ -153,9 +153,7 @@ def _column_transformer(
         elif kind == "OrdinalEncoder":
             origins.extend(_ordinal(part, indices, codes))
         else:
-            for index, step_part in zip(
-                indices, _column_steps(part, len(indices)), strict=True
-            ):
+            for index, step_part in zip(indices, _column_steps(part, len(indices)), strict=True):
                 chains[index].extend(step_part)
                 origins.append(("column", index))
         if transformer.output_indices_[name].stop != len(origins):
@@ -187,26 +185,28 @@ def _one_hot(part: Any, indices: list[int], codes: dict[int, CategoryCodes]) -> 
 
 
 def _ordinal(part: Any, indices: list[int], codes: dict[int, CategoryCodes]) -> list[Origin]:
-    unknown = (
-        float(part.unknown_value) if part.handle_unknown == "use_encoded_value" else None
-    )
+    unknown = float(part.unknown_value) if part.handle_unknown == "use_encoded_value" else None
     if getattr(part, "_infrequent_enabled", False):
         raise Unsupported("OrdinalEncoder with infrequent categories")
     for index, categories in zip(indices, part.categories_, strict=True):
-        codes[index] = _codes(categories, unknown=unknown, missing=float(part.encoded_missing_value))
+        codes[index] = _codes(
+            categories, unknown=unknown, missing=float(part.encoded_missing_value)
+        )
     return [("column", index) for index in indices]
 
 
-def _codes(categories: np.ndarray, *, unknown: float | None, missing: float | None) -> CategoryCodes:
+def _codes(
+    categories: np.ndarray, *, unknown: float | None, missing: float | None
+) -> CategoryCodes:
+    """Codes for ``categories``. A missing value the encoder saw in training gets ``missing``
+    (or, if that is None, its own index, as one-hot does); one it never saw is unknown."""
     mapping: dict[Any, int] = {}
-    nan_code: float | None = missing
+    nan_code: float | None = unknown
     for code, category in enumerate(categories.tolist()):
         if _is_missing(category):
             nan_code = float(code) if missing is None else missing
         else:
             mapping[category] = code
-    if nan_code is None:
-        nan_code = unknown
     return CategoryCodes(mapping, unknown, nan_code)
 
 
@@ -238,7 +238,9 @@ def _column_steps(step: Any, width: int) -> list[list[tuple[str, float]]]:
         missing = step.missing_values
         nan_marker = isinstance(missing, float) and missing != missing
         if step.add_indicator or not nan_marker or np.isnan(statistics).any():
-            raise Unsupported("SimpleImputer with indicators, a marker other than NaN or empty columns")
+            raise Unsupported(
+                "SimpleImputer with indicators, a marker other than NaN or empty columns"
+            )
         return [[("impute", v)] for v in statistics]
     raise Unsupported(f"the step {kind}")
 

@@ -218,9 +218,7 @@ def _exact(kernel: LinearKernel, estimator: Any) -> bool:
     return True
 
 
-def same_answers(
-    estimator: Any, given: Any, answers: tuple[np.ndarray, np.ndarray | None]
-) -> bool:
+def same_answers(estimator: Any, given: Any, answers: tuple[np.ndarray, np.ndarray | None]) -> bool:
     """Whether ``answers`` (predictions, probabilities) are the estimator's on ``given``."""
     labels, proba = answers
     with warnings.catch_warnings():

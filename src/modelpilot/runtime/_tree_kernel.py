@@ -164,7 +164,9 @@ def checked_kernel(
     except Exception as exc:  # the library refuses its own check rows: leave it alone
         logger.info("no tree kernel for %s: the library failed on the check rows (%s)", name, exc)
         return None
-    inputs = kernel.from_frame(given) if isinstance(given, pd.DataFrame) else given
+    inputs = (
+        kernel.from_frame(given) if isinstance(given, pd.DataFrame) else kernel.from_array(given)
+    )
     problem = "the kernel cannot encode its check rows" if inputs is None else None
     if inputs is not None:
         problem = _difference(kernel, inputs, expected)

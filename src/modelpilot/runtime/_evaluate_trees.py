@@ -5,7 +5,7 @@ runner that has only NumPy can use it unchanged. Turning a fitted model into
 :class:`TreeEnsembleArrays` and checking the result against the library is done elsewhere
 (``_extract_sklearn_trees.py``, ``_extract_boosters.py``, ``_tree_kernel.py``).
 
-How: every tree of the ensemble is walked at once, one level per step, over all rows × trees
+How: every tree of the ensemble is walked at once, one level per step, over all rows x trees
 ("lanes"): a node's children are adjacent (right = left + 1) and a leaf points to itself, so a
 step is ``node = left[node] + (x[feature[node]] > threshold[node])`` for every lane, padded to
 the deepest tree. For a few rows it is cheaper to compare each row with every node first and

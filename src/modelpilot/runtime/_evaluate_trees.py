@@ -179,14 +179,17 @@ class TreeEnsembleArrays:
         if X.dtype != np.float64 or X.ndim != 2 or X.shape[1] != self.n_features or not len(X):
             return False
         finite = np.isfinite(X)
-        if not finite.all():
+        if finite.all():
+            if self.input_float32 and float(np.abs(X).max()) > _FLOAT32_MAX:
+                return False
+        else:
             nan = np.isnan(X)
             if nan.any() and not self.allow_nan:
                 return False
             if not (finite | nan).all() and not self.allow_inf:
                 return False
-        if self.input_float32 and bool((np.abs(X[finite]) > _FLOAT32_MAX).any()):
-            return False
+            if self.input_float32 and bool((np.abs(X[finite]) > _FLOAT32_MAX).any()):
+                return False
         if self.categorical_features.any():
             codes = X[:, self.categorical_features]
             limit = 32 * self.category_bitsets.shape[1]
@@ -208,18 +211,18 @@ class TreeEnsembleArrays:
         n_rows = X.shape[0]
         n_lanes = n_rows * self.n_trees
         nodes = len(self.feature)
+        missing = bool(np.isnan(X).any())
         all_nodes = _CALL_COST * (12 + self.depth) + n_rows * (4 * nodes) + self.depth * n_lanes
-        by_level = _CALL_COST * 7 * self.depth + 7 * self.depth * n_lanes
+        by_level = _CALL_COST * 6 * self.depth + 7 * self.depth * n_lanes
         if all_nodes < by_level:
-            return self._leaves_all_nodes(X)
-        return self._leaves_by_level(X)
+            return self._leaves_all_nodes(X, missing)
+        return self._leaves_by_level(X, missing)
 
-    def _goes_right(self, values: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    def _goes_right(self, values: np.ndarray, nodes: np.ndarray, missing: bool) -> np.ndarray:
         """Whether ``values`` (one per lane) go right at ``nodes`` (one per lane)."""
         right = values > self.threshold.take(nodes)
-        nan = np.isnan(values)
-        if nan.any():
-            right |= nan & self.nan_right.take(nodes)
+        if missing:
+            right |= np.isnan(values) & self.nan_right.take(nodes)
         if self.has_categories:
             sets = self.category_set.take(nodes)
             where = np.flatnonzero(sets >= 0)
@@ -239,24 +242,32 @@ class TreeEnsembleArrays:
         result: np.ndarray = np.where(missing, self.nan_right[nodes], right)
         return result
 
-    def _leaves_by_level(self, X: np.ndarray) -> np.ndarray:
+    def _leaves_by_level(self, X: np.ndarray, missing: bool) -> np.ndarray:
         n_rows = X.shape[0]
         node = np.tile(self.roots, n_rows)
-        row_start = np.repeat(np.arange(n_rows, dtype=np.intp) * self.n_features, self.n_trees)
         flat = X.ravel()
+        index = np.empty_like(node)
+        values = np.empty(len(node))
+        row_start = None
+        if n_rows > 1:
+            row_start = np.repeat(np.arange(n_rows, dtype=np.intp) * self.n_features, self.n_trees)
         for _ in range(self.depth):
-            values = flat.take(self.feature.take(node) + row_start)
-            node = self.left.take(node) + self._goes_right(values, node)
+            self.feature.take(node, out=index)
+            if row_start is not None:
+                index += row_start
+            flat.take(index, out=values)
+            right = self._goes_right(values, node, missing)
+            self.left.take(node, out=index)
+            np.add(index, right, out=node)
         return node.reshape(n_rows, self.n_trees)
 
-    def _leaves_all_nodes(self, X: np.ndarray) -> np.ndarray:
+    def _leaves_all_nodes(self, X: np.ndarray, missing: bool) -> np.ndarray:
         """Every row compared with every node first (few rows: fewer, larger NumPy calls)."""
         n_rows, n_nodes = X.shape[0], len(self.feature)
         values = X.take(self.feature, axis=1)
         right = values > self.threshold
-        nan = np.isnan(values)
-        if nan.any():
-            right |= nan & self.nan_right
+        if missing:
+            right |= np.isnan(values) & self.nan_right
         if self.has_categories:
             columns = self._categorical_nodes
             if columns.size:

@@ -141,7 +141,9 @@ def _report(results: list[dict]) -> tuple[str, list[tuple[str, bool]]]:
             f"{r['library'] / r['kernel']:.1f} | {r['gtil'] / r['kernel']:.1f} |"
         )
         if r["rows"] == 1:
-            goals.append((f"{r['model']}: one row <= 100 us ({r['kernel']:.0f})", r["kernel"] <= 100))
+            goals.append(
+                (f"{r['model']}: one row <= 100 us ({r['kernel']:.0f})", r["kernel"] <= 100)
+            )
             goals.append((f"{r['model']}: faster than GTIL on one row", r["kernel"] < r["gtil"]))
             if r["model"].startswith("HistGradient"):
                 ratio = r["library"] / r["kernel"]

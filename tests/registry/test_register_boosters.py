@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
-from project_helpers import run_cli
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.project import Project
 from modelpilot.spec import FeatureSpec, render_project
+from project_helpers import run_cli
 
 NAMES = ["age", "income", "visits", "tenure"]
 

@@ -265,4 +265,4 @@ def test_the_evaluators_import_nothing_but_numpy(module: Any) -> None:
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"__future__", "dataclasses", "functools", "typing", "numpy"}
+    assert imported <= {"__future__", "collections", "dataclasses", "functools", "typing", "numpy"}

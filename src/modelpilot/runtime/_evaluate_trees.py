@@ -323,7 +323,8 @@ class TreeEnsembleArrays:
     # ---- storage ----------------------------------------------------------------------------
     def save(self, file: Any) -> None:
         """Write the arrays and scalars with ``np.savez`` (a path or a binary file object)."""
-        np.savez(file, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self)})
+        arrays: dict[str, Any] = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        np.savez(file, **arrays)
 
     @classmethod
     def load(cls, file: Any) -> TreeEnsembleArrays:
@@ -362,7 +363,8 @@ def _link(
         total = exps[:, 0].copy()
         for k in range(1, exps.shape[1]):
             total += exps[:, k]
-        return exps / total[:, None]
+        probabilities: np.ndarray = exps / total[:, None]
+        return probabilities
     if link == "expit32":
         one = np.float32(1.0)
         x = np.minimum(-raw[:, 0].astype(np.float32), np.float32(88.7))
@@ -374,7 +376,8 @@ def _link(
         total = exps[:, 0].astype(np.float64)
         for k in range(1, exps.shape[1]):
             total += exps[:, k]
-        return exps / total.astype(np.float32)[:, None]
+        probabilities32: np.ndarray = exps / total.astype(np.float32)[:, None]
+        return probabilities32
     raise ValueError(f"unknown link {link!r}; known: {', '.join(LINKS)}")
 
 
@@ -385,10 +388,9 @@ def _decide(decision: str, raw: np.ndarray, proba: np.ndarray) -> np.ndarray:
         return (raw[:, 0] >= 0).astype(np.intp)
     if decision == "half":
         return (proba[:, 1] > 0.5).astype(np.intp)
-    if decision == "argmax_raw":
-        return raw.argmax(axis=1)
-    if decision == "argmax_proba":
-        return proba.argmax(axis=1)
+    if decision in ("argmax_raw", "argmax_proba"):
+        index: np.ndarray = (raw if decision == "argmax_raw" else proba).argmax(axis=1)
+        return index
     raise ValueError(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
 
 

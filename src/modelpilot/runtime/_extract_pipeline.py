@@ -37,7 +37,8 @@ class CategoryCodes:
     def encode(self, values: Sequence[Any]) -> np.ndarray | None:
         codes = np.empty(len(values))
         for i, value in enumerate(values):
-            code = self.categories.get(value)
+            known = self.categories.get(value)
+            code = float(known) if known is not None else None
             if code is None:
                 code = self.missing if _is_missing(value) else self.unknown
                 if code is None:

@@ -83,7 +83,7 @@ def _with_input_rules(arrays: TreeEnsembleArrays, estimator: Any) -> TreeEnsembl
         return arrays  # known: in the arrays already (HistGradientBoosting takes NaN and inf)
     probe = _given(estimator)
     width = arrays.n_features
-    rules = {}
+    rules: dict[str, bool] = {}
     for field, value in (("allow_nan", np.nan), ("allow_inf", np.inf)):
         row = np.zeros((1, width))
         row[0, 0] = value
@@ -94,7 +94,7 @@ def _with_input_rules(arrays: TreeEnsembleArrays, estimator: Any) -> TreeEnsembl
             rules[field] = True
         except Exception:  # refused (or cannot tell): the library answers such input
             rules[field] = False
-    return dataclasses.replace(arrays, **rules)
+    return dataclasses.replace(arrays, allow_nan=rules["allow_nan"], allow_inf=rules["allow_inf"])
 
 
 def _given(estimator: Any) -> Any:

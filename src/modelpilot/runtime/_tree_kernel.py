@@ -308,9 +308,8 @@ def check_rows(arrays: TreeEnsembleArrays, rng: np.random.Generator) -> np.ndarr
             scale[f] = max(float(np.abs(used).max()), 1e-3)
     leaf_rows = _leaf_rows(arrays, rng, scale)
     random_rows = rng.normal(0.0, 1.0, size=(_RANDOM_ROWS, width)) * scale
-    for f in np.flatnonzero(arrays.categorical_features):
-        limit = 32 * arrays.category_bitsets.shape[1]
-        random_rows[:, f] = rng.integers(0, limit, size=_RANDOM_ROWS)
+    for column in np.flatnonzero(arrays.categorical_features):
+        random_rows[:, column] = rng.integers(0, 32 * arrays.category_bitsets.shape[1], _RANDOM_ROWS)
     rows = np.concatenate([leaf_rows, random_rows])
     if arrays.allow_nan:
         missing = rows[: min(len(rows), 1024)].copy()

@@ -266,3 +266,17 @@ def test_the_evaluators_import_nothing_but_numpy(module: Any) -> None:
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
     assert imported <= {"__future__", "collections", "dataclasses", "functools", "typing", "numpy"}
+
+
+def test_the_demos_house_price_model_takes_the_fast_path(
+    house_model_file: Path, house_data: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """One-hot categories in a ColumnTransformer, then gradient-boosted trees: the one-hot
+    columns become categorical splits on the categories' codes."""
+    runtime = load_runtime(house_model_file)
+    assert isinstance(getattr(runtime, "kernel", None), TreeKernel)
+    features = house_data[1].drop(columns="price")
+    features.loc[features.index[0], "location"] = "a place never seen"
+    expected = sio.load(house_model_file, trusted=sio.get_untrusted_types(file=house_model_file))
+    assert np.array_equal(runtime.predict(features), expected.predict(features))
+    assert np.array_equal(runtime.predict(features[:1]), expected.predict(features[:1]))

@@ -21,7 +21,7 @@ import pandas as pd
 from modelpilot.errors import ArtifactError
 from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._kernels import kernels_enabled
-from modelpilot.runtime._protocol import ModelInput
+from modelpilot.runtime._protocol import ModelInput, column_positions
 from modelpilot.runtime._tree_kernel import Answers, TreeKernel, checked_kernel
 from modelpilot.runtime._tree_layout import Unsupported
 
@@ -91,12 +91,8 @@ class BoosterRuntime:
 
     def bind_columns(self, columns: list[str]) -> None:
         """Take 2-D arrays whose columns are ``columns`` (the project's features, in order)."""
-        if self.feature_names is None or not set(self.feature_names) <= set(columns):
-            return
-        take = np.array([columns.index(name) for name in self.feature_names], dtype=np.intp)
-        identity = len(columns) == len(take) and bool((take == np.arange(len(take))).all())
-        self._take = None if identity else take
-        self.accepts_array = True
+        fits, self._take = column_positions(self.feature_names, columns)
+        self.accepts_array = self.accepts_array or fits
 
     def _array(self, frame: ModelInput) -> np.ndarray:
         if isinstance(frame, np.ndarray):

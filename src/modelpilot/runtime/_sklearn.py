@@ -12,7 +12,7 @@ import pandas as pd
 
 from modelpilot.errors import ArtifactError, UntrustedArtifactError
 from modelpilot.runtime._kernels import LinearKernel
-from modelpilot.runtime._protocol import ModelInput
+from modelpilot.runtime._protocol import ModelInput, column_positions
 from modelpilot.runtime._sklearn_kernels import sklearn_kernel
 from modelpilot.runtime._tree_kernel import TreeKernel
 
@@ -63,13 +63,9 @@ class SklearnRuntime:
         A model fitted on a DataFrame then answers the server's arrays too: its own columns
         are picked from them by position, without building a DataFrame per batch.
         """
-        if self.feature_names is None or not set(self.feature_names) <= set(columns):
-            return
-        take = np.array([columns.index(name) for name in self.feature_names], dtype=np.intp)
-        identity = len(columns) == len(take) and bool((take == np.arange(len(take))).all())
-        self._take = None if identity else take
-        self._named_arrays = True
-        self.accepts_array = True
+        fits, self._take = column_positions(self.feature_names, columns)
+        if fits:
+            self._named_arrays = self.accepts_array = True
 
     def _input(self, frame: ModelInput) -> Any:
         # A model fitted on a DataFrame wants the same columns in the same order; one fitted on

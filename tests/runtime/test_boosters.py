@@ -1,7 +1,7 @@
 """Native XGBoost, LightGBM and CatBoost files, and the libraries' scikit-learn wrappers.
 
 Native files load without --trust, are found by their name or first bytes, and answer as the
-library does (through a tree kernel for XGBoost and LightGBM, checked when they load).
+library does (through a tree kernel, checked when they load, except CatBoost multiclass).
 """
 
 from __future__ import annotations
@@ -113,8 +113,6 @@ def test_a_native_model_file_loads_without_trust_and_answers_as_the_library(
 ) -> None:
     make, library, suffix = LIBRARIES[name]
     X, y = _data(task)
-    if library == "catboost":
-        X = X.fillna(0.0)  # CatBoost's "Min" treatment of NaN is not the point here
     model = make(task).fit(X[:400], y[:400])
     path = _save(library, model, tmp_path, suffix)
     assert detect_flavor(path) == library
@@ -128,7 +126,8 @@ def test_a_native_model_file_loads_without_trust_and_answers_as_the_library(
     else:  # labels 0 .. n_classes - 1: what XGBoost and LightGBM train on
         assert runtime.classes == list(range(len(np.unique(y))))
     has_kernel = isinstance(getattr(runtime, "kernel", None), TreeKernel)
-    assert has_kernel == (library != "catboost")
+    # CatBoost's multiclass probabilities use its own approximate exp: the library answers.
+    assert has_kernel == (library != "catboost" or task != "multiclass")
     _assert_like_the_library(runtime, model, X[400:])
 
 

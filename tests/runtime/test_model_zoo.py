@@ -4,8 +4,8 @@ exactly as the library does. ``pytest -s`` prints which take one.
 
 Covered on paper: linear models alone or after StandardScalers; tree models (scikit-learn's,
 XGBoost's and LightGBM's wrappers) alone or after imputers, scalers and a ColumnTransformer of
-those with one-hot or ordinal encoders. Not covered: CatBoost (no kernel yet) and linear models
-after an imputer or an encoder.
+those with one-hot or ordinal encoders. Not covered: CatBoost's scikit-learn wrappers (its
+native files are, see test_boosters.py) and linear models after an imputer or an encoder.
 """
 
 from __future__ import annotations

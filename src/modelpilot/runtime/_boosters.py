@@ -269,6 +269,8 @@ def load_catboost(path: Path, *, trust: bool) -> BoosterRuntime:
         proba = np.asarray(model.predict(data, prediction_type="Probability", thread_count=1))
         return _labels(classes, proba.argmax(axis=1)), proba
 
+    from modelpilot.runtime._extract_boosters import catboost_arrays
+
     return BoosterRuntime(
         flavor="catboost",
         answer=answer,
@@ -276,4 +278,5 @@ def load_catboost(path: Path, *, trust: bool) -> BoosterRuntime:
         classes=classes,
         feature_names=None if unnamed else names,
         categorical=[names[i] for i in cat_indices],
+        arrays=lambda: catboost_arrays(model),
     )

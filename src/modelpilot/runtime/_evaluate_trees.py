@@ -30,7 +30,8 @@ Exactness rules, each the library's own:
   left when its bit is set in the node's bitset; NaN goes as missing, and so do negative
   values where ``negative_category_missing`` (scikit-learn; LightGBM sends them right);
   categories beyond the bitset are not accepted (the library answers them);
-- sums: leaf values are added tree after tree, starting from ``base``, in float64 or in float32
+- sums: leaf values are added tree after tree, starting from ``base`` (CatBoost then takes
+  ``post_scale * sum + post_bias``), in float64 or in float32
   (``sum_float32``, XGBoost). ``np.sum`` over a tree axis may sum pairwise, in another order;
   ``np.cumsum`` is always sequential, so sums use it;
 - links: ``expit`` is SciPy's ``1 / (1 + exp(-x))``; the softmax of scikit-learn's gradient
@@ -122,6 +123,8 @@ class TreeEnsembleArrays:
     decision: str = "none"
     negative_category_missing: bool = True
     zero_threshold: float = 0.0
+    post_scale: float = 1.0
+    post_bias: float = 0.0
 
     @classmethod
     def from_nodes(cls, **values: Any) -> TreeEnsembleArrays:
@@ -298,6 +301,8 @@ class TreeEnsembleArrays:
         sums = np.cumsum(both, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
         if self.divisor != 1.0:
             sums = sums / dtype.type(self.divisor)
+        if self.post_scale != 1.0 or self.post_bias != 0.0:  # CatBoost: scale * sum + bias
+            sums = self.post_scale * sums + self.post_bias
         return sums
 
     def evaluate(

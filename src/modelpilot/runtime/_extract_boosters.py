@@ -1,12 +1,14 @@
-"""XGBoost and LightGBM boosters as :class:`TreeEnsembleArrays`, read from their JSON dumps.
+"""XGBoost, LightGBM and CatBoost models as :class:`TreeEnsembleArrays`, from their JSON dumps.
 
 XGBoost compares float32 inputs with ``x < split_condition`` (stored here as the next float32
 below it, so that the evaluator's ``x > threshold`` goes right) and sums leaf values in float32
 from the base margin; its sigmoid and softmax are float32 too. LightGBM compares float64 inputs
 with ``x <= threshold``, treats NaN as 0.0 where a node's missing type is "None", and sums in
-float64 from zero (its init score is folded into the first trees). Anything else (DART, linear
-boosters or linear trees, XGBoost categorical splits, LightGBM's zero-as-missing) raises
-:class:`Unsupported`.
+float64 from zero (its init score is folded into the first trees). CatBoost's oblivious trees
+compare float32 inputs with ``x > border`` and become complete trees; its sum is scaled and
+shifted last. Anything else (DART, linear boosters or linear trees, XGBoost categorical splits,
+LightGBM's zero-as-missing, CatBoost's categorical features) raises :class:`Unsupported`;
+CatBoost's multiclass probabilities (its own approximate exp) fail the load-time check.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._tree_layout import Tree, Unsupported, assemble
 
-__all__ = ["lightgbm_arrays", "xgboost_arrays"]
+__all__ = ["catboost_arrays", "lightgbm_arrays", "xgboost_arrays"]
 
 _XGB_IDENTITY = {
     "reg:squarederror",
@@ -192,3 +194,76 @@ def _lightgbm_tree(root: dict[str, Any]) -> Tree:
         category=category if sets else None,
         bitsets=bitsets,
     )
+
+
+_CATBOOST_IDENTITY = {"RMSE", "MAE", "Quantile", "MAPE", "Huber", "Lq", "Expectile"}
+
+
+def catboost_arrays(model: Any) -> TreeEnsembleArrays:
+    """The arrays of a CatBoost model with float features only (oblivious trees: split ``j``
+    of a tree sets bit ``j`` of the leaf's index when ``x > border``), or :class:`Unsupported`."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "model.json"
+        model.save_model(str(path), format="json")
+        dump = json.loads(path.read_text(encoding="utf-8"))
+    info = dump["features_info"]
+    if info.get("categorical_features") or info.get("text_features"):
+        raise Unsupported("categorical or text features of CatBoost")
+    loss = str(dump["model_info"].get("params", {}).get("loss_function", {}).get("type", ""))
+    if loss in {"Logloss", "CrossEntropy"}:
+        link, decision = "expit", "argmax_proba"
+    elif loss == "MultiClass":
+        link, decision = "softmax", "argmax_proba"
+    elif loss in _CATBOOST_IDENTITY:
+        link, decision = "identity", "none"
+    else:
+        raise Unsupported(f"the loss {loss or 'unknown'}")
+    floats = {f["feature_index"]: f for f in info["float_features"]}
+    scale, biases = dump.get("scale_and_bias", [1.0, [0.0]])
+    trees = [_oblivious_tree(tree, floats) for tree in dump["oblivious_trees"]]
+    n_values = trees[0].value.shape[1]
+    if len(set(biases)) > 1:
+        raise Unsupported("a bias per class")
+    width = 1 + max((f["flat_feature_index"] for f in floats.values()), default=-1)
+    return assemble(
+        trees,
+        n_features=width,
+        base=np.zeros(n_values),
+        input_float32=True,
+        link=link,
+        decision=decision,
+        post_scale=float(scale),
+        post_bias=float(biases[0]) if biases else 0.0,
+    )
+
+
+def _oblivious_tree(tree: dict[str, Any], floats: dict[int, dict[str, Any]]) -> Tree:
+    splits = tree.get("splits", [])
+    depth = len(splits)
+    if any(s.get("split_type") != "FloatFeature" for s in splits):
+        raise Unsupported("splits other than on float features")
+    leaves = np.asarray(tree["leaf_values"], dtype=np.float64).reshape(2**depth, -1)
+    n_internal = 2**depth - 1
+    n = n_internal + 2**depth
+    left = np.full(n, -1, dtype=np.intp)
+    right = np.full(n, -1, dtype=np.intp)
+    feature = np.zeros(n, dtype=np.intp)
+    threshold = np.full(n, np.inf)
+    nan_right = np.zeros(n, dtype=bool)
+    value = np.zeros((n, leaves.shape[1]))
+    # Heap order: the root decides the leaf index's highest bit (the last split).
+    for level in range(depth):
+        split = splits[depth - 1 - level]
+        described = floats[split["float_feature_index"]]
+        for position in range(2**level):
+            node = 2**level - 1 + position
+            left[node] = 2 ** (level + 1) - 1 + 2 * position
+            right[node] = left[node] + 1
+            feature[node] = described["flat_feature_index"]
+            threshold[node] = float(np.float32(split["border"]))
+            nan_right[node] = described.get("nan_value_treatment") == "AsTrue"
+    value[n_internal:] = leaves
+    return Tree(left, right, feature, threshold, nan_right, value)

@@ -303,13 +303,15 @@ def check_rows(arrays: TreeEnsembleArrays, rng: np.random.Generator) -> np.ndarr
     scale = np.ones(width)
     for f in range(width):
         used = arrays.threshold[numeric & (arrays.feature == f)]
-        used = used[np.isfinite(used)]
+        used = used[np.abs(used) < 1e30]  # not infinite, nor CatBoost's float32-max border
         if used.size:
             scale[f] = max(float(np.abs(used).max()), 1e-3)
     leaf_rows = _leaf_rows(arrays, rng, scale)
     random_rows = rng.normal(0.0, 1.0, size=(_RANDOM_ROWS, width)) * scale
     for column in np.flatnonzero(arrays.categorical_features):
-        random_rows[:, column] = rng.integers(0, 32 * arrays.category_bitsets.shape[1], _RANDOM_ROWS)
+        random_rows[:, column] = rng.integers(
+            0, 32 * arrays.category_bitsets.shape[1], _RANDOM_ROWS
+        )
     rows = np.concatenate([leaf_rows, random_rows])
     if arrays.allow_nan:
         missing = rows[: min(len(rows), 1024)].copy()

@@ -292,13 +292,12 @@ class TreeEnsembleArrays:
         """Raw scores ``(n_rows, n_outputs)``: ``base`` plus the leaf values, tree after tree."""
         leaves = self.leaves(X)
         n_rows, n_groups, n_values = leaves.shape[0], self.n_groups, self.n_values
-        values = self._sum_values[leaves]  # (rows, trees, values)
+        values = self._sum_values[leaves].reshape(n_rows, n_groups, -1, n_values)  # a copy
         dtype = values.dtype
-        per_group = self.n_trees // n_groups
-        both = np.empty((n_rows, n_groups, per_group + 1, n_values), dtype=dtype)
-        both[:, :, 0, :] = self.base.reshape(n_groups, n_values)
-        both[:, :, 1:, :] = values.reshape(n_rows, n_groups, per_group, n_values)
-        sums = np.cumsum(both, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
+        # base + t1 is the first partial sum: adding base to the first tree's values in place
+        # keeps the library's order (base, then tree after tree) without another array.
+        values[:, :, 0, :] += self.base.astype(dtype).reshape(n_groups, n_values)
+        sums = np.cumsum(values, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
         if self.divisor != 1.0:
             sums = sums / dtype.type(self.divisor)
         if self.post_scale != 1.0 or self.post_bias != 0.0:  # CatBoost: scale * sum + bias

@@ -173,6 +173,11 @@ class TreeEnsembleArrays:
         return np.flatnonzero(self.category_set >= 0)
 
     @cached_property
+    def _sum_base(self) -> np.ndarray:
+        dtype = np.float32 if self.sum_float32 else np.float64
+        return self.base.astype(dtype).reshape(self.n_groups, self.n_values)
+
+    @cached_property
     def _sum_values(self) -> np.ndarray:
         return self.leaf_value.astype(np.float32 if self.sum_float32 else np.float64)
 
@@ -215,7 +220,7 @@ class TreeEnsembleArrays:
         n_lanes = n_rows * self.n_trees
         nodes = len(self.feature)
         missing = bool(np.isnan(X).any())
-        all_nodes = _CALL_COST * (12 + self.depth) + n_rows * (4 * nodes) + self.depth * n_lanes
+        all_nodes = _CALL_COST * (8 + self.depth) + n_rows * (3 * nodes) + self.depth * n_lanes
         by_level = _CALL_COST * 6 * self.depth + 7 * self.depth * n_lanes
         if all_nodes < by_level:
             return self._leaves_all_nodes(X, missing)
@@ -279,6 +284,12 @@ class TreeEnsembleArrays:
                 right[:, columns] = self._category_right(picked.ravel(), nodes.ravel()).reshape(
                     picked.shape
                 )
+        if n_rows == 1:  # the common case online: no row offsets
+            child = self.left + right[0]
+            node = self.roots
+            for _ in range(self.depth):
+                node = child.take(node)
+            return node.reshape(1, self.n_trees)
         offsets = np.arange(n_rows, dtype=np.intp)[:, None] * n_nodes
         child = (self.left + right + offsets).ravel()
         node = (self.roots + offsets).ravel()
@@ -292,11 +303,14 @@ class TreeEnsembleArrays:
         """Raw scores ``(n_rows, n_outputs)``: ``base`` plus the leaf values, tree after tree."""
         leaves = self.leaves(X)
         n_rows, n_groups, n_values = leaves.shape[0], self.n_groups, self.n_values
-        values = self._sum_values[leaves].reshape(n_rows, n_groups, -1, n_values)  # a copy
+        if n_values == 1:  # boosting: one value a leaf (a take is cheaper than an index)
+            values = self._sum_values.ravel().take(leaves).reshape(n_rows, n_groups, -1, 1)
+        else:
+            values = self._sum_values[leaves].reshape(n_rows, n_groups, -1, n_values)
         dtype = values.dtype
         # base + t1 is the first partial sum: adding base to the first tree's values in place
         # keeps the library's order (base, then tree after tree) without another array.
-        values[:, :, 0, :] += self.base.astype(dtype).reshape(n_groups, n_values)
+        values[:, :, 0, :] += self._sum_base
         sums = np.cumsum(values, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
         if self.divisor != 1.0:
             sums = sums / dtype.type(self.divisor)
@@ -359,8 +373,10 @@ def _link(
         return result
     if link == "expit":
         x = raw[:, 0] if scale == 1.0 else scale * raw[:, 0]
-        positive = 1 / (1 + np.exp(-x))
-        return np.stack([1 - positive, positive], axis=1)
+        out = np.empty((len(raw), 2))
+        out[:, 1] = 1 / (1 + np.exp(-x))
+        np.subtract(1, out[:, 1], out=out[:, 0])
+        return out
     if link == "softmax":
         shifted = raw - raw.max(axis=1, keepdims=True)
         exps = np.exp(shifted)
@@ -372,8 +388,10 @@ def _link(
     if link == "expit32":
         one = np.float32(1.0)
         x = np.minimum(-raw[:, 0].astype(np.float32), np.float32(88.7))
-        positive = one / (expf(x) + one + np.float32(1e-16))
-        return np.stack([one - positive, positive], axis=1)
+        out32 = np.empty((len(raw), 2), dtype=np.float32)
+        out32[:, 1] = one / (expf(x) + one + np.float32(1e-16))
+        np.subtract(one, out32[:, 1], out=out32[:, 0])
+        return out32
     if link == "softmax32":
         raw32 = raw.astype(np.float32)
         exps = expf(raw32 - raw32.max(axis=1, keepdims=True))

@@ -1,7 +1,8 @@
 """Evaluate a tree ensemble given as plain arrays, NumPy only, with the library's arithmetic.
 
-This module imports nothing but NumPy (no scikit-learn, no SciPy, nothing of modelpilot), so a
-runner that has only NumPy can use it unchanged. Turning a fitted model into
+This module imports nothing but NumPy and its sibling evaluators (``_evaluate_links.py``,
+``_evaluate_steps.py``; no scikit-learn, no SciPy, nothing else of modelpilot), so a runner
+that has only NumPy can use the three files unchanged. Turning a fitted model into
 :class:`TreeEnsembleArrays` and checking the result against the library is done elsewhere
 (``_extract_sklearn_trees.py``, ``_extract_boosters.py``, ``_tree_kernel.py``).
 
@@ -50,25 +51,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LINKS", "STEP_KINDS", "ColumnSteps", "TreeEnsembleArrays"]
+# Relative: the evaluator modules import only NumPy and each other, so a NumPy-only runner
+# can copy them as they are into a package of its own.
+from ._evaluate_links import decide, link
+from ._evaluate_links import expf as default_expf
 
-LINKS = (
-    "identity",  # raw scores are the answer (regression)
-    "exp",  # np.exp of raw scores (Poisson, gamma regression)
-    "proba",  # sums are already probabilities (forests)
-    "expit",  # binary classification, float64 (scikit-learn, LightGBM with link_scale)
-    "softmax",  # multiclass, float64, class after class (scikit-learn boosting, LightGBM)
-    "expit32",  # XGBoost binary:logistic in float32
-    "softmax32",  # XGBoost multi:softprob in float32
-)
-DECISIONS = (
-    "none",  # regression
-    "positive",  # binary: class 1 where the raw score > 0
-    "nonnegative",  # binary: class 1 where the raw score >= 0
-    "half",  # binary: class 1 where the probability > 0.5
-    "argmax_raw",  # class of the largest raw score (first on ties)
-    "argmax_proba",  # class of the largest probability (first on ties)
-)
+__all__ = ["TreeEnsembleArrays"]
+
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Cost model for choosing between the two walks, in units of one element of a NumPy operation
 # (~0.7 ns here): a NumPy call costs about 1.2 us, ~1,700 elements.
@@ -331,12 +320,12 @@ class TreeEnsembleArrays:
         raw = self.raw(X)
         if self.decision == "none":
             return raw, None, None
-        proba = _link(self.link, raw, self.link_scale, expf or _expf)
-        return raw, proba, _decide(self.decision, raw, proba)
+        proba = link(self.link, raw, self.link_scale, expf or default_expf)
+        return raw, proba, decide(self.decision, raw, proba)
 
     def predict_values(self, X: np.ndarray) -> np.ndarray:
         """Regression predictions: the link of the raw score, one value per row."""
-        return _link(self.link, self.raw(X), self.link_scale)[:, 0]
+        return link(self.link, self.raw(X), self.link_scale)[:, 0]
 
     # ---- storage ----------------------------------------------------------------------------
     def save(self, file: Any) -> None:
@@ -353,114 +342,3 @@ class TreeEnsembleArrays:
                 item = data[f.name]
                 values[f.name] = item if item.ndim else item.item()
         return cls(**values)
-
-
-def _expf(x: np.ndarray) -> np.ndarray:
-    """float32 ``exp``: float64 ``exp`` rounded to float32, the correctly rounded result.
-    NumPy's own float32 exp differs from it in the last bit on ~40% of inputs; the C
-    library's ``expf`` (glibc) on a few."""
-    result: np.ndarray = np.exp(x.astype(np.float64)).astype(np.float32)
-    return result
-
-
-def _link(
-    link: str, raw: np.ndarray, scale: float, expf: Callable[[np.ndarray], np.ndarray] = _expf
-) -> np.ndarray:
-    if link in ("identity", "proba"):
-        return raw
-    if link == "exp":
-        result: np.ndarray = np.exp(raw)
-        return result
-    if link == "expit":
-        x = raw[:, 0] if scale == 1.0 else scale * raw[:, 0]
-        out = np.empty((len(raw), 2))
-        out[:, 1] = 1 / (1 + np.exp(-x))
-        np.subtract(1, out[:, 1], out=out[:, 0])
-        return out
-    if link == "softmax":
-        shifted = raw - raw.max(axis=1, keepdims=True)
-        exps = np.exp(shifted)
-        total = exps[:, 0].copy()
-        for k in range(1, exps.shape[1]):
-            total += exps[:, k]
-        probabilities: np.ndarray = exps / total[:, None]
-        return probabilities
-    if link == "expit32":
-        one = np.float32(1.0)
-        x = np.minimum(-raw[:, 0].astype(np.float32), np.float32(88.7))
-        out32 = np.empty((len(raw), 2), dtype=np.float32)
-        out32[:, 1] = one / (expf(x) + one + np.float32(1e-16))
-        np.subtract(one, out32[:, 1], out=out32[:, 0])
-        return out32
-    if link == "softmax32":
-        raw32 = raw.astype(np.float32)
-        exps = expf(raw32 - raw32.max(axis=1, keepdims=True))
-        total = exps[:, 0].astype(np.float64)
-        for k in range(1, exps.shape[1]):
-            total += exps[:, k]
-        probabilities32: np.ndarray = exps / total.astype(np.float32)[:, None]
-        return probabilities32
-    raise ValueError(f"unknown link {link!r}; known: {', '.join(LINKS)}")
-
-
-def _decide(decision: str, raw: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    if decision == "positive":
-        return (raw[:, 0] > 0).astype(np.intp)
-    if decision == "nonnegative":
-        return (raw[:, 0] >= 0).astype(np.intp)
-    if decision == "half":
-        return (proba[:, 1] > 0.5).astype(np.intp)
-    if decision in ("argmax_raw", "argmax_proba"):
-        index: np.ndarray = (raw if decision == "argmax_raw" else proba).argmax(axis=1)
-        return index
-    raise ValueError(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
-
-
-STEP_KINDS = ("impute", "subtract", "divide", "multiply", "add")
-
-
-@dataclass(frozen=True, eq=False)
-class ColumnSteps:
-    """Column-wise arithmetic before the trees, as scikit-learn's transformers do it.
-
-    ``kinds[i]`` is one of :data:`STEP_KINDS` and ``values[i]`` has one value per column:
-    ``impute`` puts the value where the input is NaN (a NaN value leaves the column alone,
-    as SimpleImputer); ``subtract``/``divide`` are StandardScaler's ``X - mean_``, ``/ scale_``;
-    ``multiply``/``add`` are MinMaxScaler's ``X * scale_ + min_``. A column a step leaves
-    alone gets the neutral value (0 to subtract or add, 1 to divide or multiply), which
-    changes no bit.
-
-    Examples
-    --------
-    >>> steps = ColumnSteps(("impute", "subtract"), np.array([[5.0, np.nan], [1.0, 0.0]]))
-    >>> steps.apply(np.array([[np.nan, np.nan], [2.0, 3.0]])).tolist()
-    [[4.0, nan], [1.0, 3.0]]
-    """
-
-    kinds: tuple[str, ...]
-    values: np.ndarray
-
-    def apply(self, X: np.ndarray) -> np.ndarray:
-        for kind, values in zip(self.kinds, self.values, strict=True):
-            if kind == "impute":
-                X = np.where(np.isnan(X) & ~np.isnan(values), values, X)
-            elif kind == "subtract":
-                X = X - values
-            elif kind == "divide":
-                X = X / values
-            elif kind == "multiply":
-                X = X * values
-            elif kind == "add":
-                X = X + values
-            else:
-                raise ValueError(f"unknown step {kind!r}; known: {', '.join(STEP_KINDS)}")
-        return X
-
-    def save(self, file: Any) -> None:
-        """Write with ``np.savez`` (the kinds as a string array: no pickle)."""
-        np.savez(file, kinds=np.array(self.kinds, dtype=str), values=self.values)
-
-    @classmethod
-    def load(cls, file: Any) -> ColumnSteps:
-        with np.load(file, allow_pickle=False) as data:
-            return cls(tuple(str(k) for k in data["kinds"]), data["values"])

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.runtime._evaluate_trees import ColumnSteps, TreeEnsembleArrays
+from modelpilot.runtime._evaluate_steps import ColumnSteps
+from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._tree_layout import Unsupported
 
 __all__ = ["CategoryCodes", "PipelineForm", "pipeline_form"]

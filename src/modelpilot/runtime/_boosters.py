@@ -9,6 +9,7 @@ stores its class names in the file; they are used as they are.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -132,11 +133,10 @@ def load_xgboost(path: Path, *, trust: bool) -> BoosterRuntime:
     try:
         booster.load_model(str(path))
         booster.set_param({"nthread": 1})
-        objective = booster.attr("objective") or _xgboost_objective(booster)
+        objective, n_classes = _xgboost_task(booster)
         n_features = booster.num_features()
     except Exception as exc:
         raise ArtifactError(f"{path.name} is not a loadable XGBoost model ({exc})") from None
-    n_classes = _xgboost_classes(booster)
     classes: list[object] | None = list(range(n_classes)) if n_classes else None
     if objective.startswith(("binary:", "multi:")) and objective not in {
         "binary:logistic",
@@ -171,23 +171,15 @@ def load_xgboost(path: Path, *, trust: bool) -> BoosterRuntime:
     )
 
 
-def _xgboost_objective(booster: Any) -> str:
-    import json
-
-    config = json.loads(booster.save_config())
-    return str(config["learner"]["objective"]["name"])
-
-
-def _xgboost_classes(booster: Any) -> int:
-    import json
-
-    config = json.loads(booster.save_config())
-    objective = config["learner"]["objective"]["name"]
+def _xgboost_task(booster: Any) -> tuple[str, int]:
+    """The objective's name and the number of classes (0 for regression)."""
+    learner = json.loads(booster.save_config())["learner"]
+    objective = str(learner["objective"]["name"])
     if objective.startswith("binary:"):
-        return 2
+        return objective, 2
     if objective.startswith("multi:"):
-        return int(config["learner"]["learner_model_param"]["num_class"])
-    return 0
+        return objective, int(learner["learner_model_param"]["num_class"])
+    return objective, 0
 
 
 # ---- LightGBM ---------------------------------------------------------------------------

@@ -24,8 +24,9 @@ Exactness rules, each the library's own:
 - comparisons: a sample goes right when ``x > threshold`` (scikit-learn and LightGBM go left
   on ``x <= threshold``; XGBoost goes left on ``x < t``, stored as the next float32 below
   ``t``). Libraries that compare float32 inputs (scikit-learn's trees, XGBoost, CatBoost) get
-  ``input_float32``: inputs are rounded to float32 first, then compared in float64, which
-  orders float32 values exactly as float32 does;
+  ``input_float32``: inputs are rounded to float32 and compared with each threshold rounded
+  down to float32, which decides every float32 input as the float64 threshold does (and moves
+  half the bytes);
 - missing values (NaN) go where ``nan_right`` says, per node;
 - categorical splits: a category (the input truncated to an integer, as a C cast does) goes
   left when its bit is set in the node's bitset; NaN goes as missing, and so do negative
@@ -162,6 +163,22 @@ class TreeEnsembleArrays:
         return np.flatnonzero(self.category_set >= 0)
 
     @cached_property
+    def _thresholds(self) -> np.ndarray:
+        """The thresholds inputs are compared with: for float32 inputs, each as the largest
+        float32 at or below it (``x > t`` then holds for the same float32 ``x``)."""
+        if not self.input_float32:
+            return self.threshold
+        with np.errstate(over="ignore"):  # past float32's range: inf, then float32's largest
+            rounded = self.threshold.astype(np.float32)
+        above = rounded.astype(np.float64) > self.threshold
+        rounded[above] = np.nextafter(rounded[above], np.float32(-np.inf))
+        return rounded
+
+    @cached_property
+    def _left32(self) -> np.ndarray:
+        return self.left.astype(np.int32)
+
+    @cached_property
     def _sum_base(self) -> np.ndarray:
         dtype = np.float32 if self.sum_float32 else np.float64
         return self.base.astype(dtype).reshape(self.n_groups, self.n_values)
@@ -195,8 +212,8 @@ class TreeEnsembleArrays:
         return True
 
     def _prepared(self, X: np.ndarray) -> np.ndarray:
-        if self.input_float32:
-            return X.astype(np.float32).astype(np.float64)
+        if self.input_float32:  # compared in float32 with _thresholds (half the bytes)
+            return X.astype(np.float32)
         if self.zero_threshold:
             return np.where(np.abs(X) <= self.zero_threshold, 0.0, X)
         return np.ascontiguousarray(X, dtype=np.float64)
@@ -217,7 +234,7 @@ class TreeEnsembleArrays:
 
     def _goes_right(self, values: np.ndarray, nodes: np.ndarray, missing: bool) -> np.ndarray:
         """Whether ``values`` (one per lane) go right at ``nodes`` (one per lane)."""
-        right = values > self.threshold.take(nodes)
+        right = values > self._thresholds.take(nodes)
         if missing:
             right |= np.isnan(values) & self.nan_right.take(nodes)
         if self.has_categories:
@@ -244,7 +261,7 @@ class TreeEnsembleArrays:
         node = np.tile(self.roots, n_rows)
         flat = X.ravel()
         index = np.empty_like(node)
-        values = np.empty(len(node))
+        values = np.empty(len(node), dtype=X.dtype)
         row_start = None
         if n_rows > 1:
             row_start = np.repeat(np.arange(n_rows, dtype=np.intp) * self.n_features, self.n_trees)
@@ -262,7 +279,7 @@ class TreeEnsembleArrays:
         """Every row compared with every node first (few rows: fewer, larger NumPy calls)."""
         n_rows, n_nodes = X.shape[0], len(self.feature)
         values = X.take(self.feature, axis=1)
-        right = values > self.threshold
+        right = values > self._thresholds
         if missing:
             right |= np.isnan(values) & self.nan_right
         if self.has_categories:
@@ -273,8 +290,8 @@ class TreeEnsembleArrays:
                 right[:, columns] = self._category_right(picked.ravel(), nodes.ravel()).reshape(
                     picked.shape
                 )
-        if n_rows == 1:  # the common case online: no row offsets
-            child = self.left + right[0]
+        if n_rows == 1:  # the common case online: no row offsets, 4-byte pointers
+            child = self._left32 + right[0]
             node = self.roots
             for _ in range(self.depth):
                 node = child.take(node)

@@ -12,11 +12,15 @@ step is ``node = left[node] + (x[feature[node]] > threshold[node])`` for every l
 the deepest tree. For a few rows it is cheaper to compare each row with every node first and
 then only follow the pointers (``_leaves_all_nodes``); a cost model picks the cheaper way.
 
-Measured in-process on the shared 2-core machine (CPU time, AMD EPYC, noisy within ~30%),
-200 trees of depth <= 8 on 20 features (scikit-learn HistGradientBoostingClassifier):
-one row: this module ~45 us, treelite GTIL ~270 us, scikit-learn ``predict_proba`` ~4,800 us;
-64 rows: this module ~800 us (12.5 us a row), GTIL ~3,000 us, scikit-learn ~5,100 us.
-``benchmarks/tree_kernels.py`` measures all the model families.
+Measured in-process (``benchmarks/tree_kernels.py``: one thread, CPU time, best of 5 rounds)
+on the shared 2-core machine while others' test suites kept its load average at 7-11, so every
+figure is inflated and noisy (the libraries' own figures ran ~1.4x their quiet values); one
+row, 200 trees of depth <= 8 on 20 features: HistGradientBoosting 74 us (GTIL 96 us,
+scikit-learn 1,825 us); XGBoost 120-145 us (GTIL 110-176, ``inplace_predict`` 395-543);
+LightGBM 112-137 us (GTIL 129-132, Booster.predict 68-94); a 100-tree forest of depth 12
+138-153 us (GTIL 105-116; scikit-learn 9,000-10,300). 64 rows: 850-1,450 us (13-23 us a
+row), 2-3x faster than GTIL, about XGBoost's and LightGBM's own; the same walk compiled with
+numba took 8 us for one row and 790 us for 64 (see docs/architecture.md, "Tree kernels").
 
 Exactness rules, each the library's own:
 

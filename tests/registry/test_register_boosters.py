@@ -58,7 +58,9 @@ def _save(library: str, frame: pd.DataFrame, directory: Path, columns: list[str]
         path = directory / "model.txt"
         model.booster_.save_model(str(path))
     else:
-        model = catboost.CatBoostClassifier(iterations=10, depth=3, verbose=0, thread_count=1)
+        model = catboost.CatBoostClassifier(
+            iterations=10, depth=3, verbose=0, thread_count=1, allow_writing_files=False
+        )
         model.fit(X.fillna(0.0), y)
         path = directory / "model.cbm"
         model.save_model(str(path))

@@ -66,6 +66,7 @@ def _lightgbm(task: str) -> Any:
 
 def _catboost(task: str) -> Any:
     options = {"iterations": 20, "depth": 4, "verbose": 0, "thread_count": 1}
+    options["allow_writing_files"] = False  # no catboost_info/ in the working directory
     if task == "regression":
         return catboost.CatBoostRegressor(**options)
     return catboost.CatBoostClassifier(**options)

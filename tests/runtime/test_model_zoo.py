@@ -70,8 +70,12 @@ TREES: dict[str, tuple[Make, Make]] = {
         lambda: lightgbm.LGBMRegressor(n_estimators=10, verbose=-1, n_jobs=1),
     ),
     "catboost": (
-        lambda: catboost.CatBoostClassifier(iterations=10, depth=3, verbose=0, thread_count=1),
-        lambda: catboost.CatBoostRegressor(iterations=10, depth=3, verbose=0, thread_count=1),
+        lambda: catboost.CatBoostClassifier(
+            iterations=10, depth=3, verbose=0, thread_count=1, allow_writing_files=False
+        ),
+        lambda: catboost.CatBoostRegressor(
+            iterations=10, depth=3, verbose=0, thread_count=1, allow_writing_files=False
+        ),
     ),
 }
 PREPROCESSING = ["none", "scaler", "imputer-scaler", "one-hot", "ordinal"]

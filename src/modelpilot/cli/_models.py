@@ -69,10 +69,18 @@ def register(
     artifact: Annotated[
         Path,
         typer.Argument(
-            help="Model file (.skops, .onnx, .joblib/.pkl with "
-            "--trust) or an MLflow model directory."
+            help="Model file (.skops, .onnx, .joblib/.pkl with --trust, XGBoost .json/.ubj, "
+            "LightGBM .txt, CatBoost .cbm) or an MLflow model directory."
         ),
     ],
+    flavor: Annotated[
+        str | None,
+        typer.Option(
+            "--flavor",
+            help="The file's format where its name does not tell: skops, joblib, pickle, onnx, "
+            "mlflow, xgboost, lightgbm, catboost.",
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Model name (default: the project's model).")
     ] = None,
@@ -107,6 +115,7 @@ def register(
         data_file=data_file,
         trust=trust,
         tags=_parse_tags(tag or []),
+        flavor=flavor,
     )
     if version.rejected and alias:
         # Registered, but not given the alias: say what it scored and what it missed.

@@ -100,6 +100,21 @@ def evaluate(
     ), len(truth)
 
 
+def _check_types(runtime: ModelRuntime, schema: list[FeatureSpec], artifact: str) -> None:
+    categorical = set(getattr(runtime, "categorical_features", None) or [])
+    if getattr(runtime, "flavor", "") not in {"xgboost", "lightgbm", "catboost"}:
+        return
+    for feature in schema:
+        if feature.name in categorical or feature.type in {"numeric", "boolean"}:
+            continue
+        if feature.name in (getattr(runtime, "feature_names", None) or []):
+            raise ArtifactError(
+                f"{artifact} takes {feature.name!r} as a number, but the project's schema says "
+                f"it is {feature.type}; native {runtime.flavor} models take numbers (category "
+                "codes for categorical features): declare it numeric in modelpilot.yaml"
+            )
+
+
 def _align_labels(truth: Any, classes: list[object]) -> Any:
     # CSV readers turn integer labels into floats (1.0); compare them as the model's classes.
     import numpy as np
@@ -206,13 +221,16 @@ def register_model(
     trust: bool = False,
     tags: Mapping[str, str] | None = None,
     features: list[FeatureSpec] | None = None,
+    flavor: str | None = None,
 ) -> ModelVersion:
     """The whole registration; nothing is written unless every step before the commit passed."""
     spec = project.spec
     model_name = name or spec.model_name
-    runtime = load_runtime(artifact, trust=trust)  # refuse what cannot be loaded, before storing
+    # Refuse what cannot be loaded, or does not fit the schema, before storing anything.
+    runtime = load_runtime(artifact, flavor=flavor, trust=trust)
     schema = features if features is not None else _schema(project, data_file, eval_file)
     unused = check_feature_names(runtime, schema)
+    _check_types(runtime, schema, artifact.name)
     lineage: dict[str, Any] = {
         "registered_at": time.time(),
         "user": current_user(project.environ),

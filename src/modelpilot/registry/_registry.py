@@ -528,4 +528,6 @@ class ModelRegistry:
         from modelpilot.runtime import load_runtime
 
         path = self.artifacts.verify(version.artifact)
-        return load_runtime(path, flavor=version.flavor, trust=trust)
+        # The server hands models 2-D arrays in the schema's column order (see load_runtime).
+        columns = [feature.name for feature in version.features]
+        return load_runtime(path, flavor=version.flavor, trust=trust, columns=columns)

@@ -51,17 +51,8 @@ from modelpilot.spec import CheckName, DataChecks, FeatureSpec, Task
 
 __all__ = ["CHECK_NAMES", "check_data"]
 
-#: Every check, in the order of a report.
-CHECK_NAMES: tuple[CheckName, ...] = (
-    "schema",
-    "missing_values",
-    "constant_columns",
-    "duplicate_rows",
-    "label_consistency",
-    "class_balance",
-    "out_of_range",
-    "unseen_categories",
-)
+#: Every check, in the order of a report (the order the project file's type lists them in).
+CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
 #: Without a task, a numeric target with more distinct values than this is a regression target.
 MAX_CLASSES_GUESS = 20
 #: More distinct labels than this is not a classification target; classes are not counted.

@@ -267,31 +267,25 @@ def score_file(
         writer.abort()
         reject_writer.abort()
         if engine is not None:
-            with engine.begin() as connection:
-                connection.execute(
-                    update(scoring_runs)
-                    .where(scoring_runs.c.batch_id == batch_id)
-                    .values(
-                        status="failed",
-                        finished_at=clock(),
-                        n_rows=result.n_rows,
-                        n_scored=result.n_scored,
-                        n_rejected=result.n_rejected,
-                    )
-                )
+            _finish_run(engine, result, "failed", clock())
         raise
     result.seconds = time.perf_counter() - started
     if engine is not None:
-        with engine.begin() as connection:
-            connection.execute(
-                update(scoring_runs)
-                .where(scoring_runs.c.batch_id == batch_id)
-                .values(
-                    status="done",
-                    finished_at=clock(),
-                    n_rows=result.n_rows,
-                    n_scored=result.n_scored,
-                    n_rejected=result.n_rejected,
-                )
-            )
+        _finish_run(engine, result, "done", clock())
     return result
+
+
+def _finish_run(engine: Engine, result: ScoringResult, status: str, now: float) -> None:
+    """Record how a run ended in ``scoring_runs``, with its counts."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(scoring_runs)
+            .where(scoring_runs.c.batch_id == result.batch_id)
+            .values(
+                status=status,
+                finished_at=now,
+                n_rows=result.n_rows,
+                n_scored=result.n_scored,
+                n_rejected=result.n_rejected,
+            )
+        )

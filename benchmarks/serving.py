@@ -64,7 +64,15 @@ PEERS = ROOT / "benchmarks" / "peers"
 ENVS = PEERS / ".envs"
 VENV = ROOT / ".venv"
 RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
-SERVERS = ("modelpilot", "modelpilot-sklearn", "starlette", "fastapi", "mlserver", "bentoml")
+SERVERS = (
+    "modelpilot",
+    "modelpilot-sklearn",
+    "modelpilot-baseline",
+    "starlette",
+    "fastapi",
+    "mlserver",
+    "bentoml",
+)
 SERVER_CORE, LOAD_CORE = "0", "1"
 NICE: list[str] = []  # ["nice", "-n", "-15"] with --nice -15: the servers and wrk get priority
 
@@ -231,7 +239,7 @@ class ServerSpec:
     settings: str = ""
 
 
-def server_specs(fixture: Fixture) -> dict[str, ServerSpec]:
+def server_specs(fixture: Fixture, *, baseline: Path | None = None) -> dict[str, ServerSpec]:
     record = json.dumps(fixture.record).encode()
     model_env = {"SERVING_BENCH_MODEL": str(fixture.skops_path)}
 
@@ -367,6 +375,14 @@ def server_specs(fixture: Fixture) -> dict[str, ServerSpec]:
     mine = specs["modelpilot"]
     specs["modelpilot-sklearn"] = dataclasses.replace(
         mine, name="modelpilot-sklearn", env={**mine.env, "MODELPILOT_NUMPY_KERNELS": "0"}
+    )
+    # Another checkout of modelpilot (--baseline, e.g. the commit before a change) in the same
+    # venv and on the same project: its src/ comes first on the server's import path.
+    specs["modelpilot-baseline"] = dataclasses.replace(
+        mine,
+        name="modelpilot-baseline",
+        python=mine.python if baseline is not None else Path("/nonexistent"),
+        env={**mine.env, "PYTHONPATH": str((baseline or Path()) / "src")},
     )
     return specs
 
@@ -754,6 +770,7 @@ def versions(spec: ServerSpec) -> str:
     packages = {
         "modelpilot": ["modelpilot", "starlette", "uvicorn"],
         "modelpilot-sklearn": ["modelpilot", "starlette", "uvicorn"],
+        "modelpilot-baseline": ["modelpilot", "starlette", "uvicorn"],
         "starlette": ["starlette", "uvicorn"],
         "fastapi": ["fastapi", "uvicorn"],
         "mlserver": ["mlserver", "mlserver-sklearn", "fastapi"],
@@ -1227,6 +1244,13 @@ def main() -> None:
         help="run the servers and wrk at this nice level (negative needs root): on a machine "
         "that other jobs share, -15 keeps them from taking the measured cores",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="also run modelpilot from another checkout (its src/), as modelpilot-baseline",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
@@ -1263,7 +1287,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
         work = Path(tmp)
         fixture = build_fixture(work)
-        specs = server_specs(fixture)
+        specs = server_specs(fixture, baseline=args.baseline)
         if any(name.startswith("modelpilot") for name in servers) or args.profile:
             prepare_modelpilot(fixture, specs["modelpilot"])
             specs["modelpilot"].settings = fixture.settings
@@ -1271,6 +1295,9 @@ def main() -> None:
                 fixture.settings + "; MODELPILOT_NUMPY_KERNELS=0: scikit-learn's own "
                 "predict_proba for each micro-batch instead of modelpilot's NumPy kernel"
             )
+            specs[
+                "modelpilot-baseline"
+            ].settings = f"{fixture.settings}; the code of {args.baseline}"
         one, many = model_call_micros(fixture)
         context = [
             "",

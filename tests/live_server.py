@@ -220,3 +220,43 @@ def poll(
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
         time.sleep(every)
+
+
+@contextlib.contextmanager
+def recorded_server(
+    directory: Path, args: list[str], *, env: Mapping[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Run ``modelpilot -p DIRECTORY serve ARGS`` as a user types it (``--port 0`` included):
+    its URL is the one it records in ``.modelpilot/server.json`` once bound. At the end it gets
+    SIGTERM, must exit with 0 and must have removed that file."""
+    recorded = directory / ".modelpilot" / "server.json"
+    log_path = directory / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", *args],
+            env=dict(env) if env is not None else server_environ(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = LiveServer("", directory, process, log_path)
+    try:
+        poll(
+            lambda: recorded.is_file() or not server.alive(),
+            what="the server's recorded address",
+            timeout=START_DEADLINE,
+        )
+        if not recorded.is_file():
+            pytest.fail(f"the server recorded no address: {server.describe()}")
+        import json
+
+        server.url = json.loads(recorded.read_text(encoding="utf-8"))["url"]
+        wait_for_readyz(server.url, alive=server.alive, describe=server.describe)
+        yield server
+        code = server.stop()
+        assert code == 0, f"SIGTERM: {server.describe()}"
+        assert not recorded.exists(), "a cleanly stopped server removes its recorded address"
+    finally:
+        if server.alive():
+            server.process.kill()
+            server.process.wait(30)

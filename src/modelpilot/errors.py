@@ -21,6 +21,7 @@ __all__ = [
     "ModelpilotError",
     "NotFoundError",
     "RejectedVersionError",
+    "ServerUnreachableError",
     "UntrustedArtifactError",
     "ValidationFailed",
 ]
@@ -121,16 +122,57 @@ class ArtifactError(ModelpilotError):
 
 
 class UntrustedArtifactError(ArtifactError):
-    """A pickle/joblib artifact was to be loaded without the user's explicit trust."""
+    """An artifact whose loading can run arbitrary code (pickle, joblib, an MLflow model with
+    pickled parts) was to be loaded without the user's explicit trust.
+
+    Examples
+    --------
+    >>> print(UntrustedArtifactError("m.pkl"))  # doctest: +ELLIPSIS
+    m.pkl is a pickle/joblib file, which can run arbitrary code when loaded; modelpilot ...
+    """
 
     kind = "untrusted_artifact"
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        why: str = "is a pickle/joblib file, which can run arbitrary code when loaded",
+        instead: str = "or save the model with skops (`skops.io.dump`) or as ONNX instead",
+    ) -> None:
         super().__init__(
-            f"{path} is a pickle/joblib file, which can run arbitrary code when loaded; "
-            "modelpilot loads it only when you trust it: pass --trust (or trust=True), "
-            "or save the model with skops (`skops.io.dump`) or as ONNX instead"
+            f"{path} {why}; modelpilot loads it only when you trust it: pass --trust "
+            f"(or trust=True), {instead}"
         )
+
+
+class ServerUnreachableError(ModelpilotError):
+    """No answer from a modelpilot server: nothing listens there, the name does not resolve,
+    or it did not answer in time.
+
+    Examples
+    --------
+    >>> print(ServerUnreachableError("http://127.0.0.1:8000"))
+    cannot reach http://127.0.0.1:8000: is `modelpilot serve` running? set --url or MODELPILOT_URL
+    >>> print(ServerUnreachableError("http://127.0.0.1:8000", timeout_s=30))
+    http://127.0.0.1:8000 did not answer within 30 s: is the server overloaded? ...
+    """
+
+    http_status = 503
+    kind = "server_unreachable"
+
+    def __init__(self, url: str, *, timeout_s: float | None = None) -> None:
+        self.url = url
+        if timeout_s is None:
+            message = (
+                f"cannot reach {url}: is `modelpilot serve` running? set --url or MODELPILOT_URL"
+            )
+        else:
+            message = (
+                f"{url} did not answer within {timeout_s:g} s: is the server overloaded? "
+                "try again, or raise the client's timeout"
+            )
+        super().__init__(message)
 
 
 class RejectedVersionError(ModelpilotError):

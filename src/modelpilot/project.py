@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from modelpilot.spec import PROJECT_FILE, ProjectSpec, find_project_dir, load_project
-from modelpilot.store import PredictionLog, create_database
+from modelpilot.store import create_database
 
 if TYPE_CHECKING:
     from modelpilot.registry import ArtifactStore, ModelRegistry
+    from modelpilot.store import PredictionLog
 
 __all__ = ["Project"]
 
@@ -70,6 +71,8 @@ class Project:
 
     @cached_property
     def prediction_log(self) -> PredictionLog:
+        from modelpilot.store import PredictionLog  # pandas and pyarrow: only when used
+
         return PredictionLog(self.engine)
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:

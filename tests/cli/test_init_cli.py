@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from modelpilot.cli._app import main
@@ -17,7 +19,8 @@ def test_init_writes_a_file_that_loads(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["-p", str(directory), "init", "--target", "price"]) == 0
     spec = load_project(directory / "modelpilot.yaml")
     assert (spec.project, spec.task, spec.target) == ("house-prices", "regression", "price")
-    assert [str(m) for m in spec.key_metrics] == ["mae <= 25000", "r2 >= 0.8"]
+    # Not the house-price MAE of every new project: without data, a scale-free target.
+    assert [str(m) for m in spec.key_metrics] == ["r2 >= 0.7"]
     out = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal's width
     assert out.startswith("wrote ") and "--target price --write-schema" in out
 
@@ -28,6 +31,53 @@ def test_init_in_the_current_directory(tmp_path: Path, monkeypatch: pytest.Monke
     spec = load_project(tmp_path / "modelpilot.yaml")
     assert (spec.project, spec.task, spec.target) == ("churn", "binary", "churned")
     assert [m.name for m in spec.key_metrics] == ["accuracy", "roc_auc"]
+
+
+def test_init_infers_the_task_schema_and_metric_scale_from_data(
+    tmp_path: Path,
+    house_data: tuple[pd.DataFrame, pd.DataFrame],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train = house_data[0]
+    data = tmp_path / "train.csv"
+    train.to_csv(data, index=False)
+    directory = tmp_path / "houses"
+    assert main(["-p", str(directory), "init", "--data", str(data), "--target", "price"]) == 0
+    spec = load_project(directory)
+    assert spec.task == "regression"
+    assert [f.name for f in spec.features] == [c for c in train.columns if c != "price"]
+    [mae, r2] = spec.key_metrics
+    median_error = (train["price"] - train["price"].median()).abs().mean()
+    assert mae.name == "mae" and mae.target == pytest.approx(median_error / 2, rel=0.05)
+    assert str(r2) == "r2 >= 0.7"
+
+    churn = train.assign(churned=(train["price"] > train["price"].quantile(0.8)).astype(int))
+    churn.drop(columns="price").to_csv(tmp_path / "churn.csv", index=False)
+    other = tmp_path / "churn"
+    args = ["-p", str(other), "init", "--data", str(tmp_path / "churn.csv"), "--target", "churned"]
+    assert main(args) == 0
+    spec = load_project(other)
+    assert spec.task == "binary"
+    assert [str(m) for m in spec.key_metrics] == ["accuracy >= 0.9", "roc_auc >= 0.8"]
+
+
+def test_data_check_warns_of_a_binary_target_under_regression(
+    tmp_path: Path,
+    house_data: tuple[pd.DataFrame, pd.DataFrame],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train = house_data[0]
+    flagged = train.assign(expensive=(train["price"] > 300_000).astype(int)).drop(columns="price")
+    flagged.to_csv(tmp_path / "flagged.csv", index=False)
+    assert main(["-p", str(tmp_path), "init", "--task", "regression", "--target", "expensive"]) == 0
+    capsys.readouterr()
+    check = ["-p", str(tmp_path), "data", "check", str(tmp_path / "flagged.csv")]
+    assert main([*check, "--json"]) == 0  # a warning, not a failure
+    [warning] = [c for c in json.loads(capsys.readouterr().out)["checks"] if c["status"] == "warn"]
+    assert warning["summary"].startswith(
+        "The target expensive has only 2 distinct values, but the task is regression; "
+        "if it is a yes/no label, set `task: binary`"
+    )
 
 
 def test_init_refuses_to_overwrite_without_force(

@@ -130,12 +130,16 @@ def test_register_without_a_holdout_is_rejected(run: Run, house_model_file: Path
 def test_register_alias_is_not_moved_to_a_rejected_version(
     run: Run, house_model_file: Path
 ) -> None:
-    code, _, err = run("register", house_model_file, "--alias", "production")
+    code, out, err = run("register", house_model_file, "--alias", "production")
     assert code == 2
+    # What it scored and why it was rejected, before the error.
+    assert "rejected houses v1" in _flat(out)
+    assert "FAIL mae = not evaluated: register with --eval HOLDOUT" in _flat(out)
     assert (
-        "houses v1 was registered as rejected, so alias 'production' was not moved; use "
-        "`modelpilot alias set ... --force` to insist"
-    ) in err
+        "houses v1 was registered as rejected (mae not evaluated: register with --eval "
+        "HOLDOUT; r2 not evaluated: register with --eval HOLDOUT), so alias production was "
+        "not moved; `modelpilot alias set houses production 1 --force` insists"
+    ) in _flat(err)
     code, out, _ = run("models", "list", "--json")
     assert _json(out)[0]["aliases"] == {}
 
@@ -168,7 +172,7 @@ def test_models_list(run_shared: Run) -> None:
     assert row["aliases"] == {"production": 1}
     code, out, _ = run_shared("models", "list")
     assert code == 0
-    assert "houses" in out and "production->v1" in out
+    assert "houses" in out and "production" in out
 
 
 def test_models_list_when_empty(run: Run) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from monitoring_helpers import DEPLOYMENT
 
 from fake_clock import FakeClock
+from live_server import DEPLOYMENT
 from modelpilot.alerting import AlertEngine, AlertStore
 from modelpilot.inference import DeploymentManager
 from modelpilot.monitoring import Monitor, MonitorLeader, ServingMetrics

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from monitoring_helpers import DEPLOYMENT
 
 from fake_clock import FakeClock
+from live_server import DEPLOYMENT
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.inference import DeploymentManager
 from modelpilot.monitoring import Monitor, ServingMetrics

@@ -15,6 +15,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.errors import ArtifactError, DataError, NotFoundError, UntrustedArtifactError
 from modelpilot.project import Project
 from modelpilot.registry import register_model
@@ -101,7 +102,14 @@ def test_a_project_without_key_metrics_registers_without_checks(
     tmp_path: Path, dummy_model_file: Path
 ) -> None:
     (tmp_path / "modelpilot.yaml").write_text(
-        render_project(project="p", task="regression", target="price", key_metrics=[]), "utf-8"
+        render_project(
+            project="p",
+            task="regression",
+            target="price",
+            key_metrics=[],
+            features=HOUSE_FEATURES,
+        ),
+        "utf-8",
     )
     project = Project.open(tmp_path, environ={})
     try:
@@ -153,9 +161,9 @@ def test_an_object_without_predict(project: Project, tmp_path: Path) -> None:
     assert _nothing_registered(project)
 
 
-def test_pickle_needs_trust(project: Project, tmp_path: Path) -> None:
+def test_pickle_needs_trust(project: Project, tmp_path: Path, dummy_model_file: Path) -> None:
     pickled = tmp_path / "model.joblib"
-    joblib.dump(DummyRegressor().fit([[0.0]], [1.0]), pickled)
+    joblib.dump(sio.load(dummy_model_file), pickled)
     with pytest.raises(
         UntrustedArtifactError,
         match=r"model\.joblib is a pickle/joblib file.*"

@@ -29,9 +29,9 @@ from sklearn.linear_model import (
     RidgeCV,
     SGDClassifier,
 )
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
-from sklearn.tree import DecisionTreeRegressor
 
 from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.runtime._kernels import linear_kernel
@@ -199,9 +199,9 @@ def test_a_text_column_goes_to_scikit_learn(tmp_path: Path) -> None:
     [
         lambda: SGDClassifier(loss="log_loss", random_state=0),  # a linear model not on the list
         lambda: make_pipeline(MinMaxScaler(), LogisticRegression()),  # a step not on the list
-        lambda: DecisionTreeRegressor(random_state=0),
+        lambda: KNeighborsClassifier(),
     ],
-    ids=["sgd", "minmax-pipeline", "tree"],
+    ids=["sgd", "minmax-pipeline", "neighbours"],
 )
 def test_models_outside_the_list_have_no_kernel(
     make: Callable[[], BaseEstimator], tmp_path: Path

@@ -103,3 +103,16 @@ def test_a_directory_where_the_database_file_should_be(tmp_path: Path) -> None:
     (tmp_path / "meta.db").mkdir()
     with pytest.raises(ConfigError, match="cannot open the database"):
         create_database(f"sqlite:///{tmp_path / 'meta.db'}")
+
+
+def test_the_newest_revision_read_from_file_names_is_alembics_head() -> None:
+    # `upgrade` skips importing Alembic when the database is at newest_revision(): a migration
+    # file named otherwise would leave databases behind.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from modelpilot.store import _db
+
+    config = Config()
+    config.set_main_option("script_location", str(_db._MIGRATIONS))
+    assert _db.newest_revision() == ScriptDirectory.from_config(config).get_current_head()

@@ -16,6 +16,7 @@ from modelpilot.alerting._alert import Alert
 from modelpilot.monitoring import parse_labels
 from modelpilot.rollout import RolloutRecord, strategy_of
 from modelpilot.spec import AlertRuleSpec
+from modelpilot.types import Clock
 
 __all__ = ["ActionHandler", "rollback_canary"]
 
@@ -106,9 +107,7 @@ class ActionRunner:
     evidence yet), ``cooldown``, ``running``, ``done``, ``failed`` or ``not_available``.
     """
 
-    def __init__(
-        self, *, cooldown_s: float, audit: AuditFn | None, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, *, cooldown_s: float, audit: AuditFn | None, clock: Clock) -> None:
         self.cooldown_s = cooldown_s
         self.audit_fn = audit
         self.clock = clock

@@ -29,7 +29,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.alerting._actions import (
@@ -46,6 +46,7 @@ from modelpilot.alerting._rules import aggregate, alert_rules, breaches
 from modelpilot.alerting._store import AlertStore
 from modelpilot.monitoring import Point, ServingMetrics, parse_labels
 from modelpilot.spec import AlertRuleSpec
+from modelpilot.types import Clock
 
 if TYPE_CHECKING:
     from prometheus_client import Gauge
@@ -91,7 +92,7 @@ class AlertEngine:
         store: AlertStore | None = None,
         notifiers: Sequence[Notifier] = (),
         audit: AuditFn | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
         action_cooldown_s: float = 1800.0,
         firing_gauge: Gauge | None = None,
         project: str | None = None,
@@ -126,7 +127,7 @@ class AlertEngine:
         *,
         controller: Rollbacks | None = None,
         metrics: ServingMetrics | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> AlertEngine:
         """The engine a server runs: the project's rules, database, notifiers and audit log,
         ``rollback_canary`` wired to ``controller`` when one is given, and the

@@ -21,6 +21,7 @@ from modelpilot.automation._reviews import ReviewQueue
 from modelpilot.errors import ModelpilotError
 from modelpilot.spec import DEGREES, AutomationSettings
 from modelpilot.store._tables import automation_states
+from modelpilot.types import Clock
 
 __all__ = ["AutomationState", "Ladder", "lower_degree"]
 
@@ -61,7 +62,7 @@ class Ladder:
         settings: AutomationSettings,
         *,
         audit: Callable[[str, str, str, dict[str, Any]], None],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> None:
         self.engine = engine
         self.queue = queue

@@ -38,6 +38,7 @@ from modelpilot.project import Project
 from modelpilot.registry import evaluate, register_model
 from modelpilot.spec import METRICS
 from modelpilot.store._tables import leases, retrain_runs
+from modelpilot.types import Clock
 
 __all__ = ["RetrainLoop", "RetrainRun"]
 
@@ -69,7 +70,7 @@ class RetrainLoop:
         self,
         project: Project,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
         deploy: Callable[[int, str], Any] | None = None,
     ) -> None:
         self.project = project

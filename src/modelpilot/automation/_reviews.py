@@ -8,7 +8,7 @@ decision stands.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from modelpilot.errors import ConflictError, NotFoundError
 from modelpilot.store import FeedbackItem, PredictionLog, new_ids
 from modelpilot.store._tables import reviews
+from modelpilot.types import Clock
 
 __all__ = ["ReviewItem", "ReviewQueue", "agrees"]
 
@@ -116,7 +117,7 @@ class ReviewQueue:
         engine: Engine,
         log: PredictionLog,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
         tolerance: float = 0.1,
     ) -> None:
         self.engine = engine

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, fitted_table, open_project, print_json
 from modelpilot.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -50,12 +50,19 @@ def _labels(text: str) -> str:
 
 
 def _alert_table(alerts: list[Alert], *, title: str, past: bool = False) -> Table:
-    table = Table(title=title, title_justify="left")
-    for heading in ("state", "severity", "rule", "deployment", "labels", "value", "threshold"):
-        table.add_column(heading)
-    table.add_column("started")
-    table.add_column("resolved" if past else "fired")
-    table.add_column("actions")
+    table = fitted_table(
+        "state",
+        "severity",
+        "rule",
+        "deployment",
+        "labels",
+        "value",
+        "threshold",
+        "started",
+        "resolved" if past else "fired",
+        "actions",
+        title=title,
+    )
     for alert in alerts:
         actions = ", ".join(
             f"{name}: {record['status']}"

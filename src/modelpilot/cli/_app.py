@@ -1,129 +1,17 @@
-"""The root of the command line: global options, output helpers, and the one place errors
-become messages and exit codes."""
+"""The top of the command line: registers every command, then runs one.
+
+The command modules import the app from ``cli._root``; this module imports them (through
+``cli._commands``), so the imports go one way only.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from modelpilot.cli import _commands  # noqa: F401 - registers the commands
+from modelpilot.cli._root import app, console, err_console, run_app
 
-import click
-import typer
-from rich.console import Console
-from rich.text import Text
-
-from modelpilot.errors import ModelpilotError
-
-if TYPE_CHECKING:
-    from modelpilot.project import Project
-    from modelpilot.spec import Task as SpecTask
-
-# Modules of the CLI import modelpilot's subpackages and heavy libraries inside the commands:
-# typer imports every command module to build `modelpilot --help`, which should not pay for
-# pandas, scikit-learn, SQLAlchemy and friends, nor any command for those of another.
-
-#: What `--task` accepts. Typer reads it at start-up, and `modelpilot.spec` (pydantic) would
-#: cost every command; mypy holds it equal to the project file's ``Task`` (below).
-Task = Literal["regression", "binary", "multiclass"]
-
-if TYPE_CHECKING:
-
-    def _task_in_spec(task: Task) -> SpecTask:
-        return task
-
-    def _spec_in_task(task: SpecTask) -> Task:
-        return task
-
-
-app = typer.Typer(
-    name="modelpilot",
-    help="Take a trained model from a notebook into production and keep it healthy there.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-console = Console(highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-class State:
-    project_dir: Path | None = None
-
-
-state = State()
-
-
-@app.callback()
-def _root(
-    project: Annotated[
-        Path | None,
-        typer.Option(
-            "--project",
-            "-p",
-            help="Project directory (default: the nearest one "
-            "holding modelpilot.yaml, or $MODELPILOT_PROJECT).",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    state.project_dir = project
-
-
-def open_project() -> Project:
-    from modelpilot.project import Project
-
-    return Project.open(state.project_dir)
-
-
-def print_json(value: Any) -> None:
-    """Machine output: plain JSON on stdout (NaN and infinity become null), nothing else."""
-    sys.stdout.write(json.dumps(_clean(value), indent=2, default=str) + "\n")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _clean(value.item())
-    return value
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
-    return typer.Exit(code)
+__all__ = ["app", "console", "err_console", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 a check failed, 2 bad input or usage)."""
-    from modelpilot.cli import _commands  # noqa: F401 - registers the commands
-
-    try:
-        # Without standalone mode, typer returns a command's exit code instead of exiting.
-        result = app(args=argv, prog_name="modelpilot", standalone_mode=False)
-    except ModelpilotError as exc:
-        err_console.print(Text.assemble(("error: ", "bold red"), exc.message), soft_wrap=True)
-        return exc.exit_code
-    except (click.exceptions.Exit, typer.Exit) as exc:
-        return int(exc.exit_code)
-    except (click.exceptions.Abort, typer.Abort):
-        err_console.print("aborted")
-        return 130
-    except (click.ClickException, typer.TyperException) as exc:
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show(file=sys.stderr)
-        else:
-            err_console.print(Text(f"error: {exc}"))
-        return 2
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
-    return result if isinstance(result, int) else 0
+    return run_app(argv)

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, fitted_table, open_project, print_json, working
 from modelpilot.errors import ModelpilotError
 
 review_app = typer.Typer(
@@ -125,7 +125,7 @@ def review_list(
     if as_json:
         print_json({"reviews": [i.to_dict(show_suggestion=False) for i in items], "stats": stats})
         return
-    table = Table("id", "deployment", "degree", "status", "queued", "decision", "agreed")
+    table = fitted_table("id", "deployment", "degree", "status", "queued", "decision", "agreed")
     for item in items:
         table.add_row(
             item.id,
@@ -227,7 +227,8 @@ def retrain(
 
     project = open_project()
     loop = RetrainLoop(project)
-    run = loop.trigger(reason=reason, actor=_actor(project), force=force, background=False)
+    with working("retraining: export, train, register, compare", quiet=as_json):
+        run = loop.trigger(reason=reason, actor=_actor(project), force=force, background=False)
     if as_json:
         print_json(run.to_dict())
     else:
@@ -257,7 +258,7 @@ def retrain_runs(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     if as_json:
         print_json([r.to_dict() for r in runs])
         return
-    table = Table("run", "trigger", "status", "started", "version", "by")
+    table = fitted_table("run", "trigger", "status", "started", "version", "by")
     for run in runs:
         table.add_row(
             str(run.id),

@@ -9,6 +9,7 @@ from modelpilot.cli import (  # noqa: F401
     _init,
     _log,
     _models,
+    _predict,
     _rollout,
     _score,
     _serve,

@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import Task, app, console, err_console, open_project, print_json, state
+from modelpilot.cli._root import (
+    Task,
+    app,
+    console,
+    err_console,
+    fitted_table,
+    open_project,
+    print_json,
+    state,
+    working,
+)
 from modelpilot.errors import ConfigError, ModelpilotError
 
 if TYPE_CHECKING:
@@ -91,13 +100,14 @@ def check(
             "--target is required without a project file; name the label column, for example "
             f"`modelpilot data check {file} --target price`"
         )
-    report = check_data(
-        file,
-        target=target,
-        task=task or (spec.task if spec is not None else None),
-        features=[f for f in spec.features if f.name != target] if spec is not None else None,
-        thresholds=spec.data_checks if spec is not None else DataChecks(),
-    )
+    with working(f"checking {file.name}", quiet=as_json):
+        report = check_data(
+            file,
+            target=target,
+            task=task or (spec.task if spec is not None else None),
+            features=[f for f in spec.features if f.name != target] if spec is not None else None,
+            thresholds=spec.data_checks if spec is not None else DataChecks(),
+        )
     if write_schema and project is not None:
         features = _merge(project.spec.features, report.schema)
         write_features(project.file, features)
@@ -134,7 +144,7 @@ def _print_report(report: DataCheckReport) -> None:
         f"[bold]{escape(report.source)}[/]: {report.n_rows:,} rows, {report.n_columns} columns; "
         f"target {escape(report.target)} ({report.task})"
     )
-    table = Table("check", "status", "summary")
+    table = fitted_table("check", "status", "summary")
     for result in report.checks:
         status = Text(result.status, style=_STYLES[result.status])
         table.add_row(result.name, status, Text(result.summary))

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from modelpilot.cli._app import app, console, main
+from modelpilot.cli._root import app, console, run_app
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def _run(args: list[str], *, expect: int = 0) -> int:
     console.print(f"\n[bold cyan]$ modelpilot {shlex.join(args)}[/]")
-    code = main(args)
+    code = run_app(args)
     if code != expect:
         raise ModelpilotError(
             f"demo step `modelpilot {shlex.join(args)}` exited {code}, expected {expect}"

@@ -17,7 +17,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from modelpilot.cli._app import app, console, open_project, print_json, state
+from modelpilot.cli._root import app, console, open_project, print_json, state, working
 from modelpilot.errors import ConfigError, DataError, ModelpilotError
 
 if TYPE_CHECKING:
@@ -268,15 +268,16 @@ def drift(
             )
     else:
         current = _read(files.pop(0), features)
-    report = compare(
-        reference,
-        current,
-        features=selected,
-        methods=methods or None,
-        correction=correction,
-        dataset_threshold=dataset_threshold,
-        domain_classifier=domain_classifier,
-    )
+    with working("comparing", quiet=as_json):
+        report = compare(
+            reference,
+            current,
+            features=selected,
+            methods=methods or None,
+            correction=correction,
+            dataset_threshold=dataset_threshold,
+            domain_classifier=domain_classifier,
+        )
     if html is not None:
         html.write_text(report.to_html(), encoding="utf-8")
     if as_json:

@@ -1,16 +1,30 @@
-"""`modelpilot log`: the prediction log's size, and merging its small segments."""
+"""`modelpilot log`: read the prediction log back (export, show), its size, and merging its
+small segments."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import app, console, fitted_table, open_project, print_json
+from modelpilot.errors import NotFoundError
 
-log_app = typer.Typer(help="The prediction log: its size; compaction.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelpilot.project import Project
+
+log_app = typer.Typer(
+    help="The prediction log: export it, show its newest rows, its size; compaction.",
+    no_args_is_help=True,
+)
 app.add_typer(log_app, name="log")
 
 
@@ -93,3 +107,207 @@ def log_compact_command(
             else ""
         )
     )
+
+
+# ---- reading the log back ------------------------------------------------------------------
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_moment(text: str, *, now: float, option: str) -> float:
+    """``--since``/``--until``: an age (``90s``, ``30m``, ``12h``, ``1d``, ``2w``) before
+    ``now``, or a date or time (ISO 8601, local time unless it names a zone).
+
+    Examples
+    --------
+    >>> parse_moment("1d", now=100_000.0, option="--since")
+    13600.0
+    >>> parse_moment("1970-01-02T00:00:00+00:00", now=0.0, option="--since")
+    86400.0
+    """
+    value = text.strip()
+    unit = _UNITS.get(value[-1:].lower())
+    if unit is not None:
+        try:
+            return now - float(value[:-1]) * unit
+        except ValueError:
+            pass
+    try:
+        return dt.datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected an age such as 30m, 12h, 1d or 2w, or a date such as 2026-12-01 or "
+            f"2026-12-01T08:00, got {text!r}",
+            param_hint=f"'{option}'",
+        ) from None
+
+
+def _model_of(project: Project, deployment: str | None, model: str | None) -> str | None:
+    if deployment is None:
+        return model
+    specs = project.spec.deployment_specs
+    spec = next((s for s in specs if s.name == deployment), None)
+    if spec is None:
+        raise NotFoundError(
+            "deployment",
+            deployment,
+            hint=f"the project's deployments: {', '.join(s.name for s in specs) or '(none)'}",
+        )
+    return spec.model
+
+
+def _read(
+    project: Project,
+    *,
+    deployment: str | None,
+    model: str | None,
+    version: int | None,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+) -> pd.DataFrame:
+    now = time.time()
+    frame = project.prediction_log.window(
+        model=_model_of(project, deployment, model),
+        version=version,
+        source=source,
+        start=parse_moment(since, now=now, option="--since") if since else None,
+        end=parse_moment(until, now=now, option="--until") if until else None,
+    )
+    if source is None:  # a shadow's rows repeat the ids of the predictions they shadowed
+        frame = frame[frame["source"] != "shadow"]
+    return frame.tail(limit) if limit is not None else frame
+
+
+def _as_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    out = frame.copy()
+    for column in ("ts", "label_ts"):
+        if column in out:
+            out[column] = pd.to_datetime(out[column], unit="s", utc=True)
+    return out
+
+
+Deployment = Annotated[
+    str | None,
+    typer.Option("--deployment", "-d", help="Only this deployment's model.", show_default=False),
+]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="Only this model.")]
+Version = Annotated[int | None, typer.Option("--version", "-v", help="Only this version.")]
+Source = Annotated[
+    str | None,
+    typer.Option(help="Only online, batch or shadow rows (default: online and batch)."),
+]
+
+
+@log_app.command("export")
+def log_export(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="A .parquet or .csv file to write.")
+    ],
+    since: Annotated[
+        str | None, typer.Option(help="From this age (1d, 12h) or date on.", show_default=False)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Up to this age or date.", show_default=False)
+    ] = None,
+    deployment: Deployment = None,
+    model: Model = None,
+    version: Version = None,
+    source: Source = None,
+    with_labels: Annotated[
+        bool,
+        typer.Option("--with-labels", help="Add each prediction's label and label_ts (or null)."),
+    ] = False,
+    labeled_only: Annotated[
+        bool, typer.Option("--labeled-only", help="Only predictions that have a label.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most the newest N rows.", show_default=False)
+    ] = None,
+) -> None:
+    """Write logged predictions (inputs, outputs and, with --with-labels, their labels) to
+    a Parquet or CSV file. Times are UTC timestamps; labels keep their type."""
+    from modelpilot.data import file_format
+
+    kind = file_format(output)
+    project = open_project()
+    frame = _read(
+        project,
+        deployment=deployment,
+        model=model,
+        version=version,
+        source=source,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    if with_labels or labeled_only:
+        frame = project.prediction_log.attach_labels(frame)
+        if labeled_only:
+            frame = frame[frame["label"].notna()]
+    frame = _as_timestamps(frame.reset_index(drop=True))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    if kind == "parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    tmp.replace(output)
+    console.print(f"wrote {len(frame):,} rows to {escape(str(output))}", highlight=False)
+
+
+@log_app.command("show")
+def log_show(
+    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="How many rows.")] = 20,
+    deployment: Deployment = None,
+    model: Model = None,
+    version: Version = None,
+    source: Source = None,
+    inputs: Annotated[bool, typer.Option("--inputs", help="Also show the inputs.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The newest predictions, with their labels where they arrived."""
+    project = open_project()
+    log = project.prediction_log
+    frame = log.latest(
+        rows * 2 if source is None else rows,  # room for the shadow rows dropped below
+        model=_model_of(project, deployment, model),
+        version=version,
+        source=source,
+    )
+    if source is None:
+        frame = frame[frame["source"] != "shadow"]
+    frame = log.attach_labels(frame.tail(rows).reset_index(drop=True))
+    if as_json:
+        print_json(frame.to_dict(orient="records"))
+        return
+    if frame.empty:
+        console.print("no predictions logged yet")
+        return
+    meta = {"id", "ts", "model", "version", "source", "batch_id", "latency_ms", "label_ts"}
+    outputs = [c for c in frame.columns if c == "prediction" or c.startswith("proba_")]
+    features = [c for c in frame.columns if c not in meta and c not in outputs and c != "label"]
+    table = fitted_table(
+        "time", "id", "model", "source", *(features if inputs else []), "prediction", "label"
+    )
+    for record in frame.to_dict(orient="records"):
+        when = dt.datetime.fromtimestamp(record["ts"]).strftime("%m-%d %H:%M:%S")
+        cells = [when, record["id"][-8:], f"{record['model']} v{record['version']}"]
+        cells.append(str(record["source"]))
+        cells += [_cell(record[f]) for f in features] if inputs else []
+        cells += [_cell(record.get("prediction")), _cell(record.get("label"))]
+        table.add_row(*(Text(c) for c in cells))
+    console.print(table)
+    console.print(
+        Text("ids end with the 8 characters shown; `modelpilot log show --json` has them whole")
+    )
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)

@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._root import (
+    app,
+    console,
+    err_console,
+    fitted_table,
+    open_project,
+    print_json,
+)
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
@@ -62,10 +69,18 @@ def register(
     artifact: Annotated[
         Path,
         typer.Argument(
-            help="Model file (.skops, .onnx, .joblib/.pkl with "
-            "--trust) or an MLflow model directory."
+            help="Model file (.skops, .onnx, .joblib/.pkl with --trust, XGBoost .json/.ubj, "
+            "LightGBM .txt, CatBoost .cbm) or an MLflow model directory."
         ),
     ],
+    flavor: Annotated[
+        str | None,
+        typer.Option(
+            "--flavor",
+            help="The file's format where its name does not tell: skops, joblib, pickle, onnx, "
+            "mlflow, xgboost, lightgbm, catboost.",
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Model name (default: the project's model).")
     ] = None,
@@ -100,13 +115,18 @@ def register(
         data_file=data_file,
         trust=trust,
         tags=_parse_tags(tag or []),
+        flavor=flavor,
     )
+    if version.rejected and alias:
+        # Registered, but not given the alias: say what it scored and what it missed.
+        _print_registered(version, as_json=as_json)
+        raise ModelpilotError(
+            f"{version.name} v{version.version} was registered as rejected "
+            f"({'; '.join(version.failed_checks)}), so alias {', '.join(alias)} was not moved; "
+            f"`modelpilot alias set {version.name} {alias[0]} {version.version} --force` "
+            "insists, or improve the model and register it again"
+        )
     for alias_name in alias or []:
-        if version.rejected:
-            raise ModelpilotError(
-                f"{version.name} v{version.version} was registered as rejected, so alias "
-                f"{alias_name!r} was not moved; use `modelpilot alias set ... --force` to insist"
-            )
         version = project.registry.set_alias(
             version.name,
             alias_name,
@@ -114,9 +134,29 @@ def register(
             actor=version.created_by,
             reason="register --alias",
         )
+    _print_registered(version, as_json=as_json)
+
+
+def _print_registered(version: ModelVersion, *, as_json: bool) -> None:
     if as_json:
         print_json(version.summary())
         return
+    inferred = version.lineage.get("schema_inferred_from")
+    if inferred:
+        err_console.print(
+            f"modelpilot.yaml declared no features: inferred {len(version.features)} from "
+            f"{inferred} and wrote them to modelpilot.yaml (check them: types, categories)",
+            markup=False,
+            highlight=False,
+        )
+    unused = version.lineage.get("features_unused_by_model")
+    if unused:
+        err_console.print(
+            f"warning: the model does not use {', '.join(unused)} (declared in modelpilot.yaml: "
+            "still validated and logged)",
+            markup=False,
+            highlight=False,
+        )
     status = "[red]rejected[/]" if version.rejected else "[green]registered[/]"
     console.print(
         f"{status} [bold]{version.name} v{version.version}[/] ({version.flavor}, "
@@ -127,26 +167,116 @@ def register(
         console.print("  deploying or scoring with it needs --force")
 
 
+_STATUS_STYLE = {"registered": "green", "rejected": "red", "archived": "dim"}
+
+
 @models_app.command("list")
 def models_list(
+    show_all: Annotated[bool, typer.Option("--all", help="Also list archived versions.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Every registered model with its versions and aliases."""
+    """Every registered model: each version with its status and aliases."""
     rows = open_project().registry.list_models()
     if as_json:
         print_json(rows)
         return
-    table = Table("model", "versions", "latest", "aliases", "updated")
+    if not rows:
+        console.print("no models registered yet; run `modelpilot register`")
+        return
+    table = fitted_table("model", "version", "status", "aliases", "updated")
+    hidden = 0
     for row in rows:
-        aliases = ", ".join(f"{a}->v{v}" for a, v in sorted(row["aliases"].items())) or "-"
-        table.add_row(
-            row["name"],
-            str(row["versions"]),
-            f"v{row['latest']}",
-            aliases,
-            _when(row["updated_at"]),
+        by_version: dict[int, list[str]] = {}
+        for alias_name, number in sorted(row["aliases"].items()):
+            by_version.setdefault(number, []).append(alias_name)
+        first = True
+        for number, status in sorted(row["status"].items(), reverse=True):
+            if status == "archived" and not show_all:
+                hidden += 1
+                continue
+            table.add_row(
+                Text(row["name"] if first else ""),
+                f"v{number}",
+                Text(status, style=_STATUS_STYLE.get(status, "")),
+                Text(", ".join(by_version.get(number, [])) or "-"),
+                _when(row["updated_at"]) if first else "",
+            )
+            first = False
+    console.print(table)
+    if hidden:
+        console.print(f"{hidden} archived version(s) not shown; --all lists them")
+
+
+@models_app.command("evaluate")
+def models_evaluate(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION (or NAME@ALIAS).")],
+    eval_file: Annotated[
+        Path, typer.Option("--eval", help="Holdout CSV/Parquet with the target column.")
+    ],
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Allow pickle/joblib files, which can run code.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Re-check a version against today's key-metric targets in modelpilot.yaml.
+
+    Its metrics are replaced and its status follows them: a rejected version that now meets
+    every target becomes registered (audited). A version in use is never demoted to rejected.
+    """
+    from modelpilot.registry import current_user, reevaluate
+
+    project = open_project()
+    version = project.registry.resolve(ref)
+    updated, change = reevaluate(
+        project,
+        version.name,
+        version.version,
+        eval_file,
+        actor=current_user(project.environ),
+        trust=trust,
+    )
+    if as_json:
+        print_json({**updated.summary(), "previous_status": change["previous_status"]})
+        return
+    before, after = change["previous_status"], updated.status
+    moved = f"{before} -> {after}" if before != after else f"still {after}"
+    console.print(
+        f"[bold]{updated.name} v{updated.version}[/] on {escape(str(eval_file))}: {moved}",
+        highlight=False,
+    )
+    print_checks(updated)
+    if change["kept_because_in_use"]:
+        console.print(
+            "[yellow]it misses today's targets but is in use ("
+            + escape("; ".join(change["kept_because_in_use"]))
+            + "), so it stays registered; deploy a better version[/]"
         )
-    console.print(table if rows else "no models registered yet; run `modelpilot register`")
+
+
+@models_app.command("archive")
+def models_archive(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit log.")] = "",
+) -> None:
+    """Hide a version from `models list` and from a bare model name (refused while an alias
+    or a deployment uses it). NAME:VERSION still finds it."""
+    from modelpilot.registry import archive_version, current_user, parse_ref
+
+    parsed = parse_ref(ref)
+    if parsed.version is None:
+        raise ModelpilotError(
+            f"{ref!r} names no version; archive one at a time as NAME:VERSION "
+            f"(for example {parsed.name}:1)"
+        )
+    project = open_project()
+    archived = archive_version(
+        project.registry,
+        parsed.name,
+        parsed.version,
+        actor=current_user(project.environ),
+        reason=reason,
+    )
+    console.print(Text(f"archived {archived.name} v{archived.version}"))
 
 
 @models_app.command("show")
@@ -205,14 +335,14 @@ def models_show(
                 emoji=False,
             )
         return
-    versions = registry.list_versions(ref)
+    versions = [v for v in registry.list_versions(ref) if not v.archived]
     if as_json:
         print_json([v.summary() for v in versions])
         return
-    table = Table("version", "status", "flavor", "aliases", "key metrics", "created", "by")
+    table = fitted_table("version", "status", "flavor", "aliases", "key metrics", "created", "by")
     for v in versions:
         metrics = ", ".join(f"{c['metric']}={_fmt(c['value'])}" for c in v.checks) or "-"
-        status = "[red]rejected[/]" if v.rejected else v.status
+        status = Text(v.status, style=_STATUS_STYLE.get(v.status, ""))
         table.add_row(
             f"v{v.version}",
             status,
@@ -256,7 +386,7 @@ def alias_history(
     if as_json:
         print_json(rows)
         return
-    table = Table("when", "alias", "from", "to", "by", "reason")
+    table = fitted_table("when", "alias", "from", "to", "by", "reason")
     for row in rows:
         previous = f"v{row['previous_version']}" if row["previous_version"] else "-"
         table.add_row(

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._remote import Url, client
+from modelpilot.cli._root import app, console, fitted_table, print_json
 
 if TYPE_CHECKING:
     from modelpilot.client import Client
 
-Url = Annotated[str | None, typer.Option(help="Server URL (default from the project).")]
 Token = Annotated[
     str | None,
     typer.Option(help="Admin token (default $MODELPILOT_ADMIN_TOKEN or $MODELPILOT_TOKEN)."),
@@ -26,14 +24,7 @@ Reason = Annotated[str, typer.Option(help="Why; kept in the audit log.")]
 
 
 def _client(url: str | None, token: str | None) -> Client:
-    from modelpilot.client import Client
-
-    if url is None:
-        settings = open_project().spec.serving
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-        url = f"http://{host}:{settings.port}"
-    token = token or os.environ.get("MODELPILOT_ADMIN_TOKEN") or os.environ.get("MODELPILOT_TOKEN")
-    return Client(url, token=token)
+    return client(url, token, admin=True)
 
 
 def _render(status: dict[str, Any]) -> Group:
@@ -61,7 +52,7 @@ def _render(status: dict[str, Any]) -> Group:
             )
         lines.append(Text(text))
         if rollout.get("gates"):
-            table = Table("gate", "status", "value", "threshold", "samples", "detail")
+            table = fitted_table("gate", "status", "value", "threshold", "samples", "detail")
             for gate in rollout["gates"]:
                 colour = {"pass": "green", "fail": "red"}.get(gate["status"], "yellow")
                 value = "-" if gate["value"] is None else f"{gate['value']:.4g}"

@@ -8,18 +8,26 @@ the run (see ``modelpilot.inference._batch``); the exit code stays 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from modelpilot.cli._app import app, console, err_console, open_project, print_json
-from modelpilot.errors import NotFoundError
+from modelpilot.cli._root import (
+    app,
+    console,
+    err_console,
+    open_project,
+    print_json,
+    progress_bar,
+)
+from modelpilot.errors import ModelpilotError, NotFoundError
 
 if TYPE_CHECKING:
     from modelpilot.data import BatchInputReport
+    from modelpilot.inference import ScoringResult
     from modelpilot.project import Project
     from modelpilot.registry import ModelVersion
     from modelpilot.spec import DeploymentSpec
@@ -33,6 +41,65 @@ def _print_checks(report: BatchInputReport) -> None:
         err_console.print(
             f"  {_MARKS[check.passed]}  {check.name}: {escape(check.message)}", soft_wrap=True
         )
+
+
+class ScoringFailed(ModelpilotError):
+    """A run that scored no row, or rejected more rows than --max-rejected allows: exit 1,
+    as a failed check (the input was readable; its rows were not fit to score)."""
+
+    exit_code = 1
+    kind = "scoring_failed"
+
+
+def _reasons(result: ScoringResult) -> str:
+    return ", ".join(f"{k}: {v:,}" for k, v in sorted(result.reasons.items())) or "none"
+
+
+def max_rejected_check(limit: str) -> Callable[[ScoringResult], None]:
+    """The check ``--max-rejected N|P%`` makes after each chunk: it stops the run at once
+    when more than N rows (or P% of the rows read so far) were rejected.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> check = max_rejected_check("10%")
+    >>> check(SimpleNamespace(n_rows=100, n_rejected=10, reasons={}))  # 10% is allowed
+    >>> check(SimpleNamespace(n_rows=100, n_rejected=11, reasons={"size": 11}))
+    Traceback (most recent call last):
+    ...
+    modelpilot.cli._score.ScoringFailed: stopped after 100 rows: 11 rejected (11.0%), ...
+    """
+    text = limit.strip()
+    try:
+        if text.endswith("%"):
+            share, count = float(text[:-1]) / 100, None
+            if not 0 <= share <= 1:
+                raise ValueError(text)
+        else:
+            share, count = None, int(text)
+            if count < 0:
+                raise ValueError(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a number of rows (100) or a percentage (5%), got {limit!r}",
+            param_hint="'--max-rejected'",
+        ) from None
+
+    def check(result: ScoringResult) -> None:
+        over = (
+            result.n_rejected > count
+            if count is not None
+            else share is not None and result.n_rejected > share * result.n_rows
+        )
+        if over:
+            raise ScoringFailed(
+                f"stopped after {result.n_rows:,} rows: {result.n_rejected:,} rejected "
+                f"({result.n_rejected / max(result.n_rows, 1):.1%}), more than --max-rejected "
+                f"{text} allows; reasons so far: {_reasons(result)}. No output was written: fix "
+                "the input (the reasons name the columns) or raise --max-rejected"
+            )
+
+    return check
 
 
 def _resolve(
@@ -109,6 +176,15 @@ def score(
             "--skip-checks", help="Score even if the input is stale or of an unusual size."
         ),
     ] = False,
+    max_rejected: Annotated[
+        str | None,
+        typer.Option(
+            "--max-rejected",
+            help="Stop as soon as more than N rows (or P% of the rows read) are rejected.",
+            metavar="N|P%",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score INPUT with a registered model; invalid rows go to a rejects file with reasons.
 
@@ -117,7 +193,8 @@ def score(
     goes to the rejects file with the step's name (or "model") and the error, and is logged as
     a failed prediction (its prediction_id is in the rejects file); the other rows are scored.
     A run with rejected rows still exits with 0: the summary (--json: "rejected", "failed",
-    "rejection_reasons") says how many and why.
+    "rejection_reasons", "unseen_categories") says how many and why. A run that scores no row
+    exits with 1, and so does one that --max-rejected stops.
 
     Before reading a row, INPUT's age and row count are checked (``batch_checks`` in
     modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
@@ -126,6 +203,7 @@ def score(
     from modelpilot.inference import PipelineBuilder, recent_run_rows, score_file, steps_deployment
     from modelpilot.store import PiiScrubber, load_pii_key
 
+    check = max_rejected_check(max_rejected) if max_rejected is not None else None
     if not input_path.is_file():
         raise NotFoundError("file", str(input_path), hint="check the path")
     file_format(input_path)
@@ -160,15 +238,7 @@ def score(
         key=load_pii_key(project.directory, project.environ),
     )
     total = report.rows
-    with Progress(
-        TextColumn("scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
+    with progress_bar("scoring", quiet=as_json) as bar:
         task = bar.add_task("score", total=total)
         result = score_file(
             version,
@@ -181,6 +251,15 @@ def score(
             batch_rows=batch_rows,
             pipeline=pipeline,
             progress=lambda n: bar.advance(task, n),
+            check=check,
+        )
+    if result.n_scored == 0:
+        where = f" -> {result.rejects}" if result.rejects else ""
+        raise ScoringFailed(
+            f"no row of {input_path} was scored: {result.n_rejected:,} of {result.n_rows:,} "
+            f"rejected (reasons: {_reasons(result)}){where}"
+            if result.n_rows
+            else f"{input_path} has no rows to score"
         )
     if as_json:
         print_json(
@@ -204,10 +283,13 @@ def score(
         f"{version.name} v{version.version}{escape(through)} in {result.seconds:.2f}s "
         f"-> {result.output}"
     )
+    if result.unseen:
+        unseen = ", ".join(f"{k}: {v:,}" for k, v in sorted(result.unseen.items()))
+        console.print(f"[yellow]values outside the declared categories[/]: {escape(unseen)}")
     if result.n_rejected:
-        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(result.reasons.items()))
         console.print(
-            f"[yellow]rejected {result.n_rejected:,} rows[/] ({reasons}) -> {result.rejects}"
+            f"[yellow]rejected {result.n_rejected:,} rows[/] ({escape(_reasons(result))}) "
+            f"-> {result.rejects}"
         )
         if result.n_failed:
             logged = "" if no_log else ", logged as failed predictions"

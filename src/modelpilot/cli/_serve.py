@@ -1,19 +1,17 @@
-"""`modelpilot serve`, `predict`, `feedback` and `token`: the online service from the shell."""
+"""`modelpilot serve` and `token`: the online service and its credentials."""
 
 from __future__ import annotations
 
-import json
-import os
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from modelpilot.cli._app import app, console, open_project, print_json
+from modelpilot.cli._remote import address_file, bind, remove_address, url_of, write_address
+from modelpilot.cli._root import app, console, open_project
 from modelpilot.errors import ModelpilotError
 
 if TYPE_CHECKING:
-    from modelpilot.client import Client
     from modelpilot.server import TokenStore
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
@@ -36,6 +34,7 @@ def serve(
     from modelpilot.server import serve as run_server
 
     project = open_project()
+    settings = project.spec.serving
     tokens = TokenStore(
         path=project.resolve(project.spec.serving.tokens_file),
         environ=project.environ,
@@ -47,77 +46,27 @@ def serve(
             "`modelpilot token create NAME --role predict` (or set "
             "MODELPILOT_PREDICT_TOKEN), or set serving.open_predict: true[/]"
         )
-    run_server(
-        project,
-        host=host,
-        port=port,
-        workers=workers,
-        trust=trust,
-        force=force,
-        log_level=log_level,
-    )
-
-
-def _client(url: str | None, token: str | None) -> Client:
-    from modelpilot.client import Client
-
-    if url is None:
-        settings = open_project().spec.serving
-        url = f"http://{settings.host}:{settings.port}"
-    return Client(url, token=token or os.environ.get("MODELPILOT_TOKEN"))
-
-
-@app.command()
-def predict(
-    deployment: Annotated[str, typer.Argument(help="Deployment name.")],
-    data: Annotated[str, typer.Option("--json", help="One record or a list of records, as JSON.")],
-    url: Annotated[str | None, typer.Option(help="Server URL (default from the project).")] = None,
-    token: Annotated[str | None, typer.Option(help="Token (default $MODELPILOT_TOKEN).")] = None,
-    key: Annotated[str | None, typer.Option(help="Sticky routing key, e.g. a user id.")] = None,
-) -> None:
-    """Ask a running server for predictions and print them as JSON."""
+    # Bound here, not by uvicorn: the address it got (port 0 too) is recorded for the other
+    # commands before the first request can arrive, and removed when the server stops.
+    sock = bind(host or settings.host, settings.port if port is None else port)
+    url = url_of(sock)
+    recorded = address_file(project.directory)
+    write_address(recorded, url)
+    console.print(f"listening on [bold]{url}[/] (recorded in {recorded})", highlight=False)
     try:
-        instances: Any = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise ModelpilotError(f"--json is not valid JSON ({exc})") from None
-    if not isinstance(instances, dict | list):
-        raise ModelpilotError("--json must be one record {...} or a list of records [...]")
-    with _client(url, token) as client:
-        print_json(client.predict(deployment, instances, key=key))
-
-
-@app.command()
-def feedback(
-    prediction_id: Annotated[str, typer.Argument(help="The prediction's id.")],
-    label: Annotated[str, typer.Argument(help='The true label (JSON, e.g. 250000 or "spam").')],
-    url: Annotated[str | None, typer.Option(help="Server URL.")] = None,
-    token: Annotated[str | None, typer.Option(help="Token (default $MODELPILOT_TOKEN).")] = None,
-    replace: Annotated[
-        bool,
-        typer.Option("--replace", help="Correct the label it has (the old one stays in history)."),
-    ] = False,
-) -> None:
-    """Send the ground-truth label of a prediction."""
-    try:
-        value = json.loads(label)
-    except json.JSONDecodeError:
-        value = label
-    with _client(url, token) as client:
-        result = client.feedback(prediction_id, value, replace=replace)
-    print_json(result)
-    if result.get("rejected"):
-        raise _FeedbackRejected(int(result["rejected"]), len(result.get("results", [])))
-
-
-class _FeedbackRejected(ModelpilotError):
-    """Exit code 1 when the server rejected a label. An error, not ``typer.Exit(1)``: typer
-    raises its own ``Exit``, which ``cli._app.main`` does not translate, so it returned 0."""
-
-    exit_code = 1
-    kind = "feedback_rejected"
-
-    def __init__(self, rejected: int, total: int) -> None:
-        super().__init__(f"{rejected} of {total} label(s) rejected; the results above say why")
+        run_server(
+            project,
+            host=host,
+            port=port,
+            workers=workers,
+            trust=trust,
+            force=force,
+            log_level=log_level,
+            sock=sock,
+        )
+    finally:
+        remove_address(recorded)
+        sock.close()
 
 
 def _tokens() -> TokenStore:

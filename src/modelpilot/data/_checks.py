@@ -8,6 +8,11 @@ DuckDB reads the data in at most four passes, all aggregates: column statistics 
 declared types, ranges and categories), the distinct values of string columns and of the target,
 and the two passes of :mod:`modelpilot.data._conflicts` for duplicates and label conflicts.
 Nothing holds the data itself in memory, so a file larger than memory is fine.
+
+Why one module of ~480 lines: the eight checks are methods of one run (``_Run``) over the
+statistics of one scan, and each is a dozen lines of judgement on them; the scan itself
+(``_schema.py``), duplicates and conflicts (``_conflicts.py``) and the report's wording
+(``_report.py``) live apart.
 """
 
 from __future__ import annotations
@@ -46,17 +51,8 @@ from modelpilot.spec import CheckName, DataChecks, FeatureSpec, Task
 
 __all__ = ["CHECK_NAMES", "check_data"]
 
-#: Every check, in the order of a report.
-CHECK_NAMES: tuple[CheckName, ...] = (
-    "schema",
-    "missing_values",
-    "constant_columns",
-    "duplicate_rows",
-    "label_consistency",
-    "class_balance",
-    "out_of_range",
-    "unseen_categories",
-)
+#: Every check, in the order of a report (the order the project file's type lists them in).
+CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
 #: Without a task, a numeric target with more distinct values than this is a regression target.
 MAX_CLASSES_GUESS = 20
 #: More distinct labels than this is not a classification target; classes are not counted.
@@ -181,6 +177,8 @@ class _Run:
                 checks.append(judge("label_consistency", False, nothing, limits=self.limits))
         if self.task != "regression" and self.target_column is not None:
             checks.append(self.class_balance())
+        elif self.target_column is not None and self.n_labels == 2:
+            checks.append(self.binary_under_regression())
         checks += [self.out_of_range(), self.unseen_categories()]
         return DataCheckReport(
             source.label, self.target, self.task, self.n_rows, len(source.names), checks, schema
@@ -284,6 +282,19 @@ class _Run:
                 f"{self.task} task allows at most {allowed:,} classes; is the task right?"
             ]
         return []
+
+    def binary_under_regression(self) -> CheckResult:
+        """A warning, never blocking: two label values under ``task: regression`` usually
+        mean a classification (metrics such as MAE on 0/1 labels say little)."""
+        return CheckResult(
+            "class_balance",
+            "warn",
+            False,
+            f"The target {self.target} has only 2 distinct values, but the task is regression; "
+            "if it is a yes/no label, set `task: binary` in modelpilot.yaml (or pass --task "
+            "binary).",
+            {"target_distinct_values": self.n_labels, "task": self.task},
+        )
 
     def checked(self) -> list[ColumnStats]:
         """The statistics of the features and the target, in file order."""

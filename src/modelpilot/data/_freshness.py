@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from modelpilot.data._io import file_format
 from modelpilot.errors import DataError, ModelpilotError, NotFoundError
 from modelpilot.spec import BatchCheckSettings
+from modelpilot.types import Clock
 
 __all__ = [
     "BatchInputRejected",
@@ -129,7 +130,7 @@ def check_batch_input(
     *,
     history: Sequence[int],
     rows: int | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = time.time,
 ) -> BatchInputReport:
     """Check an input file's age (its modification time) and its row count.
 

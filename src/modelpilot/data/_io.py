@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -59,7 +60,9 @@ def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> s
     return digest.hexdigest()
 
 
-def _csv_convert_options(path: Path, types: Mapping[str, str] | None) -> pacsv.ConvertOptions:
+def _csv_convert_options(
+    path: Path, types: Mapping[str, str] | None, *, lenient: bool = False
+) -> pacsv.ConvertOptions:
     # Ints are read as float64: a later chunk with a missing value or a decimal must not change
     # the column's type halfway through the file.
     column_types: dict[str, pa.DataType] = {}
@@ -76,7 +79,9 @@ def _csv_convert_options(path: Path, types: Mapping[str, str] | None) -> pacsv.C
             column_types[field.name] = pa.string()
     for name, kind in (types or {}).items():
         if name in schema.names and kind in _ARROW_TYPES:
-            column_types[name] = _ARROW_TYPES[kind]
+            # Lenient: numbers are read as text here and cast per chunk (_cast_numbers).
+            strict = not lenient or kind != "numeric"
+            column_types[name] = _ARROW_TYPES[kind] if strict else pa.string()
     return pacsv.ConvertOptions(
         column_types=column_types,
         true_values=["true", "True", "TRUE"],
@@ -85,17 +90,50 @@ def _csv_convert_options(path: Path, types: Mapping[str, str] | None) -> pacsv.C
     )
 
 
+def _cast_numbers(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    """``table`` with each column of ``names`` cast from text to float64 where every cell of
+    the chunk converts; a column with a cell that does not stays text in this chunk only."""
+    for name in names:
+        if name not in table.column_names:
+            continue
+        index = table.column_names.index(name)
+        try:
+            column = pc.cast(table.column(index), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue  # the validator names the cells that are not numbers
+        table = table.set_column(index, name, column)
+    return table
+
+
 def iter_batches(
     path: str | os.PathLike[str],
     *,
     batch_rows: int = 100_000,
     columns: Sequence[str] | None = None,
     types: Mapping[str, str] | None = None,
+    lenient: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Yield the file as DataFrames of at most about ``batch_rows`` rows; memory stays bounded.
 
     ``types`` maps column names to feature types (numeric, categorical, boolean, text) so a
-    declared schema decides how CSV values are parsed.
+    declared schema decides how CSV values are parsed. A CSV cell that does not parse as its
+    declared type fails the read, unless ``lenient``: then a numeric column is converted by
+    Arrow chunk by chunk, and in a chunk where some cell is not a number it stays text, for the
+    validator to name the bad cells (batch scoring: one bad cell rejects its row, not the file,
+    and the other chunks keep Arrow's speed).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.csv"
+    >>> _ = path.write_text(chr(10).join(["size,city", "80,a", "95.5,b", "big,c"]))
+    >>> [chunk] = iter_batches(path, types={"size": "numeric"}, lenient=True)
+    >>> chunk["size"].tolist()  # one cell is not a number: this chunk's column stays text
+    ['80', '95.5', 'big']
+    >>> _ = path.write_text(chr(10).join(["size,city", "80,a", "95.5,b"]))
+    >>> [chunk] = iter_batches(path, types={"size": "numeric"}, lenient=True)
+    >>> chunk["size"].tolist()
+    [80.0, 95.5]
     """
     file = _check_exists(path)
     fmt = file_format(file)
@@ -105,7 +143,8 @@ def iter_batches(
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
                 yield batch.to_pandas()
             return
-        convert = _csv_convert_options(file, types)
+        convert = _csv_convert_options(file, types, lenient=lenient)
+        numbers = [n for n, kind in (types or {}).items() if kind == "numeric"] if lenient else []
         if columns is not None:
             convert.include_columns = list(columns)
         reader = pacsv.open_csv(
@@ -117,10 +156,10 @@ def iter_batches(
             pending.append(batch)
             size += batch.num_rows
             if size >= batch_rows:
-                yield pa.Table.from_batches(pending).to_pandas()
+                yield _cast_numbers(pa.Table.from_batches(pending), numbers).to_pandas()
                 pending, size = [], 0
         if pending:
-            yield pa.Table.from_batches(pending).to_pandas()
+            yield _cast_numbers(pa.Table.from_batches(pending), numbers).to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise DataError(f"{file}: cannot be read as {fmt} ({_first_line(exc)})") from None
 

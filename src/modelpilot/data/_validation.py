@@ -291,15 +291,18 @@ class SchemaValidator:
                 clean[feature.name] = values_b
             else:
                 as_text = raw.astype(object)
-                is_str = np.array([isinstance(v, str) for v in as_text], dtype=bool)
-                is_num = np.array(
-                    [
-                        isinstance(v, int | float | np.integer | np.floating)
-                        and not isinstance(v, bool | np.bool_)
-                        for v in as_text
-                    ],
-                    dtype=bool,
-                )
+                if _holds_strings(raw):  # a string column: no value to look at one by one
+                    is_str, is_num = ~missing_mask, np.zeros(n, dtype=bool)
+                else:
+                    is_str = np.array([isinstance(v, str) for v in as_text], dtype=bool)
+                    is_num = np.array(
+                        [
+                            isinstance(v, int | float | np.integer | np.floating)
+                            and not isinstance(v, bool | np.bool_)
+                            for v in as_text
+                        ],
+                        dtype=bool,
+                    )
                 if feature.type == "categorical":
                     bad = ~missing_mask & ~is_str & ~is_num
                     as_text = as_text.where(~is_num, as_text.map(lambda v: str(v)))
@@ -353,6 +356,11 @@ class SchemaValidator:
             else:
                 data[feature.name] = pd.Series(values, dtype=object)
         return pd.DataFrame(data)
+
+
+def _holds_strings(raw: pd.Series) -> bool:
+    """A pandas string column (what Arrow's text becomes): its values are str or missing."""
+    return isinstance(raw.dtype, pd.StringDtype)
 
 
 def _numeric(raw: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

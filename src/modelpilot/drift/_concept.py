@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -30,6 +30,7 @@ from modelpilot.drift._detectors import DriftDetector, make_detector
 from modelpilot.errors import DataError, ModelpilotError
 from modelpilot.registry import compute_metrics
 from modelpilot.spec import REGRESSION_METRICS, KeyMetric, Task
+from modelpilot.types import Clock
 
 if TYPE_CHECKING:
     from modelpilot.store import PredictionLog
@@ -126,7 +127,7 @@ class ConceptDriftMonitor:
         calibration: int = 100,
         min_labels: int = 30,
         classes: Sequence[Any] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> None:
         if task not in TASKS:
             raise ModelpilotError(f"task must be one of {', '.join(TASKS)}; got {task!r} instead")
@@ -411,9 +412,7 @@ def _build_detectors(
     return built
 
 
-def _times(
-    ts: float | Sequence[float] | np.ndarray | None, n: int, clock: Callable[[], float]
-) -> list[float]:
+def _times(ts: float | Sequence[float] | np.ndarray | None, n: int, clock: Clock) -> list[float]:
     if ts is None:
         return [float(clock())] * n
     if isinstance(ts, int | float | np.number):

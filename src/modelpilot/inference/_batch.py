@@ -26,9 +26,7 @@ marked failed in ``scoring_runs``.
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,26 +34,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import Engine, insert, select, update
 
 from modelpilot.data import SchemaValidator, file_format, iter_batches
 from modelpilot.errors import DataError
+from modelpilot.inference._batch_rows import (
+    TableWriter,
+    failure_batch,
+    failure_reason,
+    predict_rows,
+    rejects_frame,
+    validation_reasons,
+)
 from modelpilot.inference._outputs import ModelOutput, run_model
-from modelpilot.inference._pipeline import MODEL_STEP, Pipeline, StepFailed
-from modelpilot.inference._recorder import failure_text
+from modelpilot.inference._pipeline import Pipeline
 from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.store import (
-    LogRows,
     PiiScrubber,
     PredictionBatch,
     PredictionLog,
-    join_rows,
     new_ids,
 )
 from modelpilot.store._tables import scoring_runs
+from modelpilot.types import Clock
 
 __all__ = ["ScoringResult", "recent_run_rows", "score_file"]
 
@@ -91,6 +93,7 @@ class ScoringResult:
     n_failed: int = 0  # of the rejected: a step or the model raised on them (logged, with ids)
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)  # scored values outside categories
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,199 +106,8 @@ class ScoringResult:
             "failed": self.n_failed,
             "seconds": round(self.seconds, 3),
             "rejection_reasons": self.reasons,
+            "unseen_categories": self.unseen,
         }
-
-
-class _TableWriter:
-    """Appends DataFrames to a CSV or Parquet file written under a temporary name."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.format = file_format(path)
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        self._parquet: pq.ParquetWriter | None = None
-        self._schema: pa.Schema | None = None
-        self._csv_started = False
-        self.rows = 0
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.format == "parquet":
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._parquet is None:
-                self._schema = table.schema
-                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
-            elif self._schema is not None and table.schema != self._schema:
-                table = table.cast(self._schema)
-            self._parquet.write_table(table)
-        else:
-            frame.to_csv(
-                self.tmp,
-                mode="a" if self._csv_started else "w",
-                header=not self._csv_started,
-                index=False,
-            )
-            self._csv_started = True
-        self.rows += len(frame)
-
-    def commit(self, empty_columns: list[str]) -> None:
-        if self.format == "parquet":
-            if self._parquet is None:
-                pq.write_table(
-                    pa.table({c: pa.array([], pa.string()) for c in empty_columns}), self.tmp
-                )
-            else:
-                self._parquet.close()
-        elif not self._csv_started:
-            pd.DataFrame(columns=empty_columns).to_csv(self.tmp, index=False)
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-def _validation_reasons(problems: list[dict[str, Any]]) -> dict[int, list[str]]:
-    reasons: dict[int, list[str]] = {}
-    for problem in problems:
-        reasons.setdefault(problem["row"], []).append(
-            f"{problem['field']}: expected {problem['expected']}, got {problem['got']!r}"
-        )
-    return reasons
-
-
-def _rejects_frame(
-    chunk: pd.DataFrame, reasons: dict[int, list[str]], offset: int, ids: dict[int, str]
-) -> pd.DataFrame:
-    rows = sorted(reasons)
-    frame = chunk.iloc[[r - offset for r in rows]].copy().astype(object)
-    frame.insert(0, "_row", rows)
-    frame["_reason"] = ["; ".join(reasons[r]) for r in rows]
-    # A string column even in a chunk of validation rejects only (no ids): the chunks of a
-    # Parquet rejects file must share one schema.
-    frame["prediction_id"] = pd.array([ids.get(r) for r in rows], dtype="string")
-    return frame
-
-
-def _detached(error: Exception) -> Exception:
-    """``error`` without the frames it was raised in (they hold the rows' intermediate frames:
-    a chunk that fails on every row would keep them all alive)."""
-    if isinstance(error, StepFailed):
-        error.cause.with_traceback(None)
-    return error.with_traceback(None)
-
-
-def _failing_rows(
-    run: Callable[[pd.DataFrame], ModelOutput], frame: pd.DataFrame
-) -> tuple[dict[int, Exception], list[ModelOutput]]:
-    """The rows of ``frame`` (positions) on which ``run`` raises, each with its error, and the
-    outputs of the slices it scored, in row order (the other rows, so nothing is predicted twice).
-
-    Halves a failing slice until single rows are left (a row scored alone is a request to
-    the server), so k bad rows among n cost about 2k log2(n) calls, not n; a frame on which
-    every row fails costs about 2n.
-    """
-    failures: dict[int, Exception] = {}
-    outputs: list[ModelOutput] = []
-
-    def search(start: int, stop: int) -> None:
-        try:
-            outputs.append(run(frame.iloc[start:stop].reset_index(drop=True)))
-            return
-        except Exception as exc:  # see _predict_rows: only the model call is in here
-            error = _detached(exc)
-        # Halved outside the except block, so no error chains to the one of its parent slice.
-        if stop - start == 1:
-            failures[start] = error
-            return
-        middle = (start + stop) // 2
-        search(start, middle)
-        search(middle, stop)
-
-    middle = len(frame) // 2  # the whole frame has failed already
-    if len(frame) == 1:
-        search(0, 1)
-    else:
-        search(0, middle)
-        search(middle, len(frame))
-    return failures, outputs
-
-
-def _joined(outputs: list[ModelOutput]) -> ModelOutput | None:
-    """The outputs of consecutive slices as one."""
-    if len(outputs) <= 1:
-        return outputs[0] if outputs else None
-    probas = [o.proba for o in outputs if o.proba is not None]
-    proba = np.vstack(probas) if len(probas) == len(outputs) else None
-    predictions = np.concatenate([o.predictions for o in outputs])
-    return ModelOutput(predictions, proba, outputs[0].classes if proba is not None else None)
-
-
-def _predict_rows(
-    run: Callable[[pd.DataFrame], ModelOutput], frame: pd.DataFrame
-) -> tuple[ModelOutput | None, dict[int, Exception]]:
-    """The output for the rows of ``frame`` that ``run`` scores, and the rows it raises on.
-
-    Any ``Exception`` out of ``run`` counts against the rows it was given: ``run`` is the
-    model call (or the pipeline: steps, then the model) and nothing else, so what it raises is
-    the model's answer to those rows. Errors that are not about the rows (reading the input,
-    writing a file, the prediction log) happen outside it and stop the run. An error that is
-    not about the rows but does come out of the model (a model that fails on every call) rejects
-    every row, which the rejects file's reasons and the run's counts make plain.
-    """
-    try:
-        return run(frame), {}
-    except Exception:
-        pass  # bisected outside the except block (see _failing_rows)
-    failures, outputs = _failing_rows(run, frame)
-    return _joined(outputs), failures
-
-
-def _failure_reason(error: Exception) -> tuple[str, str]:
-    """The key counted in ``ScoringResult.reasons``, and the rejected row's reason.
-
-    Examples
-    --------
-    >>> _failure_reason(StepFailed("houses", "clean", KeyError("condition")))
-    ('step clean', "step clean: KeyError: 'condition'")
-    >>> _failure_reason(StepFailed("houses", "model", ValueError("a NaN")))
-    ('model', 'model: ValueError: a NaN')
-    >>> _failure_reason(ValueError("a NaN"))  # a model without steps
-    ('model', 'model: ValueError: a NaN')
-    """
-    where = "model"
-    cause: BaseException = error
-    if isinstance(error, StepFailed):
-        cause = error.cause
-        if error.step != MODEL_STEP:
-            where = f"step {error.step}"
-    return where, f"{where}: {type(cause).__name__}: {cause}"
-
-
-def _failure_batch(
-    version: ModelVersion,
-    inputs: pd.DataFrame,
-    ids: list[str],
-    errors: list[Exception],
-    *,
-    batch_id: str,
-    latency_ms: float,
-    now: float,
-) -> PredictionBatch:
-    """Failed predictions as the server logs them (prediction null, what failed)."""
-    rows = LogRows(
-        version.name,
-        version.version,
-        ids,
-        now,
-        {str(name): inputs[name].to_numpy() for name in inputs.columns},
-        [None] * len(ids),
-        extra={"error": [failure_text(error) for error in errors]},
-        latencies=[(latency_ms, len(ids))],
-        source="batch",
-        batch_id=batch_id,
-    )
-    return join_rows([rows])
 
 
 def score_file(
@@ -310,7 +122,8 @@ def score_file(
     batch_rows: int = 50_000,
     pipeline: Pipeline | None = None,
     progress: Callable[[int], None] | None = None,
-    clock: Callable[[], float] = time.time,
+    check: Callable[[ScoringResult], None] | None = None,
+    clock: Clock = time.time,
 ) -> ScoringResult:
     """Score ``input_path`` into ``output_path``; rows that cannot be scored go to
     ``rejects_path`` with their reasons.
@@ -319,6 +132,9 @@ def score_file(
     its schema and go through its steps before the model, exactly as on the server. A row on
     which a step or the model raises is rejected with the step's name (or ``model``) and the
     error, and logged as a failed prediction; the run goes on (see the module's docstring).
+
+    ``progress`` gets the rows of each chunk read; ``check`` the counts so far after each
+    chunk: an error it raises stops the run (marked failed, no output file left behind).
     """
     file_format(output_path)  # refuse an unknown output type before doing any work
     if output_path.resolve() == input_path.resolve():
@@ -337,7 +153,7 @@ def score_file(
     batch_id = f"batch-{new_ids(1, clock=clock)[0][:20]}"
     result = ScoringResult(batch_id, output_path, rejects)
     started = time.perf_counter()
-    writer, reject_writer = _TableWriter(output_path), _TableWriter(rejects)
+    writer, reject_writer = TableWriter(output_path), TableWriter(rejects)
     engine = log.engine if log is not None else None
     if engine is not None:
         with engine.begin() as connection:
@@ -353,25 +169,28 @@ def score_file(
                     status="running",
                 )
             )
-    # CSV cells are read as text and converted by the validator, so one bad cell rejects its
-    # row instead of failing the whole read (a typed CSV reader stops at the first bad value).
-    types = {f.name: "text" for f in validator.features}
+    # CSV numbers are converted by Arrow, chunk by chunk; a chunk with a cell that is not a
+    # number keeps that column as text for the validator, so one bad cell rejects its row
+    # instead of failing the read, and only its chunk pays for checking cells in Python.
+    types = {f.name: f.type for f in validator.features}
     input_columns: list[str] = []
     try:
         offset = 0
-        for chunk in iter_batches(input_path, batch_rows=batch_rows, types=types):
+        for chunk in iter_batches(input_path, batch_rows=batch_rows, types=types, lenient=True):
             chunk = chunk.reset_index(drop=True)
             input_columns = list(chunk.columns)
             checked = validator.validate_frame(chunk, row_offset=offset)
-            reasons = _validation_reasons(checked.problems)
+            reasons = validation_reasons(checked.problems)
             for problem in checked.problems:
                 result.reasons[problem["field"]] = result.reasons.get(problem["field"], 0) + 1
+            for name, count in checked.unseen.items():
+                result.unseen[name] = result.unseen.get(name, 0) + count
             positions = np.flatnonzero(checked.valid)  # of the valid rows in the chunk
             clean = checked.clean.reset_index(drop=True)
             tick = time.perf_counter()
-            # Only the model call is guarded (_predict_rows): a row the model or a step raises
+            # Only the model call is guarded (predict_rows): a row the model or a step raises
             # on is rejected; an error while writing or logging below still stops the run.
-            output, failures = _predict_rows(predict, clean) if len(clean) else (None, {})
+            output, failures = predict_rows(predict, clean) if len(clean) else (None, {})
             latency_ms = (time.perf_counter() - tick) * 1000 / max(len(clean), 1)
             now = clock()
             batches: list[PredictionBatch] = []
@@ -380,7 +199,7 @@ def score_file(
                 failed = sorted(failures)
                 ids = new_ids(len(failed), clock=clock)
                 for position, pid in zip(failed, ids, strict=True):
-                    key, reason = _failure_reason(failures[position])
+                    key, reason = failure_reason(failures[position])
                     row = offset + int(positions[position])
                     reasons.setdefault(row, []).append(reason)
                     failed_ids[row] = pid
@@ -388,7 +207,7 @@ def score_file(
                 if log is not None:
                     inputs = clean.iloc[failed].reset_index(drop=True)
                     batches.append(
-                        _failure_batch(
+                        failure_batch(
                             version,
                             inputs if scrubber is None else scrubber.frame(inputs),
                             ids,
@@ -402,7 +221,7 @@ def score_file(
                 positions = positions[keep]
                 clean = clean[keep].reset_index(drop=True)
             if reasons:
-                reject_writer.write(_rejects_frame(chunk, reasons, offset, failed_ids))
+                reject_writer.write(rejects_frame(chunk, reasons, offset, failed_ids))
             valid_rows = chunk.iloc[positions].reset_index(drop=True)
             for name in clean.columns:  # typed values, not the CSV's text
                 valid_rows[name] = clean[name].to_numpy()
@@ -436,6 +255,8 @@ def score_file(
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))
+            if check is not None:
+                check(result)
         writer.commit([*input_columns, "prediction"])
         if result.n_rejected:
             reject_writer.commit(["_row", *input_columns, "_reason", "prediction_id"])
@@ -446,31 +267,25 @@ def score_file(
         writer.abort()
         reject_writer.abort()
         if engine is not None:
-            with engine.begin() as connection:
-                connection.execute(
-                    update(scoring_runs)
-                    .where(scoring_runs.c.batch_id == batch_id)
-                    .values(
-                        status="failed",
-                        finished_at=clock(),
-                        n_rows=result.n_rows,
-                        n_scored=result.n_scored,
-                        n_rejected=result.n_rejected,
-                    )
-                )
+            _finish_run(engine, result, "failed", clock())
         raise
     result.seconds = time.perf_counter() - started
     if engine is not None:
-        with engine.begin() as connection:
-            connection.execute(
-                update(scoring_runs)
-                .where(scoring_runs.c.batch_id == batch_id)
-                .values(
-                    status="done",
-                    finished_at=clock(),
-                    n_rows=result.n_rows,
-                    n_scored=result.n_scored,
-                    n_rejected=result.n_rejected,
-                )
-            )
+        _finish_run(engine, result, "done", clock())
     return result
+
+
+def _finish_run(engine: Engine, result: ScoringResult, status: str, now: float) -> None:
+    """Record how a run ended in ``scoring_runs``, with its counts."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(scoring_runs)
+            .where(scoring_runs.c.batch_id == result.batch_id)
+            .values(
+                status=status,
+                finished_at=now,
+                n_rows=result.n_rows,
+                n_scored=result.n_scored,
+                n_rejected=result.n_rejected,
+            )
+        )

@@ -45,6 +45,7 @@ from modelpilot.inference._logfaults import (
     transient,
 )
 from modelpilot.store import LogRows, PiiScrubber, PredictionBatch, PredictionLog, join_rows
+from modelpilot.types import Clock
 
 __all__ = ["LogQueueFull", "LogUnavailable", "LogWriter"]
 
@@ -103,7 +104,7 @@ class LogWriter:
         dead_letter_reserve: int = 16 * 1024 * 1024,
         durable_timeout: float = 10.0,
         report_interval: float = 10.0,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Clock = time.monotonic,
     ) -> None:
         self.log = log
         self.flush_interval = flush_interval

@@ -28,6 +28,7 @@ from modelpilot.project import Project
 from modelpilot.registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.spec import DeploymentSpec, FeatureSpec
+from modelpilot.types import Clock
 
 __all__ = [
     "FunctionStep",
@@ -176,7 +177,7 @@ class Pipeline:
         *,
         features: Sequence[FeatureSpec],
         observer: StepObserver | None = None,
-        clock: Callable[[], float] = time.perf_counter,
+        clock: Clock = time.perf_counter,
     ) -> None:
         self.deployment = deployment
         self.steps = list(steps)

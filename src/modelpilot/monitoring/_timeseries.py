@@ -8,13 +8,14 @@ nothing else installed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, insert, select
 
 from modelpilot.store._tables import metric_points
+from modelpilot.types import Clock
 
 __all__ = ["Point", "SeriesEndedListener", "TimeSeriesStore", "format_labels", "parse_labels"]
 
@@ -70,7 +71,7 @@ class TimeSeriesStore:
     [(100.0, 12.5)]
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = time.time) -> None:
         self.engine = engine
         self.clock = clock
 

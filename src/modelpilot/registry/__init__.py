@@ -11,8 +11,14 @@ if TYPE_CHECKING:
         LocalArtifactStore,
         sha256_path,
     )
+    from modelpilot.registry._lifecycle import archive_version, reevaluate, version_users
     from modelpilot.registry._metrics import check_targets, compute_metrics
-    from modelpilot.registry._register import current_user, evaluate, register_model
+    from modelpilot.registry._register import (
+        check_feature_names,
+        current_user,
+        evaluate,
+        register_model,
+    )
     from modelpilot.registry._registry import ModelRef, ModelRegistry, ModelVersion, parse_ref
 
 __all__ = [
@@ -22,21 +28,26 @@ __all__ = [
     "ModelRef",
     "ModelRegistry",
     "ModelVersion",
+    "archive_version",
+    "check_feature_names",
     "check_targets",
     "compute_metrics",
     "current_user",
     "evaluate",
     "parse_ref",
+    "reevaluate",
     "register_model",
     "sha256_path",
+    "version_users",
 ]
 
 # Each name is imported on first use (PEP 562): listing models or moving an alias should not pay
 # for scikit-learn's metrics.
 _SOURCES = {
     "_artifacts": ("ArtifactRef", "ArtifactStore", "LocalArtifactStore", "sha256_path"),
+    "_lifecycle": ("archive_version", "reevaluate", "version_users"),
     "_metrics": ("check_targets", "compute_metrics"),
-    "_register": ("current_user", "evaluate", "register_model"),
+    "_register": ("check_feature_names", "current_user", "evaluate", "register_model"),
     "_registry": ("ModelRef", "ModelRegistry", "ModelVersion", "parse_ref"),
 }
 

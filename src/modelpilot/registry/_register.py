@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelpilot.data import SchemaValidator, build_profile, read_table, sha256_file
-from modelpilot.errors import DataError
+from modelpilot.errors import ArtifactError, ConfigError, DataError
 from modelpilot.registry._metrics import check_targets, compute_metrics
 from modelpilot.registry._registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec, ProjectSpec
 
-__all__ = ["ProjectContext", "evaluate", "register_model"]
+__all__ = ["ProjectContext", "check_feature_names", "evaluate", "register_model"]
 
 
 class ProjectContext(Protocol):
@@ -61,17 +61,25 @@ def current_user(environ: Mapping[str, str]) -> str:
 
 
 def evaluate(
-    runtime: ModelRuntime, spec: ProjectSpec, holdout: Path
+    runtime: ModelRuntime,
+    spec: ProjectSpec,
+    holdout: Path,
+    *,
+    features: list[FeatureSpec] | None = None,
 ) -> tuple[dict[str, float | None], int]:
-    """Metrics of ``runtime`` on a holdout file; returns them and the number of rows used."""
-    frame = read_table(holdout, types={f.name: f.type for f in spec.features})
+    """Metrics of ``runtime`` on a holdout file; returns them and the number of rows used.
+
+    ``features``: the version's schema (default: the project's).
+    """
+    schema = spec.features if features is None else features
+    frame = read_table(holdout, types={f.name: f.type for f in schema})
     if spec.target not in frame:
         raise DataError(
             f"{holdout}: the target column {spec.target!r} is missing; the file has "
             f"{', '.join(map(str, frame.columns))}"
         )
     frame = frame[frame[spec.target].notna()].reset_index(drop=True)
-    result = SchemaValidator(spec.features).validate_frame(frame)
+    result = SchemaValidator(schema).validate_frame(frame)
     if result.n_invalid:
         first = result.problems[0]
         got = first["got"].item() if hasattr(first["got"], "item") else first["got"]  # np.float64
@@ -92,6 +100,21 @@ def evaluate(
     ), len(truth)
 
 
+def _check_types(runtime: ModelRuntime, schema: list[FeatureSpec], artifact: str) -> None:
+    categorical = set(getattr(runtime, "categorical_features", None) or [])
+    if getattr(runtime, "flavor", "") not in {"xgboost", "lightgbm", "catboost"}:
+        return
+    for feature in schema:
+        if feature.name in categorical or feature.type in {"numeric", "boolean"}:
+            continue
+        if feature.name in (getattr(runtime, "feature_names", None) or []):
+            raise ArtifactError(
+                f"{artifact} takes {feature.name!r} as a number, but the project's schema says "
+                f"it is {feature.type}; native {runtime.flavor} models take numbers (category "
+                "codes for categorical features): declare it numeric in modelpilot.yaml"
+            )
+
+
 def _align_labels(truth: Any, classes: list[object]) -> Any:
     # CSV readers turn integer labels into floats (1.0); compare them as the model's classes.
     import numpy as np
@@ -101,6 +124,91 @@ def _align_labels(truth: Any, classes: list[object]) -> Any:
     if classes and isinstance(classes[0], str) and truth.dtype.kind != "O":
         return truth.astype(str)
     return truth
+
+
+def _model_columns(runtime: ModelRuntime) -> tuple[list[str] | None, int | None]:
+    """The column names the model was fitted on (``feature_names``: scikit-learn's
+    ``feature_names_in_``, a booster's names, an ONNX graph's inputs) and, for a model fitted
+    on an unnamed array, how many columns it takes."""
+    names = getattr(runtime, "feature_names", None)
+    if names is not None:
+        return [str(n) for n in names], None
+    count = getattr(runtime, "n_features", None)
+    if count is None:  # a scikit-learn estimator fitted on an array
+        count = getattr(getattr(runtime, "estimator", None), "n_features_in_", None)
+    return None, None if count is None else int(count)
+
+
+def check_feature_names(runtime: ModelRuntime, features: list[FeatureSpec]) -> list[str]:
+    """Check the model's own feature names against the schema; returns the schema's columns
+    the model does not use (they are still validated and logged).
+
+    Raises :class:`ArtifactError` naming the columns the model needs that the schema lacks
+    (it could not predict a single row) or, for a model fitted on an unnamed array, when the
+    numbers of columns differ.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from modelpilot.spec import FeatureSpec
+    >>> schema = [FeatureSpec(name="size", type="numeric"), FeatureSpec(name="note", type="text")]
+    >>> check_feature_names(SimpleNamespace(feature_names=["size"]), schema)
+    ['note']
+    >>> check_feature_names(SimpleNamespace(feature_names=["size", "rooms"]), schema)
+    Traceback (most recent call last):
+    ...
+    modelpilot.errors.ArtifactError: the model was fitted on columns the schema lacks: rooms; ...
+    """
+    names, count = _model_columns(runtime)
+    declared = [f.name for f in features]
+    if names is not None:
+        missing = [n for n in names if n not in declared]
+        extra = [n for n in declared if n not in names]
+        if missing:
+            also = (
+                f"; the schema also has {', '.join(extra)}, which it does not use" if extra else ""
+            )
+            raise ArtifactError(
+                f"the model was fitted on columns the schema lacks: {', '.join(missing)}{also}. "
+                "Declare them under `features` in modelpilot.yaml (`modelpilot data check DATA "
+                "--write-schema` infers them), or register a model fitted on the schema's columns"
+            )
+        return extra
+    if count is not None and count != len(declared):
+        raise ArtifactError(
+            f"the model takes {count} columns (it was fitted on an unnamed array), but the "
+            f"schema declares {len(declared)}: {', '.join(declared)}. Fit the model on a "
+            "DataFrame with the schema's columns, or make the schema match, in the model's order"
+        )
+    return []
+
+
+def _schema(
+    project: ProjectContext, data_file: Path | None, eval_file: Path | None
+) -> list[FeatureSpec]:
+    """The project's features; when it declares none, inferred from ``data_file`` (else
+    ``eval_file``) as `data check --write-schema` does, and written to the project file."""
+    spec = project.spec
+    if spec.features:
+        return list(spec.features)
+    from modelpilot.spec import PROJECT_FILE, write_features
+
+    file = project.directory / PROJECT_FILE
+    source = data_file or eval_file
+    if source is None:
+        raise ConfigError(
+            str(file),
+            [
+                "features: the schema is empty, and registering needs one to check the model "
+                "against. Run `modelpilot data check TRAIN.csv --write-schema`, or register "
+                "with --data TRAIN.csv (or --eval) to infer it from the data"
+            ],
+        )
+    from modelpilot.data import infer_schema
+
+    inferred = infer_schema(source, target=spec.target)
+    write_features(file, inferred)
+    return inferred
 
 
 def register_model(
@@ -113,12 +221,16 @@ def register_model(
     trust: bool = False,
     tags: Mapping[str, str] | None = None,
     features: list[FeatureSpec] | None = None,
+    flavor: str | None = None,
 ) -> ModelVersion:
     """The whole registration; nothing is written unless every step before the commit passed."""
     spec = project.spec
     model_name = name or spec.model_name
-    runtime = load_runtime(artifact, trust=trust)  # refuse what cannot be loaded, before storing
-    schema = features if features is not None else spec.features
+    # Refuse what cannot be loaded, or does not fit the schema, before storing anything.
+    runtime = load_runtime(artifact, flavor=flavor, trust=trust)
+    schema = features if features is not None else _schema(project, data_file, eval_file)
+    unused = check_feature_names(runtime, schema)
+    _check_types(runtime, schema, artifact.name)
     lineage: dict[str, Any] = {
         "registered_at": time.time(),
         "user": current_user(project.environ),
@@ -127,10 +239,14 @@ def register_model(
         "source_path": str(artifact.resolve()),
         "python": platform.python_version(),
     }
+    if not spec.features and features is None:
+        lineage["schema_inferred_from"] = str((data_file or eval_file or artifact).resolve())
+    if unused:
+        lineage["features_unused_by_model"] = unused
     metrics: dict[str, Any] = {}
     checks: list[dict[str, Any]] = []
     if eval_file is not None:
-        values, n_rows = evaluate(runtime, spec, eval_file)
+        values, n_rows = evaluate(runtime, spec, eval_file, features=schema)
         metrics = {**values, "n_eval_rows": n_rows}
         checks = check_targets(values, spec.key_metrics)
         lineage["eval_sha256"] = sha256_file(eval_file)

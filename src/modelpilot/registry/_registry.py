@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Engine, func, insert, select, update
@@ -15,9 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from modelpilot.errors import ModelpilotError, NotFoundError, RejectedVersionError
 from modelpilot.registry._artifacts import ArtifactRef, ArtifactStore
-from modelpilot.runtime import ModelRuntime, load_runtime
 from modelpilot.spec import FeatureSpec
 from modelpilot.store._tables import alias_history, aliases, audit_log, model_versions, models
+from modelpilot.types import Clock
+
+if TYPE_CHECKING:
+    from modelpilot.runtime import ModelRuntime
 
 __all__ = ["ModelRef", "ModelRegistry", "ModelVersion", "parse_ref"]
 
@@ -91,6 +94,11 @@ class ModelVersion:
         return self.status == "rejected"
 
     @property
+    def archived(self) -> bool:
+        """Hidden from listings and from a bare model name (``modelpilot models archive``)."""
+        return self.status == "archived"
+
+    @property
     def failed_checks(self) -> list[str]:
         return [
             f"{c['metric']} = {c['value']} misses {c['op']} {c['target']}"
@@ -141,7 +149,7 @@ class ModelRegistry:
     """
 
     def __init__(
-        self, engine: Engine, artifacts: ArtifactStore, *, clock: Callable[[], float] = time.time
+        self, engine: Engine, artifacts: ArtifactStore, *, clock: Clock = time.time
     ) -> None:
         self.engine = engine
         self.artifacts = artifacts
@@ -247,6 +255,11 @@ class ModelRegistry:
                 f"alias {alias!r} is not allowed; use letters, digits, '.', '_', '-'"
             )
         target = self.get(name, version)
+        if target.archived:
+            raise ModelpilotError(
+                f"{name} v{version} is archived; an alias cannot point at it. Register the "
+                "model again to bring it back as a new version"
+            )
         if target.rejected and not force:
             raise RejectedVersionError(name, version, target.failed_checks)
         now = self.clock()
@@ -413,15 +426,21 @@ class ModelRegistry:
             return int(version)
 
     def latest_version(self, name: str) -> int:
+        """The newest version that is not archived."""
         with self.engine.connect() as connection:
             self._require_model(connection, name)
-            return int(
-                connection.execute(
-                    select(func.max(model_versions.c.version)).where(
-                        model_versions.c.model_name == name
-                    )
-                ).scalar_one()
-            )
+            latest = connection.execute(
+                select(func.max(model_versions.c.version)).where(
+                    model_versions.c.model_name == name, model_versions.c.status != "archived"
+                )
+            ).scalar()
+            if latest is None:
+                raise NotFoundError(
+                    "version",
+                    name,
+                    hint=f"every version of {name} is archived; name one as {name}:VERSION",
+                )
+            return int(latest)
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
         """The version a reference names; a bare name means its latest version."""
@@ -444,6 +463,13 @@ class ModelRegistry:
                 .group_by(model_versions.c.model_name)
                 .order_by(model_versions.c.model_name)
             ).all()
+            statuses: dict[str, dict[int, str]] = {}
+            for name, version, status in connection.execute(
+                select(
+                    model_versions.c.model_name, model_versions.c.version, model_versions.c.status
+                ).order_by(model_versions.c.model_name, model_versions.c.version)
+            ):
+                statuses.setdefault(name, {})[int(version)] = status
             out = []
             for name, count, latest, updated in rows:
                 alias_map = self._aliases_of(connection, name)
@@ -454,6 +480,7 @@ class ModelRegistry:
                         "latest": latest,
                         "updated_at": updated,
                         "aliases": {a: v for v, names in alias_map.items() for a in names},
+                        "status": statuses.get(name, {}),
                     }
                 )
             return out
@@ -493,5 +520,14 @@ class ModelRegistry:
         """Verify the artifact's sha256, then load it through the runtime protocol."""
         if version.rejected and not force:
             raise RejectedVersionError(version.name, version.version, version.failed_checks)
+        if version.archived and not force:
+            raise ModelpilotError(
+                f"{version.name} v{version.version} is archived; pass --force to load it anyway"
+            )
+        # Imported here: listing models or moving an alias should not pay for scikit-learn.
+        from modelpilot.runtime import load_runtime
+
         path = self.artifacts.verify(version.artifact)
-        return load_runtime(path, flavor=version.flavor, trust=trust)
+        # The server hands models 2-D arrays in the schema's column order (see load_runtime).
+        columns = [feature.name for feature in version.features]
+        return load_runtime(path, flavor=version.flavor, trust=trust, columns=columns)

@@ -7,11 +7,25 @@ itself takes ~5 us. One-row requests are what an online server sees most, so thi
 a request's CPU. No library offers "the same answer without the checks" (sklearn's
 ``assume_finite`` removes only one of them, and ONNX runtimes give different floating point).
 
-A kernel is used only when it is exact: it does the operations scikit-learn does, in the same
-order, with the same functions, and is checked bit for bit against the estimator on a fixed
-sample when the model loads. It takes only finite float arrays of the model's width; anything
-else goes to scikit-learn, so invalid input fails with scikit-learn's own error.
-``MODELPILOT_NUMPY_KERNELS=0`` turns kernels off.
+This module turns a fitted estimator into :class:`LinearArrays` (evaluated by
+``_evaluate_linear.py``, which imports only NumPy) and checks the result.
+
+What "exact" means. scikit-learn's own answer for the same rows depends on the memory layout
+of the array it multiplies: BLAS sums the products of a C-ordered (row-major) array in another
+order than those of a Fortran-ordered one, so the last bit of a score can differ. A pandas
+DataFrame of float columns reaches scikit-learn as a Fortran-ordered array (``to_numpy()`` of
+its column block), a NumPy array usually as a C-ordered one. That is why a model fitted on a
+DataFrame used to fail the check: the check fed the kernel a C-ordered array and scikit-learn
+the DataFrame. A kernel is exact when it gives, bit for bit, what scikit-learn gives for the
+same input: it multiplies the array scikit-learn would multiply, in the same layout (the
+DataFrame's own ``to_numpy()``; an array as it is given; and where the server hands a
+DataFrame-fitted model an array, in the Fortran order a DataFrame would have had). The check
+runs both layouts on a fixed sample when the model loads. Scores, probabilities and so class
+decisions are then identical to scikit-learn's for every input, not only on the sample.
+
+It takes only finite float arrays of the model's width; anything else goes to scikit-learn, so
+invalid input fails with scikit-learn's own error. ``MODELPILOT_NUMPY_KERNELS=0`` turns every
+kernel (linear and tree) off.
 """
 
 from __future__ import annotations
@@ -20,15 +34,14 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
-from sklearn.utils.extmath import softmax
 
-__all__ = ["LinearKernel", "linear_kernel"]
+from modelpilot.runtime._evaluate_linear import LinearArrays
+
+__all__ = ["LinearKernel", "frame_array", "kernels_enabled", "linear_kernel", "same_answers"]
 
 logger = logging.getLogger("modelpilot.runtime")
 
@@ -41,18 +54,22 @@ _CLASSIFIERS = frozenset({"LogisticRegression", "LogisticRegressionCV"})
 _SAMPLE_SIZES = (1, 2, 3, 17, 64)
 
 
-@dataclass(frozen=True)
-class _Scaler:
-    mean: np.ndarray | None
-    scale: np.ndarray | None
+def kernels_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """False when ``MODELPILOT_NUMPY_KERNELS`` turns kernels off (``0``, ``false``, ``off``)."""
+    value = environ.get("MODELPILOT_NUMPY_KERNELS", "1").strip().lower()
+    return value not in {"0", "false", "no", "off"}
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        # StandardScaler.transform subtracts, then divides (on a copy; here on new arrays).
-        if self.mean is not None:
-            X = X - self.mean
-        if self.scale is not None:
-            X = X / self.scale
-        return X
+
+def frame_array(frame: pd.DataFrame, *, float32: bool = False) -> np.ndarray | None:
+    """A numeric DataFrame as the float64 array scikit-learn makes of it (None otherwise).
+
+    With ``float32=False``, float32 columns give None: a linear model computes in float32 on
+    them (scikit-learn keeps float32 input as it is), which a float64 kernel would not.
+    """
+    kinds = "biuf" if float32 else "biu"
+    if not all(dtype.kind in kinds or dtype == np.float64 for dtype in frame.dtypes):
+        return None
+    return frame.to_numpy(dtype=np.float64)
 
 
 class LinearKernel:
@@ -82,16 +99,31 @@ class LinearKernel:
             if hasattr(estimator, "feature_names_in_")
             else None
         )
-        self._scalers = [
-            _Scaler(step.mean_ if step.with_mean else None, step.scale_ if step.with_std else None)
-            for _, step in steps[:-1]
-            if step is not None and step != "passthrough"
-        ]
+        scalers = [step for _, step in steps[:-1] if step is not None and step != "passthrough"]
+        empty = np.empty(0)
         coef = np.asarray(final.coef_)
-        self._coef_t = coef.T if coef.ndim == 2 else coef
-        self._intercept = final.intercept_
         classes = getattr(final, "classes_", None)
         self.classes: np.ndarray | None = None if classes is None else np.asarray(classes)
+        self.arrays = LinearArrays(
+            width=self.width,
+            means=tuple(s.mean_ if s.with_mean else empty for s in scalers),
+            scales=tuple(s.scale_ if s.with_std else empty for s in scalers),
+            coef_t=coef.T if coef.ndim == 2 else coef,
+            intercept=np.asarray(final.intercept_),
+            n_classes=0 if self.classes is None else len(self.classes),
+        )
+
+    def from_frame(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The array this kernel takes for ``frame`` (the model's columns), or None."""
+        return frame_array(frame)
+
+    def from_array(self, X: np.ndarray) -> np.ndarray | None:
+        """The array this kernel takes for a float array of the model's columns."""
+        return X
+
+    def answer(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Predictions and probabilities, or None where scikit-learn must answer ``X``."""
+        return self.predict_with_proba(X) if self.accepts(X) else None
 
     def accepts(self, X: np.ndarray) -> bool:
         """Whether ``X`` is an input the kernel answers exactly as scikit-learn would."""
@@ -104,36 +136,24 @@ class LinearKernel:
         )
 
     def decision(self, X: np.ndarray) -> np.ndarray:
-        for scaler in self._scalers:
-            X = scaler(X)
-        scores: np.ndarray = X @ self._coef_t + self._intercept
-        if scores.ndim > 1 and scores.shape[1] == 1 and self.classes is not None:
-            return scores.reshape(-1)
-        return scores
+        return self.arrays.decision(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_with_proba(X)[0]
 
     def predict_with_proba(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions (labels for a classifier) and class probabilities (None for a regressor)."""
-        scores = self.decision(X)
-        if self.classes is None:
+        scores, proba, index = self.arrays.evaluate(X)
+        if self.classes is None or index is None:
             return scores, None
-        if scores.ndim == 1:  # binary: LinearClassifierMixin.predict and _predict_proba_lr
-            labels = self.classes[(scores > 0).astype(np.intp)]
-            positive = expit(scores)
-            return labels, np.stack([1 - positive, positive], axis=1)
-        labels = self.classes[scores.argmax(axis=1)]
-        return labels, softmax(scores.copy(), copy=False)
+        return self.classes[index], proba
 
 
 def linear_kernel(
     estimator: Any, *, environ: Mapping[str, str] = os.environ
 ) -> LinearKernel | None:
     """A kernel for ``estimator``, or None when it has none or the kernel is not exact on it."""
-    if environ.get("MODELPILOT_NUMPY_KERNELS", "1").strip().lower() in {"0", "false", "no", "off"}:
-        return None
-    if not _supported(estimator):
+    if not kernels_enabled(environ) or not _supported(estimator):
         return None
     try:
         kernel = LinearKernel(estimator)
@@ -181,25 +201,38 @@ def _is_dense_scaler(step: Any) -> bool:
 
 
 def _exact(kernel: LinearKernel, estimator: Any) -> bool:
-    """The kernel's answers equal the estimator's, bit for bit, on a fixed sample of sizes."""
+    """The kernel's answers equal the estimator's, bit for bit, on a fixed sample of sizes,
+    for C-ordered arrays and for DataFrames (Fortran-ordered once converted)."""
     rng = np.random.default_rng(0)
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     for size in _SAMPLE_SIZES:
         X = rng.normal(0.0, 3.0, size=(size, kernel.width))
-        given: Any = X
-        if kernel.feature_names is not None:
-            given = pd.DataFrame(X, columns=kernel.feature_names)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            expected = np.asarray(estimator.predict(given))
-            expected_proba = (
-                np.asarray(estimator.predict_proba(given)) if hasattr(final, "classes_") else None
-            )
-        labels, proba = kernel.predict_with_proba(X)
-        if not _same(labels, expected):
-            return False
-        if expected_proba is not None and (proba is None or not _same(proba, expected_proba)):
-            return False
+        inputs: list[tuple[Any, np.ndarray]] = [(X, X)]
+        names = kernel.feature_names or [f"x{i}" for i in range(kernel.width)]
+        frame = pd.DataFrame(X, columns=names)
+        converted = frame_array(frame)
+        if kernel.feature_names is not None and converted is not None:
+            inputs.append((frame, converted))
+        for given, array in inputs:
+            if not same_answers(estimator, given, kernel.predict_with_proba(array)):
+                return False
+    return True
+
+
+def same_answers(estimator: Any, given: Any, answers: tuple[np.ndarray, np.ndarray | None]) -> bool:
+    """Whether ``answers`` (predictions, probabilities) are the estimator's on ``given``."""
+    labels, proba = answers
+    with warnings.catch_warnings():
+        # An array handed to a model fitted on named columns warns, and must still be answered.
+        warnings.simplefilter("ignore")
+        expected = np.asarray(estimator.predict(given))
+        has_proba = getattr(estimator, "classes_", None) is not None and hasattr(
+            estimator, "predict_proba"
+        )
+        expected_proba = np.asarray(estimator.predict_proba(given)) if has_proba else None
+    if not _same(labels, expected):
+        return False
+    if expected_proba is not None and (proba is None or not _same(proba, expected_proba)):
+        return False
     return True
 
 

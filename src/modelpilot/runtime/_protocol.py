@@ -31,3 +31,23 @@ class ModelRuntime(Protocol):
     def predict(self, frame: ModelInput) -> np.ndarray: ...
 
     def predict_proba(self, frame: ModelInput) -> np.ndarray | None: ...
+
+
+def column_positions(
+    model_names: list[str] | None, columns: list[str]
+) -> tuple[bool, np.ndarray | None]:
+    """Whether 2-D arrays with ``columns`` can feed a model with named features, and which
+    positions to take (None: the columns are the model's, in its order).
+
+    Examples
+    --------
+    >>> column_positions(["b", "a"], ["a", "b", "c"])
+    (True, array([1, 0]))
+    >>> column_positions(["a", "b"], ["a", "b"]), column_positions(["z"], ["a"])
+    ((True, None), (False, None))
+    """
+    if model_names is None or not set(model_names) <= set(columns):
+        return False, None
+    take = np.array([columns.index(name) for name in model_names], dtype=np.intp)
+    identity = len(columns) == len(take) and bool((take == np.arange(len(take))).all())
+    return True, None if identity else take

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.errors import ArtifactError, UntrustedArtifactError
-from modelpilot.runtime._kernels import LinearKernel, linear_kernel
-from modelpilot.runtime._protocol import ModelInput
+from modelpilot.runtime._kernels import LinearKernel
+from modelpilot.runtime._protocol import ModelInput, column_positions
+from modelpilot.runtime._sklearn_kernels import sklearn_kernel
+from modelpilot.runtime._tree_kernel import TreeKernel
 
 
 class SklearnRuntime:
@@ -50,48 +52,72 @@ class SklearnRuntime:
             and self._classes_array is not None
             and self._classes_array.ndim == 1
         )
-        # Linear models answer through an exact NumPy kernel (see _kernels.py for why).
-        self.kernel: LinearKernel | None = linear_kernel(estimator)
+        # Linear and tree models answer through exact NumPy kernels (see _kernels.py for why).
+        self.kernel: LinearKernel | TreeKernel | None = sklearn_kernel(estimator)
+        self._take: np.ndarray | None = None
+        self._named_arrays = False
+
+    def bind_columns(self, columns: list[str]) -> None:
+        """Take 2-D arrays whose columns are ``columns`` (the project's features, in order).
+
+        A model fitted on a DataFrame then answers the server's arrays too: its own columns
+        are picked from them by position, without building a DataFrame per batch.
+        """
+        fits, self._take = column_positions(self.feature_names, columns)
+        if fits:
+            self._named_arrays = self.accepts_array = True
 
     def _input(self, frame: ModelInput) -> Any:
         # A model fitted on a DataFrame wants the same columns in the same order; one fitted on
         # an array wants an array (and scikit-learn warns when handed names it never saw).
         if isinstance(frame, np.ndarray):
-            if self.feature_names is not None:
+            if self.feature_names is None:
+                return frame
+            if not self._named_arrays:
                 raise TypeError("this model was fitted on named columns: pass a DataFrame")
-            return frame
+            picked = frame if self._take is None else frame[:, self._take]
+            # The Fortran order a DataFrame's values have: the answers (BLAS sums in another
+            # order for another layout) are those for the DataFrame it stands for (_kernels.py).
+            return np.asfortranarray(picked)
         if self.feature_names is not None:
+            if list(frame.columns) == self.feature_names:
+                return frame  # already the model's columns in its order (selecting copies)
             return frame[self.feature_names]
         return frame.to_numpy()
 
-    def _kernel_input(self, data: Any) -> np.ndarray | None:
-        """``data`` (what the estimator would get) as the kernel's array, if it takes it."""
+    def _kernel_answers(self, data: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The kernel's answers for ``data`` (what the estimator would get), if it takes it."""
         kernel = self.kernel
         if kernel is None:
             return None
         if isinstance(data, pd.DataFrame):
-            if not all(dtype.kind in "iuf" for dtype in data.dtypes):
-                return None
-            data = data.to_numpy(dtype=np.float64)
-        if isinstance(data, np.ndarray) and kernel.accepts(data):
-            return data
-        return None
+            array = kernel.from_frame(data)
+        elif isinstance(data, np.ndarray):
+            array = kernel.from_array(data)
+        else:
+            return None
+        return None if array is None else kernel.answer(array)
+
+    def _estimator_input(self, data: Any) -> Any:
+        if isinstance(data, np.ndarray) and self.feature_names is not None:
+            return pd.DataFrame(data, columns=self.feature_names, copy=False)
+        return data
 
     def predict(self, frame: ModelInput) -> np.ndarray:
         data = self._input(frame)
-        array = self._kernel_input(data)
-        if array is not None and self.kernel is not None:
-            return self.kernel.predict(array)
-        return np.asarray(self.estimator.predict(data))
+        answers = self._kernel_answers(data)
+        if answers is not None:
+            return answers[0]
+        return np.asarray(self.estimator.predict(self._estimator_input(data)))
 
     def predict_proba(self, frame: ModelInput) -> np.ndarray | None:
         if not self._has_proba:
             return None
         data = self._input(frame)
-        array = self._kernel_input(data)
-        if array is not None and self.kernel is not None:
-            return self.kernel.predict_with_proba(array)[1]
-        return np.asarray(self.estimator.predict_proba(data))
+        answers = self._kernel_answers(data)
+        if answers is not None:
+            return answers[1]
+        return np.asarray(self.estimator.predict_proba(self._estimator_input(data)))
 
     def predict_with_proba(self, frame: ModelInput) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions and class probabilities, with one model call where that is exact.
@@ -111,9 +137,10 @@ class SklearnRuntime:
         (['a', 'a', 'b', 'b'], (4, 2))
         """
         data = self._input(frame)
-        array = self._kernel_input(data)
-        if array is not None and self.kernel is not None:
-            return self.kernel.predict_with_proba(array)
+        answers = self._kernel_answers(data)
+        if answers is not None:
+            return answers
+        data = self._estimator_input(data)
         if not self._has_proba:
             return np.asarray(self.estimator.predict(data)), None
         proba = np.asarray(self.estimator.predict_proba(data))
@@ -155,7 +182,12 @@ _ARGMAX_CLASSIFIERS = frozenset(
 )
 
 
-_SAFE_PREFIXES = ("sklearn.", "numpy.")
+# Classes of the libraries whose fitted models are made of them: scikit-learn, NumPy, and the
+# boosting libraries' scikit-learn wrappers with their boosters (XGBClassifier holds an
+# xgboost.core.Booster, restored from its own model bytes). They are library code, not the
+# user's, as scikit-learn's own are. An OrderedDict is a plain container (LightGBM's).
+_SAFE_PREFIXES = ("sklearn.", "numpy.", "xgboost.", "lightgbm.", "catboost.")
+_SAFE_TYPES = frozenset({"collections.OrderedDict"})
 
 
 def load_skops(path: Path, *, trust: bool) -> SklearnRuntime:
@@ -164,10 +196,12 @@ def load_skops(path: Path, *, trust: bool) -> SklearnRuntime:
     try:
         untrusted = sio.get_untrusted_types(file=path)
         # skops leaves some of scikit-learn's own internals (e.g. the TreePredictor of
-        # HistGradientBoosting) off its default list. Classes from scikit-learn and NumPy are
-        # what a fitted estimator is made of, not user code, so we accept them; anything else
-        # (a custom transformer, a function) still needs the user's explicit --trust.
-        foreign = [t for t in untrusted if not t.startswith(_SAFE_PREFIXES)]
+        # HistGradientBoosting) off its default list, and the boosting libraries' classes.
+        # Those are what a fitted estimator is made of, not user code, so we accept them;
+        # anything else (a custom transformer, a function) still needs an explicit --trust.
+        foreign = [
+            t for t in untrusted if not t.startswith(_SAFE_PREFIXES) and t not in _SAFE_TYPES
+        ]
         if foreign and not trust:
             raise ArtifactError(
                 f"{path.name} contains types skops does not trust by default: "

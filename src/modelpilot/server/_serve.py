@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 from types import FrameType
 from typing import Any
@@ -18,7 +19,9 @@ from modelpilot.server._app import ServingApp, create_app
 from modelpilot.server._http import PredictionProtocol
 from modelpilot.server._state import ServerState, build_state
 
-__all__ = ["app_factory", "serve"]
+__all__ = ["WORKER_HEALTHCHECK_S", "app_factory", "serve"]
+
+WORKER_HEALTHCHECK_S = 60
 
 
 def app_factory() -> ServingApp:
@@ -44,7 +47,11 @@ def serve(
     trust: bool = False,
     force: bool = False,
     log_level: str = "info",
+    sock: socket.socket | None = None,
 ) -> None:
+    """Run the server until it is stopped. ``sock``: a listening socket the caller bound
+    already (``modelpilot serve`` binds its own, to learn the port it got, port 0 included);
+    ``host`` and ``port`` are then not used."""
     settings = project.spec.serving
     n_workers = workers or settings.workers
     options: dict[str, Any] = {
@@ -60,22 +67,27 @@ def serve(
     }
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if n_workers > 1:
-        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
-            # A worker answers the supervisor's pings from a thread; while it imports and
-            # loads its models on a busy machine that can take longer than uvicorn's 5 s,
-            # and the supervisor then kills it as hung, again and again.
-            options["timeout_worker_healthcheck"] = 60
         os.environ["MODELPILOT_PROJECT"] = str(project.directory)
         os.environ["MODELPILOT_SERVE_TRUST"] = "1" if trust else "0"
         os.environ["MODELPILOT_SERVE_FORCE"] = "1" if force else "0"
-        uvicorn.run(
-            "modelpilot.server._serve:app_factory", factory=True, workers=n_workers, **options
+        _run(
+            "modelpilot.server._serve:app_factory",
+            sock,
+            {
+                **options,
+                "factory": True,
+                "workers": n_workers,
+                # uvicorn kills a worker that does not answer its health check within this
+                # time. Its 5 s default killed workers that were loading their models on a busy
+                # machine (2 cores, load 9): they never started serving, restarted for ever.
+                "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
+            },
         )
         return
     app = _server_app(project, trust=trust, force=force)
     _check_something_to_serve(app.state)
     if threading.current_thread() is not threading.main_thread():
-        uvicorn.run(app, **options)
+        _run(app, sock, options)
         _check_log_complete(app.state)
         return
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again, which kills the
@@ -83,7 +95,7 @@ def serve(
     # uvicorn runs, the re-raised signal lands here and `modelpilot serve` exits with 0.
     previous = signal.signal(signal.SIGTERM, _stopped)
     try:
-        uvicorn.run(app, **options)
+        _run(app, sock, options)
     finally:
         signal.signal(signal.SIGTERM, previous)
     _check_log_complete(app.state)
@@ -133,6 +145,26 @@ def _check_log_complete(state: ServerState) -> None:
     stats = state.writer.stats
     if state.writer.failed:
         raise LogIncomplete(stats.dead_lettered, stats.lost, state.writer.dead_letter_path)
+
+
+def _run(app: Any, sock: socket.socket | None, options: dict[str, Any]) -> None:
+    """``uvicorn.run``, or what it does on a socket the caller bound."""
+    if sock is None:
+        uvicorn.run(app, **options)
+        return
+    config = uvicorn.Config(app, **options)
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+            return
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run ends
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:

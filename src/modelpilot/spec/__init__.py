@@ -27,7 +27,12 @@ from modelpilot.spec._serving import (
     StepSpec,
     StoreSettings,
 )
-from modelpilot.spec._template import render_project, replace_section, write_features
+from modelpilot.spec._template import (
+    propose_key_metrics,
+    render_project,
+    replace_section,
+    write_features,
+)
 
 __all__ = [
     "ALERT_METRICS",
@@ -61,6 +66,7 @@ __all__ = [
     "find_project_dir",
     "load_project",
     "parse_project",
+    "propose_key_metrics",
     "render_project",
     "replace_section",
     "write_features",

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict
 Task = Literal["regression", "binary", "multiclass"]
 FeatureType = Literal["numeric", "categorical", "boolean", "text"]
 Comparison = Literal["<=", ">=", "<", ">"]
+#: The data checks, in the order a report lists them.
 CheckName = Literal[
+    "schema",
     "missing_values",
     "constant_columns",
     "duplicate_rows",
@@ -17,7 +19,6 @@ CheckName = Literal[
     "class_balance",
     "out_of_range",
     "unseen_categories",
-    "schema",
 ]
 
 #: Metrics modelpilot can compute offline and online, with the direction that is better.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -16,6 +17,45 @@ _DEFAULT_METRICS: dict[str, list[str]] = {
     "binary": ["accuracy >= 0.9", "roc_auc >= 0.85"],
     "multiclass": ["accuracy >= 0.9", "f1_macro >= 0.85"],
 }
+
+
+def _round(value: float) -> float:
+    """Two significant digits: a target a person would write."""
+    return float(f"{value:.2g}")
+
+
+def propose_key_metrics(task: Task, *, labels: Sequence[Any] | None = None) -> list[str]:
+    """Key metrics that fit the task and, given the training labels, their scale.
+
+    Regression: R^2 (scale-free) and, with labels, an MAE at most half that of always
+    predicting the median. Classification: ROC AUC and, with labels, an accuracy halfway from
+    always predicting the most common class to perfect (with 90% of one class, 0.95).
+
+    Examples
+    --------
+    >>> propose_key_metrics("regression")
+    ['r2 >= 0.7']
+    >>> propose_key_metrics("regression", labels=[100.0, 200.0, 300.0, 400.0, 1000.0])
+    ['mae <= 110', 'r2 >= 0.7']
+    >>> propose_key_metrics("binary", labels=[0, 0, 0, 1])
+    ['accuracy >= 0.88', 'roc_auc >= 0.8']
+    """
+    if task == "regression":
+        if not labels:
+            return ["r2 >= 0.7"]
+        values = sorted(float(v) for v in labels)
+        median = values[len(values) // 2]
+        baseline = sum(abs(v - median) for v in values) / len(values)
+        return [f"mae <= {_round(baseline / 2):g}", "r2 >= 0.7"] if baseline > 0 else ["r2 >= 0.7"]
+    second = "roc_auc >= 0.8" if task == "binary" else "f1_macro >= 0.7"
+    if not labels:
+        return ["accuracy >= 0.8", second]
+    counts: dict[Any, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    majority = max(counts.values()) / len(labels)
+    return [f"accuracy >= {min(_round(majority + (1 - majority) / 2), 0.99):g}", second]
+
 
 TEMPLATE = """\
 # modelpilot project file: the scoping stage of the ML lifecycle, written down.

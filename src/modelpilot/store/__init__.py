@@ -1,22 +1,33 @@
 """Storage: the metadata database (SQLAlchemy + Alembic) and the prediction log."""
 
-from modelpilot.store._compaction import (
-    CompactionResult,
-    LogStats,
-    compact_segments,
-    log_stats,
-)
-from modelpilot.store._db import create_database, resolve_url, upgrade
-from modelpilot.store._pii import PiiScrubber, load_pii_key
-from modelpilot.store._predictions import (
-    FeedbackItem,
-    FeedbackResult,
-    PredictionBatch,
-    PredictionLog,
-    PredictionRecord,
-    new_ids,
-)
-from modelpilot.store._rows import LogRows, MatrixColumns, join_rows, output_columns, row_records
+from typing import TYPE_CHECKING
+
+from modelpilot._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from modelpilot.store._compaction import (
+        CompactionResult,
+        LogStats,
+        compact_segments,
+        log_stats,
+    )
+    from modelpilot.store._db import create_database, resolve_url, upgrade
+    from modelpilot.store._pii import PiiScrubber, load_pii_key
+    from modelpilot.store._predictions import (
+        FeedbackItem,
+        FeedbackResult,
+        PredictionBatch,
+        PredictionLog,
+        PredictionRecord,
+        new_ids,
+    )
+    from modelpilot.store._rows import (
+        LogRows,
+        MatrixColumns,
+        join_rows,
+        output_columns,
+        row_records,
+    )
 
 __all__ = [
     "CompactionResult",
@@ -40,3 +51,23 @@ __all__ = [
     "row_records",
     "upgrade",
 ]
+
+# Each name is imported on first use (PEP 562): a command that only reads the metadata
+# database (`models list`, `alerts`) should not pay for pandas and pyarrow.
+_SOURCES = {
+    "_compaction": ("CompactionResult", "LogStats", "compact_segments", "log_stats"),
+    "_db": ("create_database", "resolve_url", "upgrade"),
+    "_pii": ("PiiScrubber", "load_pii_key"),
+    "_predictions": (
+        "FeedbackItem",
+        "FeedbackResult",
+        "PredictionBatch",
+        "PredictionLog",
+        "PredictionRecord",
+        "new_ids",
+    ),
+    "_rows": ("LogRows", "MatrixColumns", "join_rows", "output_columns", "row_records"),
+}
+
+if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
+    __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals(), __all__)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from modelpilot.store._tables import feedback, prediction_ids, prediction_segments
+from modelpilot.types import Clock
 
 __all__ = [
     "FeedbackItem",
@@ -45,9 +46,17 @@ FEEDBACK_KINDS = ("label", "redo", "correction")
 _ACTIVE = feedback.c.replaced_at.is_(None)
 _IN, _OUT = "in:", "out:"
 _META = ["id", "ts", "model", "version", "source", "batch_id", "latency_ms"]
+# What reading segments back selects: each segment's own fields, then its rows' payload.
+_SEGMENT_COLUMNS = (
+    prediction_segments.c.model,
+    prediction_segments.c.version,
+    prediction_segments.c.source,
+    prediction_segments.c.batch_id,
+    prediction_segments.c.payload,
+)
 
 
-def new_ids(n: int, *, clock: Callable[[], float] = time.time) -> list[str]:
+def new_ids(n: int, *, clock: Clock = time.time) -> list[str]:
     """``n`` unique, time-ordered prediction ids (48-bit milliseconds + 80 random bits, in hex).
 
     Examples
@@ -203,7 +212,7 @@ class PredictionLog:
     """
 
     engine: Engine
-    clock: Callable[[], float] = field(default=time.time)
+    clock: Clock = field(default=time.time)
 
     def __post_init__(self) -> None:
         style = self.engine.dialect.paramstyle
@@ -288,14 +297,21 @@ class PredictionLog:
 
         Columns: ``id, ts, model, version, source, batch_id, latency_ms``, then the input
         features by name, then the outputs (``prediction``, ``proba_<class>``, ``confidence``).
+        ``ts`` is seconds since the epoch (UTC); ``limit`` keeps the oldest rows.
+
+        Examples
+        --------
+        >>> from modelpilot.store import create_database
+        >>> log = PredictionLog(create_database("sqlite://"))
+        >>> _ = log.append([PredictionRecord(f"p{i}", 100.0 + i, "houses", 1, {"size": 50 + i},
+        ...                                  {"prediction": 1000.0 * i}) for i in range(5)])
+        >>> log.window(model="houses", start=102.0)[["id", "size", "prediction"]]
+           id  size  prediction
+        0  p2    52      2000.0
+        1  p3    53      3000.0
+        2  p4    54      4000.0
         """
-        query = select(
-            prediction_segments.c.model,
-            prediction_segments.c.version,
-            prediction_segments.c.source,
-            prediction_segments.c.batch_id,
-            prediction_segments.c.payload,
-        ).order_by(prediction_segments.c.seq)
+        query = select(*_SEGMENT_COLUMNS).order_by(prediction_segments.c.seq)
         if model is not None:
             query = query.where(prediction_segments.c.model == model)
         if version is not None:
@@ -315,13 +331,9 @@ class PredictionLog:
         segments = self._segments_of(ids)
         if not segments:
             return _segments_frame([], start=None, end=None, limit=None)
-        query = select(
-            prediction_segments.c.model,
-            prediction_segments.c.version,
-            prediction_segments.c.source,
-            prediction_segments.c.batch_id,
-            prediction_segments.c.payload,
-        ).where(prediction_segments.c.seq.in_(sorted(set(segments.values()))))
+        query = select(*_SEGMENT_COLUMNS).where(
+            prediction_segments.c.seq.in_(sorted(set(segments.values())))
+        )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         frame = _segments_frame(rows, start=None, end=None, limit=None)
@@ -479,13 +491,39 @@ class PredictionLog:
             )
 
     def labeled(
-        self, *, model: str | None = None, start: float | None = None, end: float | None = None
+        self,
+        *,
+        model: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        version: int | None = None,
+        source: str | None = None,
     ) -> pd.DataFrame:
         """Predictions in the window that have a label: the window plus ``label``/``label_ts``.
 
-        When a prediction got several labels, the newest one counts.
+        When a prediction got several labels, the newest one counts. Labels keep the type they
+        were sent with (numbers stay numbers, classes stay strings).
+
+        Examples
+        --------
+        >>> from modelpilot.store import create_database
+        >>> log = PredictionLog(create_database("sqlite://"), clock=lambda: 500.0)
+        >>> _ = log.append([PredictionRecord(f"p{i}", 100.0 + i, "spam", 1, {"words": i},
+        ...                                  {"prediction": "ham"}) for i in range(3)])
+        >>> _ = log.add_feedback([FeedbackItem("p1", "spam"), FeedbackItem("p2", "ham")])
+        >>> log.labeled(model="spam")[["id", "prediction", "label", "label_ts"]]
+           id prediction label  label_ts
+        0  p1        ham  spam     500.0
+        1  p2        ham   ham     500.0
         """
-        frame = self.window(model=model, start=start, end=end)
+        frame = self.attach_labels(
+            self.window(model=model, start=start, end=end, version=version, source=source)
+        )
+        return frame[frame["label"].notna()].reset_index(drop=True)
+
+    def attach_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (rows of the log) with ``label`` and ``label_ts`` columns: each
+        prediction's newest label and when it arrived, or None where none has arrived yet."""
         if frame.empty:
             return frame.assign(label=pd.Series(dtype=object), label_ts=pd.Series(dtype=float))
         stmt = (
@@ -500,9 +538,52 @@ class PredictionLog:
             for begin in range(0, len(ids), 500):
                 for pid, label, ts in connection.execute(stmt, {"ids": ids[begin : begin + 500]}):
                     labels[pid] = (orjson.loads(label), ts)  # later rows win: the newest label
-        frame["label"] = [labels[i][0] if i in labels else None for i in ids]
+        frame = frame.copy()
+        frame["label"] = pd.Series(
+            [labels[i][0] if i in labels else None for i in ids], index=frame.index, dtype=object
+        )
         frame["label_ts"] = [labels[i][1] if i in labels else None for i in ids]
-        return frame[frame["label"].notna()].reset_index(drop=True)
+        return frame
+
+    def latest(
+        self,
+        n: int,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        source: str | None = None,
+    ) -> pd.DataFrame:
+        """The newest ``n`` predictions, oldest first, reading segments from the newest back
+        until there are enough (a look at the end of a large log reads only its end).
+
+        Examples
+        --------
+        >>> from modelpilot.store import create_database
+        >>> log = PredictionLog(create_database("sqlite://"))
+        >>> for i in range(4):
+        ...     _ = log.append([PredictionRecord(f"p{i}", float(i), "m", 1, {"x": i}, {"y": i})])
+        >>> log.latest(2)["id"].tolist()
+        ['p2', 'p3']
+        """
+        query = select(*_SEGMENT_COLUMNS, prediction_segments.c.n_rows).order_by(
+            prediction_segments.c.ts_max.desc(), prediction_segments.c.seq.desc()
+        )
+        if model is not None:
+            query = query.where(prediction_segments.c.model == model)
+        if version is not None:
+            query = query.where(prediction_segments.c.version == version)
+        if source is not None:
+            query = query.where(prediction_segments.c.source == source)
+        rows: list[Any] = []
+        total = 0
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                rows.append(row[:5])
+                total += int(row[5])
+                if total >= n:
+                    break
+        frame = _segments_frame(rows[::-1], start=None, end=None, limit=None)
+        return frame.tail(n).reset_index(drop=True)
 
 
 def _as_batches(items: Sequence[PredictionBatch | PredictionRecord]) -> list[PredictionBatch]:

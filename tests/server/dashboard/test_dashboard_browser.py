@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOT = Path(__file__).parents[2] / "docs" / "img" / "dashboard.png"
+SCREENSHOT = Path(__file__).parents[3] / "docs" / "img" / "dashboard.png"
 WAIT_S = 60.0
 
 # How many points each chart's lines must have: a line, not a lone dot.

@@ -165,6 +165,7 @@ def live_server(
     admin_token: str | None = ADMIN_TOKEN,
     wait_ready: bool = True,
     exit_code: int | None = 0,
+    preexec_fn: Callable[[], Any] | None = None,
 ) -> Iterator[LiveServer]:
     """Run ``modelpilot -p DIRECTORY serve --port PORT [--workers N] [--trust]`` until the
     block ends.
@@ -172,6 +173,7 @@ def live_server(
     The environment is :func:`server_environ` with ``env`` on top. Unless ``wait_ready`` is
     false, the block starts once ``/readyz`` answers 200. Unless the test stopped it itself,
     the server gets SIGTERM at the end and must exit with ``exit_code`` (None: with any).
+    ``preexec_fn`` runs in the child before ``modelpilot serve`` (to lower a resource limit).
     """
     port = free_port()
     environ = server_environ(env, predict_token=predict_token, admin_token=admin_token)
@@ -181,7 +183,12 @@ def live_server(
     log_path = directory / f"server-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=preexec_fn,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", directory, process, log_path)
     try:

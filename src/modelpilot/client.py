@@ -112,9 +112,10 @@ def feedback_items(
     label: Any = None,
     *,
     kind: str = "label",
+    replace: bool = False,
 ) -> list[dict[str, Any]]:
     """Feedback items from one id and label, two equally long sequences (lists, NumPy arrays,
-    pandas Series), or a mapping of id to label.
+    pandas Series), or a mapping of id to label. ``replace`` marks them as corrections.
 
     Examples
     --------
@@ -137,7 +138,10 @@ def feedback_items(
                 + (f"{len(labels)}" if labels is not None else f"a {type(label).__name__}")
             )
         pairs = list(zip(ids, labels, strict=True))
-    return [{"prediction_id": str(pid), "label": value, "kind": kind} for pid, value in pairs]
+    extra = {"replace": True} if replace else {}
+    return [
+        {"prediction_id": str(pid), "label": value, "kind": kind, **extra} for pid, value in pairs
+    ]
 
 
 class Client:
@@ -219,11 +223,13 @@ class Client:
         label: Any = None,
         *,
         kind: str = "label",
+        replace: bool = False,
     ) -> dict[str, Any]:
         """Send true labels: one (``feedback(id, label)``), or many at once (two sequences,
-        or a mapping of id to label). The result counts ``accepted`` and ``rejected`` and
-        lists each item's outcome, with its error."""
-        return self.feedback_many(feedback_items(prediction_id, label, kind=kind))
+        or a mapping of id to label). ``replace`` corrects the labels they have (the old ones
+        stay as history). The result counts ``accepted`` and ``rejected`` and lists each
+        item's outcome, with its error."""
+        return self.feedback_many(feedback_items(prediction_id, label, kind=kind, replace=replace))
 
     def feedback_many(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Send feedback items (``prediction_id``, ``label``, ``kind``); per-item results."""

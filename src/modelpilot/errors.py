@@ -112,8 +112,12 @@ class ConflictError(ModelpilotError):
 
 
 class ArtifactError(ModelpilotError):
-    """A model artifact is corrupt, of an unknown format, or fails to load."""
+    """A model artifact is corrupt, of an unknown format, or fails to load.
 
+    Over HTTP (a reload, a deploy) it is the server's files that are wrong, not the request:
+    409, with the reason."""
+
+    http_status = 409
     kind = "artifact_error"
 
 

@@ -45,6 +45,7 @@ def test_the_rendered_project_file_has_the_default_rules_and_a_log_notifier() ->
         "key_metric_r2",
         "drift_share",
         "concept_drift",
+        "labels_skipped",
         "shadow_agreement",
     ]
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import Engine
 
 from modelpilot.errors import ModelpilotError
-from modelpilot.inference import LogQueueFull, LogWriter
+from modelpilot.inference import LogQueueFull, LogUnavailable, LogWriter
 from modelpilot.spec import FeatureSpec
 from modelpilot.store import (
     LogRows,
@@ -207,3 +210,99 @@ def test_wait_flushed_commits_without_waiting_for_the_timer(log: PredictionLog) 
     assert writer.wait_flushed(WAIT)
     assert log.count() == 2
     writer.stop()
+
+
+class DownLog(PredictionLog):
+    """A prediction log whose database is away for good."""
+
+    def append(self, items: PredictionBatch | Sequence[PredictionBatch | PredictionRecord]) -> int:
+        raise ConnectionError("database unavailable")
+
+
+def test_a_stop_while_the_database_is_away_dead_letters_everything_and_says_so(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "dead" / "predictions.jsonl"
+    writer = LogWriter(DownLog(engine), flush_interval=0.001, dead_letter_path=path)
+    writer.start()
+    writer.submit(entries(3))
+    writer.submit(entries(4, start=3))
+    with caplog.at_level(logging.WARNING, logger="modelpilot.inference"):
+        writer.stop(timeout=0.2)
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [r["id"] for r in records] == [f"p{i:05d}" for i in range(7)]
+    assert records[0]["error"] == "ConnectionError: database unavailable"
+    assert records[0]["inputs"] == {"x": 0.0, "email": "0@a.b"}
+    assert (writer.stats.dead_lettered, writer.stats.lost, writer.failed) == (7, 0, True)
+    assert writer.queued == 0
+    [give_up] = [r for r in caplog.records if "giving up" in r.message]
+    assert (
+        give_up.levelno == logging.ERROR
+        and "7 records go to the dead-letter file" in give_up.message
+    )
+    assert (path.parent / "predictions.jsonl.reserve").stat().st_size == 16 * 1024 * 1024
+    # Retries were reported, but not once per retry.
+    reports = [r for r in caplog.records if "cannot be written" in r.message]
+    assert 1 <= len(reports) <= 2
+
+
+def test_records_that_cannot_reach_the_dead_letter_file_are_counted_lost(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    writer = LogWriter(
+        DownLog(engine), flush_interval=0.001, dead_letter_path=blocker / "predictions.jsonl"
+    )
+    writer.start()
+    writer.submit(entries(2))
+    with caplog.at_level(logging.CRITICAL, logger="modelpilot.inference"):
+        writer.stop(timeout=0.05)
+    assert (writer.stats.dead_lettered, writer.stats.lost, writer.failed) == (0, 2, True)
+    assert any("2 prediction-log records are LOST" in r.message for r in caplog.records)
+
+
+def test_durable_requests_fail_with_503_when_their_commit_takes_too_long(
+    engine: Engine,
+) -> None:
+    callbacks = Callbacks()
+    writer = LogWriter(DownLog(engine), flush_interval=0.001, durable_timeout=0.05)
+    writer.start()
+    writer.submit(entries(2), callbacks)
+    [error] = callbacks.wait(1)
+    assert isinstance(error, LogUnavailable) and error.http_status == 503
+    assert "durable mode a prediction is answered only once it is logged" in str(error)
+    assert writer.queued == 0  # not answered, so not logged either
+    assert writer.stats.expired == 2
+    writer.stop(timeout=0.05)
+    assert not writer.failed  # nothing answered was put aside
+
+
+class PickyLog(PredictionLog):
+    """Refuses for good any batch holding prediction id p00001 (a record it cannot store)."""
+
+    def append(self, items: PredictionBatch | Sequence[PredictionBatch | PredictionRecord]) -> int:
+        batches = items if isinstance(items, Sequence) else [items]
+        if any("p00001" in list(getattr(b, "ids", [])) for b in batches):
+            raise ValueError("cannot store p00001")
+        return super().append(items)
+
+
+def test_a_bad_group_is_dead_lettered_alone_and_the_others_are_committed_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "dead.jsonl"
+    callbacks = Callbacks()
+    log = PickyLog(engine)
+    writer = LogWriter(log, flush_interval=0.01, dead_letter_path=path)
+    bad = entries(1, start=1)
+    writer.submit(entries(1))
+    writer.submit(bad, callbacks)
+    writer.submit(entries(1, start=2))
+    writer.start()
+    [error] = callbacks.wait(1)
+    assert error is not None
+    assert writer.wait_flushed(WAIT)
+    writer.stop()
+    assert sorted(log.window()["id"]) == ["p00000", "p00002"]
+    assert [orjson.loads(line)["id"] for line in path.read_bytes().splitlines()] == ["p00001"]

@@ -73,7 +73,7 @@ def test_without_any_token_the_401_says_how_to_create_one() -> None:
 def test_open_predict_opens_predictions_but_never_admin() -> None:
     store = TokenStore(path=None, environ=ENVIRON, open_predict=True)
     assert store.authenticate(None, role="predict") == Principal("anonymous", "predict")
-    with pytest.raises(AuthError, match="needs a admin token") as caught:
+    with pytest.raises(AuthError, match="needs an admin token") as caught:
         store.authenticate(None, role="admin")
     assert caught.value.http_status == 401
     with pytest.raises(AuthError, match="has role 'predict'"):

@@ -76,7 +76,7 @@ def test_a_token_that_is_sent_is_still_checked(http: httpx.Client, holdout: pd.D
 def test_admin_calls_are_never_open(http: httpx.Client, cli_tokens: dict[str, str]) -> None:
     anonymous = http.post(RELOAD)
     assert anonymous.status_code == 401
-    assert "this endpoint needs a admin token" in anonymous.json()["message"]
+    assert "this endpoint needs an admin token" in anonymous.json()["message"]
     with_predict = http.post(RELOAD, headers=auth(cli_tokens["predict"]))
     assert with_predict.status_code == 403
     assert "token 'alice' has role 'predict'" in with_predict.json()["message"]

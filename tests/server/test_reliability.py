@@ -11,6 +11,7 @@ process has ended:
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 from collections import Counter
 from pathlib import Path
@@ -20,8 +21,25 @@ import httpx
 import pandas as pd
 import pytest
 
-from live_server import DEPLOYMENT, LiveServer, auth, live_server, poll
-from project_helpers import as_instances, build_project, open_prediction_log
+from live_server import (
+    ADMIN_TOKEN,
+    CONSOLE_SCRIPT,
+    DEPLOYMENT,
+    START_DEADLINE,
+    LiveServer,
+    auth,
+    free_port,
+    live_server,
+    poll,
+    server_environ,
+)
+from project_helpers import (
+    as_instances,
+    build_project,
+    open_prediction_log,
+    register,
+    write_project,
+)
 
 PREDICT = f"/v1/deployments/{DEPLOYMENT}/predict"
 N_CLIENTS = 6
@@ -171,3 +189,64 @@ def test_a_missing_artifact_keeps_the_server_up_and_not_ready(
         assert http.get("/v2/health/ready").status_code == 503
         assert http.get("/healthz").status_code == 200
         assert server.alive()
+
+
+def test_a_corrupt_artifact_restored_is_reloaded_without_a_restart_and_shown_to_tokens_only(
+    tmp_path: Path, holdout: pd.DataFrame, house_model_file: Path
+) -> None:
+    directory = build_project(tmp_path, holdout, house_model_file)
+    [artifact] = (directory / ".modelpilot" / "artifacts").rglob("*.skops")
+    original = artifact.read_bytes()
+    artifact.write_bytes(original[:-10] + b"tampered!!")
+    reload_path = f"/v1/deployments/{DEPLOYMENT}/reload"
+    with (
+        live_server(directory, wait_ready=False) as server,
+        httpx.Client(base_url=server.url, timeout=30.0) as http,
+    ):
+
+        def failed() -> httpx.Response | None:
+            response = http.get("/readyz")
+            return None if response.json()["status"] == "loading" else response
+
+        anonymous = poll(failed, what="the deployments' load to end")
+        assert anonymous.status_code == 503
+        assert "sha256" not in anonymous.text and "artifact" not in anonymous.text
+        assert "is corrupt" in http.get("/readyz", headers=auth()).json()["error"]
+        # Reload before the file is restored: the server's files are wrong, not the request.
+        refused = http.post(reload_path, headers=auth(ADMIN_TOKEN))
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "artifact_error"
+        assert "is corrupt" in refused.json()["message"]
+        artifact.write_bytes(original)
+        reloaded = http.post(reload_path, headers=auth(ADMIN_TOKEN))
+        assert reloaded.status_code == 200, reloaded.text
+        assert http.get("/readyz").json() == {"status": "ready"}  # names: token holders only
+        assert http.get("/readyz", headers=auth()).json()["deployments"] == [DEPLOYMENT]
+        predicted = http.post(
+            PREDICT, json={"instances": as_instances(holdout.iloc[:1])}, headers=auth()
+        )
+        assert predicted.status_code == 200, predicted.text
+        hidden = http.get("/v2/models/unknown-model")
+        assert hidden.status_code == 404 and DEPLOYMENT not in hidden.text
+        shown = http.get("/v2/models/unknown-model", headers=auth())
+        assert shown.status_code == 404 and DEPLOYMENT in shown.text
+
+
+def test_serve_exits_with_the_reason_when_no_deployment_can_be_served(
+    tmp_path: Path, holdout: pd.DataFrame, house_model_file: Path
+) -> None:
+    # The project is named houses; its model was registered under another name.
+    directory = write_project(tmp_path, holdout=holdout)
+    register(directory, house_model_file, production=True, name="house-rf")
+    result = subprocess.run(
+        [str(CONSOLE_SCRIPT), "-p", str(directory), "serve", "--port", str(free_port())],
+        env=server_environ(),
+        capture_output=True,
+        text=True,
+        timeout=START_DEADLINE,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert "no deployment can be served (deployment 'houses':" in message
+    assert "Registered models: house-rf" in message
+    assert "Uvicorn running" not in result.stderr + result.stdout

@@ -327,7 +327,7 @@ def test_a_predict_token_may_not_reload_a_deployment(http: httpx.Client) -> None
     assert response.status_code == 403
     assert response.json() == {
         "error": "forbidden",
-        "message": "token 'env:predict' has role 'predict'; this endpoint needs a admin token",
+        "message": "token 'env:predict' has role 'predict'; this endpoint needs an admin token",
     }
 
 
@@ -344,8 +344,9 @@ def test_an_admin_token_reloads_and_may_predict(http: httpx.Client, holdout: pd.
 # ---- health and metadata ----------------------------------------------------------------------
 def test_health_endpoints_need_no_token(http: httpx.Client) -> None:
     assert http.get("/healthz").json() == {"status": "live"}
+    assert http.get("/readyz").json() == {"status": "ready"}  # which ones: token holders only
     ready = {"status": "ready", "deployments": [DEPLOYMENT, FLAKY]}
-    assert http.get("/readyz").json() == ready
+    assert http.get("/readyz", headers=auth()).json() == ready
     assert http.get("/v2/health/live").json() == {"live": True}
     assert http.get("/v2/health/ready").json() == {"ready": True}
     assert http.get(f"/v2/models/{DEPLOYMENT}/ready").json() == {"name": DEPLOYMENT, "ready": True}
@@ -363,10 +364,12 @@ def test_openapi_holds_the_deployments_feature_schema(http: httpx.Client) -> Non
         "description": "living area in square feet",
     }
     assert record["properties"]["location"] == {
-        "type": "string",
+        "type": ["string", "number"],
+        "description": "a number is read as its text",
         "examples": ["urban", "suburban", "rural"],
     }
-    assert record["properties"]["has_garage"] == {"type": "boolean"}
+    garage = record["properties"]["has_garage"]["anyOf"]
+    assert garage[:2] == [{"type": "boolean"}, {"enum": [0, 1]}]
     assert record["properties"]["lot_acres"]["anyOf"][1] == {"type": "null"}
     assert "lot_acres" not in record["required"]
     assert len(record["required"]) == 8

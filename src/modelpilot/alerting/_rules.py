@@ -31,6 +31,8 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
     - ``drift_share``: the share of drifted features reaching ``monitoring.drift.dataset_threshold``
       (0.5 by default), the drift report's "dataset drifted" verdict.
     - ``concept_drift``: a concept-drift detector on the error stream fired.
+    - ``labels_skipped``: labels that do not fit the model's task were left out of the key
+      metrics within the last hour.
     - ``shadow_agreement``: during a shadow, the candidate agreeing with the primary less often
       than the ``agreement`` gate of ``rollout.gates`` requires (0.8 by default): the canary
       that follows would fail that gate. Without an agreement gate there is no such rule.
@@ -44,6 +46,7 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
     [('latency_p99', 'latency_p99_ms', '>', 100.0), ('error_rate', 'error_rate', '>', 0.01),
      ('key_metric_mae', 'key_metric', '>', 25000.0), ('drift_share', 'drift_share', '>=', 0.5),
      ('concept_drift', 'concept_drift', '>=', 1.0),
+     ('labels_skipped', 'labels_skipped', '>', 0.0),
      ('shadow_agreement', 'shadow_agreement', '<', 0.8)]
     """
     objectives = spec.service_objectives
@@ -110,6 +113,20 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
             aggregate="last",
             severity="warning",
             annotations={"summary": "the relation between inputs and labels changed"},
+        ),
+        AlertRuleSpec(
+            name="labels_skipped",
+            metric="labels_skipped",
+            comparison=">",
+            threshold=0.0,
+            # Any skipped label in the last hour; it resolves after an hour without one.
+            aggregate="max",
+            window_s=3600.0,
+            severity="warning",
+            annotations={
+                "summary": "labels that do not fit the model's task were left out of the key "
+                "metrics; correct them with `modelpilot feedback ID VALUE --replace`"
+            },
         ),
     ]
     agreement = spec.rollout.gate("agreement")

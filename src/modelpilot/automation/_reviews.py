@@ -237,10 +237,16 @@ class ReviewQueue:
                 )
             raise ConflictError(
                 f"review {review_id} was already decided by {current.decided_by}; the first "
-                "decision stands (send feedback for the prediction to correct it)"
+                "decision stands (to correct it, send the prediction's label with replace: true, "
+                "`modelpilot feedback PREDICTION_ID VALUE --replace`)"
             )
         results = self.log.add_feedback(
-            [FeedbackItem(item.prediction_id, value, kind="label", source=f"review:{actor}")]
+            # A person's decision is the label: it replaces any earlier one (kept as history).
+            [
+                FeedbackItem(
+                    item.prediction_id, value, kind="label", source=f"review:{actor}", replace=True
+                )
+            ]
         )
         if not results[0].accepted:
             raise ConflictError(

@@ -116,6 +116,10 @@ def feedback(
     ] = None,
     url: Url = None,
     token: Token = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Correct the label it has (the old one stays in history)."),
+    ] = False,
 ) -> None:
     """Send the ground-truth label of a prediction (or, with --file, of many)."""
     if file is not None:
@@ -130,7 +134,7 @@ def feedback(
     else:
         ids, labels = [prediction_id], [_label(label)]
     with client(url, token) as remote:
-        result = remote.feedback(ids, labels)
+        result = remote.feedback(ids, labels, replace=replace)
     print_json(result)
     if result.get("rejected"):
         raise _FeedbackRejected(int(result["rejected"]), len(result.get("results", [])))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from modelpilot.data._profile import N_QUANTILES, build_profile
     from modelpilot.data._report import CheckResult, DataCheckReport
     from modelpilot.data._schema import infer_schema
+    from modelpilot.data._targets import TargetValidator
     from modelpilot.data._validation import FrameValidation, RecordValidation, SchemaValidator
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "InputCheck",
     "RecordValidation",
     "SchemaValidator",
+    "TargetValidator",
     "build_profile",
     "check_batch_input",
     "check_data",
@@ -56,6 +58,7 @@ _SOURCES = {
     "_profile": ("N_QUANTILES", "build_profile"),
     "_report": ("CheckResult", "DataCheckReport"),
     "_schema": ("infer_schema",),
+    "_targets": ("TargetValidator",),
     "_validation": ("FrameValidation", "RecordValidation", "SchemaValidator"),
 }
 

@@ -359,11 +359,17 @@ class ConceptDriftMonitor:
 
     def _window_metrics(self) -> dict[str, float | None]:
         truth, preds = list(self._labels), list(self._predictions)
-        if self.task == "regression":
-            return compute_metrics(
-                "regression", np.asarray(truth, dtype=float), np.asarray(preds, dtype=float)
-            )
-        return compute_metrics(self.task, truth, preds, classes=self.classes)
+        try:
+            if self.task == "regression":
+                return compute_metrics(
+                    "regression", np.asarray(truth, dtype=float), np.asarray(preds, dtype=float)
+                )
+            return compute_metrics(self.task, truth, preds, classes=self.classes)
+        except (TypeError, ValueError):
+            # Labels of mixed kinds (scikit-learn's "Mix of label input types"): no metric
+            # this time, but the detectors and the label counts go on; callers check labels
+            # first (modelpilot.data.TargetValidator), so this is a last resort.
+            return {}
 
 
 def _key_metric(value: KeyMetric | str, task: str) -> KeyMetric:

@@ -9,6 +9,7 @@ from modelpilot._lazy import lazy_exports
 if TYPE_CHECKING:
     from modelpilot.inference._batch import ScoringResult, recent_run_rows, score_file
     from modelpilot.inference._batching import Answers, BatchStats, MicroBatcher
+    from modelpilot.inference._deadletter import DeadLetterFile
     from modelpilot.inference._deployments import (
         Deployment,
         DeploymentManager,
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
         StaticRouter,
     )
     from modelpilot.inference._jobs import BatchFailed, BatchJob, JobResult, LogPolicy
-    from modelpilot.inference._logwriter import LogQueueFull, LogWriter
+    from modelpilot.inference._logfaults import LogQueueFull, LogUnavailable
+    from modelpilot.inference._logwriter import LogWriter
     from modelpilot.inference._outputs import ModelOutput, run_model
     from modelpilot.inference._pipeline import (
         MODEL_STEP,
@@ -39,6 +41,7 @@ __all__ = [
     "BatchFailed",
     "BatchJob",
     "BatchStats",
+    "DeadLetterFile",
     "Deployment",
     "DeploymentManager",
     "FunctionStep",
@@ -46,6 +49,7 @@ __all__ = [
     "LoadedVersion",
     "LogPolicy",
     "LogQueueFull",
+    "LogUnavailable",
     "LogWriter",
     "MicroBatcher",
     "ModelOutput",
@@ -73,7 +77,9 @@ _SOURCES = {
     "_batching": ("Answers", "BatchStats", "MicroBatcher"),
     "_deployments": ("Deployment", "DeploymentManager", "LoadedVersion", "Router", "StaticRouter"),
     "_jobs": ("BatchFailed", "BatchJob", "JobResult", "LogPolicy"),
-    "_logwriter": ("LogQueueFull", "LogWriter"),
+    "_deadletter": ("DeadLetterFile",),
+    "_logfaults": ("LogQueueFull", "LogUnavailable"),
+    "_logwriter": ("LogWriter",),
     "_outputs": ("ModelOutput", "run_model"),
     "_pipeline": (
         "MODEL_STEP",

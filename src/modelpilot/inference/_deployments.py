@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from modelpilot.data import SchemaValidator
-from modelpilot.errors import NotFoundError
+from modelpilot.errors import ModelpilotError, NotFoundError
 from modelpilot.inference._batching import MicroBatcher
 from modelpilot.inference._jobs import BatchJob, JobResult
 from modelpilot.inference._outputs import run_model
@@ -147,6 +147,8 @@ class DeploymentManager:
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()
         self.ready = False
+        #: Why each deployment that could not be loaded failed (``load_all``).
+        self.load_errors: dict[str, str] = {}
 
     def load_version(self, version: ModelVersion, *, force: bool = False) -> LoadedVersion:
         """Load (or reuse) a version; loaded versions stay cached so switching back is instant."""
@@ -170,6 +172,15 @@ class DeploymentManager:
             self._loaded[key] = loaded
         return loaded
 
+    def loaded(self, name: str, version: int) -> LoadedVersion | None:
+        """The loaded version ``name:version``; else any loaded version of model ``name``
+        (its classes are the likeliest match); else None."""
+        with self._lock:
+            exact = self._loaded.get((name, version))
+            if exact is not None:
+                return exact
+            return next((v for (model, _), v in self._loaded.items() if model == name), None)
+
     def unload(self, name: str, version: int) -> None:
         """Forget a loaded version no router uses any more (frees its memory)."""
         in_use = {
@@ -190,15 +201,40 @@ class DeploymentManager:
         for version in loaded:
             version.batcher.close()
 
-    def load_all(self, *, clock: Clock = time.time, ready: bool = True) -> None:
-        """Load every deployment's version; ``ready=False`` leaves marking the manager ready
-        to the caller (the server does once the rest of its start-up is done too)."""
-        now = clock()
+    def unresolved(self) -> dict[str, str]:
+        """The deployments whose alias names no registered version, and why: checked before
+        a server starts, so one with nothing at all to serve says so and stops."""
+        problems: dict[str, str] = {}
         for spec in self.specs:
-            version = self.registry.resolve(f"{spec.model}@{spec.alias}")
-            loaded = self.load_version(version)
+            try:
+                self.registry.resolve(f"{spec.model}@{spec.alias}")
+            except ModelpilotError as exc:
+                problems[spec.name] = exc.message
+        return problems
+
+    def load_all(self, *, clock: Clock = time.time, ready: bool = True) -> None:
+        """Load every deployment's version not loaded yet; ``ready=False`` leaves marking the
+        manager ready to the caller (the server does once the rest of its start-up is done).
+
+        A deployment that fails to load is left out, its reason in :attr:`load_errors`, and
+        the others serve; when none is loaded, the first failure is raised.
+        """
+        now = clock()
+        failures: dict[str, ModelpilotError] = {}
+        for spec in self.specs:
+            if spec.name in self._deployments:
+                continue
+            try:
+                version = self.registry.resolve(f"{spec.model}@{spec.alias}")
+                loaded = self.load_version(version)
+            except ModelpilotError as exc:
+                failures[spec.name] = exc
+                continue
             with self._lock:
                 self._deployments[spec.name] = Deployment(spec, StaticRouter(loaded), now)
+        self.load_errors = {name: exc.message for name, exc in failures.items()}
+        if not self._deployments and failures:
+            raise next(iter(failures.values()))
         self.ready = ready
 
     def get(self, name: str) -> Deployment:
@@ -224,8 +260,19 @@ class DeploymentManager:
         with self._lock:
             self.get(name).router = router
 
-    def reload(self, name: str) -> Deployment:
-        """Re-resolve the deployment's alias; load and switch to the version it names now."""
+    def reload(self, name: str, *, clock: Clock = time.time) -> Deployment:
+        """Re-resolve the deployment's alias; load and switch to the version it names now.
+
+        A deployment that failed to load is loaded now (its artifact restored, say)."""
+        if name not in self._deployments:
+            spec = next((s for s in self.specs if s.name == name), None)
+            if spec is None:
+                return self.get(name)  # the 404, listing the deployments
+            loaded = self.load_version(self.registry.resolve(f"{spec.model}@{spec.alias}"))
+            with self._lock:
+                self._deployments[name] = Deployment(spec, StaticRouter(loaded), clock())
+            self.load_errors.pop(name, None)
+            return self.get(name)
         deployment = self.get(name)
         version = self.registry.resolve(f"{deployment.spec.model}@{deployment.spec.alias}")
         if version.version != deployment.primary.version.version:

@@ -4,9 +4,23 @@ Requests hand their rows (:class:`~modelpilot.store.LogRows`, the one shape the 
 to :meth:`LogWriter.submit` and return; a thread commits whatever has gathered every
 ``flush_interval`` seconds in one transaction, the rows of each model version joined into one
 segment. In durable mode a request waits for the commit of its own rows before it answers. A
-full queue raises :class:`LogQueueFull` (the server answers 503): rows are never dropped. A
-failing commit is retried with back-off, keeping the rows, until it succeeds or the writer is
-stopped.
+full queue raises :class:`LogQueueFull` (the server answers 503): rows are never dropped.
+
+When the database fails:
+
+- a commit that fails for a reason worth retrying (the database is away, busy, its disk full)
+  is retried with back-off, keeping the rows; the writer says so in the server log at once and
+  then at most every ``report_interval`` seconds (queue, age of the oldest record, error);
+- in durable mode, a request that has waited ``durable_timeout`` seconds for its commit fails
+  (:class:`LogUnavailable`, a 503) and its rows leave the queue: not answered, not logged;
+- rows the database refuses for good (a bad record) go to the dead-letter file
+  (:class:`~modelpilot.inference._deadletter.DeadLetterFile`), the rest are committed;
+- at a stop, the writer keeps retrying until ``stop``'s ``timeout``; then everything it still
+  holds goes to the dead-letter file, with an error naming the count. Records that could not
+  even be written there are counted as *lost* and logged as such.
+
+:attr:`LogWriter.failed` tells whether any record ended outside the database, so the process
+can exit with a status that says so (``modelpilot serve`` exits 1).
 """
 
 from __future__ import annotations
@@ -21,40 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from modelpilot.errors import ModelpilotError
+from modelpilot.inference._deadletter import DeadLetterFile
+from modelpilot.inference._logfaults import (
+    FailureReport,
+    LogQueueFull,
+    LogUnavailable,
+    short_error,
+    transient,
+)
 from modelpilot.store import LogRows, PiiScrubber, PredictionBatch, PredictionLog, join_rows
-from modelpilot.store import row_records as _row_records
 from modelpilot.types import Clock
 
-__all__ = ["LogQueueFull", "LogWriter"]
+__all__ = ["LogQueueFull", "LogUnavailable", "LogWriter"]
 
 logger = logging.getLogger("modelpilot.inference")
 
 Callback = Callable[[BaseException | None], None]
 _WAKE_BACKLOG = 1000
-
-
-def _transient(exc: BaseException) -> bool:
-    """Errors worth retrying (the database is away or busy), as opposed to bad records."""
-    from sqlalchemy.exc import DisconnectionError, OperationalError, TimeoutError
-
-    if isinstance(exc, OperationalError | DisconnectionError | TimeoutError):
-        return "no such table" not in str(exc)
-    return isinstance(exc, OSError | ConnectionError)
-
-
-class LogQueueFull(ModelpilotError):
-    http_status = 503
-    kind = "log_queue_full"
-
-    def __init__(self, queued: int, limit: int) -> None:
-        super().__init__(
-            f"the prediction log writer is {queued:,} records behind (limit {limit:,}); the "
-            "request was not processed, so nothing is lost: retry shortly, and check the "
-            "database if this persists"
-        )
 
 
 @dataclass(slots=True)
@@ -71,6 +69,10 @@ class WriterStats:
     commits: int = 0
     failures: int = 0
     dead_lettered: int = 0
+    #: Records neither committed nor written to the dead-letter file.
+    lost: int = 0
+    #: Durable requests failed because their commit took longer than ``durable_timeout``.
+    expired: int = 0
     last_error: str | None = None
     last_commit_seconds: float = 0.0
     last_flush: float = field(default_factory=time.monotonic)
@@ -99,6 +101,9 @@ class LogWriter:
         max_queue: int = 100_000,
         scrubbers: Mapping[str, PiiScrubber] | None = None,
         dead_letter_path: Path | None = None,
+        dead_letter_reserve: int = 16 * 1024 * 1024,
+        durable_timeout: float = 10.0,
+        report_interval: float = 10.0,
         monotonic: Clock = time.monotonic,
     ) -> None:
         self.log = log
@@ -106,8 +111,20 @@ class LogWriter:
         self.max_queue = max_queue
         self.scrubbers = dict(scrubbers or {})
         self.dead_letter_path = dead_letter_path
+        self.dead_letters = (
+            DeadLetterFile(dead_letter_path, reserve_bytes=dead_letter_reserve)
+            if dead_letter_path is not None
+            else None
+        )
+        self.durable_timeout = durable_timeout
+        self.report_interval = report_interval
         self.monotonic = monotonic
         self.stats = WriterStats()
+        self._failures = FailureReport(report_interval, max_queue)
+        self._deadline = float("inf")
+        # Set by stop(): ends a back-off pause at once (the queue's condition would also be
+        # woken by every request, and retry at the rate they arrive).
+        self._stop_event = threading.Event()
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._lock = threading.Lock()
@@ -164,6 +181,11 @@ class LogWriter:
         """Keep rows the writer could not take (it stopped) in the dead-letter file."""
         self._dead_letter(_Pending(rows, None, self.monotonic(), 0), exc)
 
+    @property
+    def failed(self) -> bool:
+        """Whether any record ended outside the database (dead-lettered or lost)."""
+        return self.stats.dead_lettered + self.stats.lost > 0
+
     def wait_flushed(self, timeout: float | None = None) -> bool:
         """Block until everything submitted before the call is committed."""
         with self._lock:
@@ -175,17 +197,42 @@ class LogWriter:
     def start(self) -> None:
         if self._thread is not None:
             return
+        if self.dead_letters is not None:
+            self.dead_letters.reserve()
         self._thread = threading.Thread(target=self._run, name="modelpilot-log-writer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Commit everything queued, then stop the thread (the graceful-shutdown drain)."""
+        """Commit everything queued, then stop the thread (the graceful-shutdown drain).
+
+        While commits fail, the writer retries for up to ``timeout`` seconds; then what it
+        still holds goes to the dead-letter file (see the module's docstring).
+        """
         with self._lock:
             self._stopping = True
+            self._deadline = self.monotonic() + timeout
             self._wake.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._stop_event.set()
+        thread = self._thread
+        if thread is None:
+            return
+        # A commit may hang past the deadline (a database that does not answer): give it a
+        # little longer, then keep what is queued in the dead-letter file from here.
+        thread.join(timeout + 10.0)
+        if thread.is_alive():
+            hung = TimeoutError(f"a commit did not return within {timeout + 10.0:.0f} s")
+            self._give_up(self._take_all(), hung)
+        self._thread = None
+
+    def _take_all(self) -> list[_Pending]:
+        """Everything queued, off the queue (the writer gives up on it)."""
+        with self._lock:
+            left = list(self._queue)
+            self._queue.clear()
+            self._queued_rows = 0
+            self._committed_seq = self._submitted_seq  # nobody waits for these any more
+            self._flushed.notify_all()
+        return left
 
     def _run(self) -> None:
         backoff = self.flush_interval
@@ -202,69 +249,137 @@ class LogWriter:
                 self._commit(batch)
             except Exception as exc:  # keep the rows and try again: never drop them
                 self.stats.failures += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                if not _transient(exc):
+                self.stats.last_error = f"{type(exc).__name__}: {short_error(exc)}"
+                retry: BaseException | None = exc
+                if not transient(exc):
                     # One bad group must not block everything queued behind it: commit the
                     # groups one by one, and put what can never be committed aside.
-                    batch = self._isolate(batch)
-                else:
-                    if self._stopping and backoff > 5.0:
-                        self._fail(batch, exc)
+                    try:
+                        self._isolate(batch)
+                        retry = None
+                    except Exception as again:  # the database went away meanwhile
+                        retry = again
+                if retry is not None:
+                    now = self.monotonic()
+                    self._failures.report(retry, now, self._queued_rows, self.lag_seconds)
+                    if self._stopping and now >= self._deadline:
+                        self._give_up(self._take_all(), retry)
                         return
-                    time.sleep(min(backoff, 5.0))
+                    self._expire_durable(now)
+                    pause = min(backoff, 5.0)
+                    if self._stopping:
+                        pause = max(0.0, min(pause, self._deadline - now))
+                    self._stop_event.wait(pause)
                     backoff *= 2
                     continue
+                batch = []  # _isolate finished each of them
+            self._failures.recovered(self.monotonic())
             backoff = self.flush_interval
-            with self._lock:
-                for _ in batch:
-                    done = self._queue.popleft()
-                    self._queued_rows -= len(done.rows)
-                self._committed_seq = batch[-1].seq
-                self._flushed.notify_all()
-            for pending in batch:
-                if pending.callback is not None:
-                    pending.callback(None)
+            self._finish(batch)
             if not self._stopping:
                 # Group commit: let the next group gather for up to one interval.
                 with self._lock:
                     if not self._stopping:
                         self._wake.wait(self.flush_interval)
 
-    def _isolate(self, batch: list[_Pending]) -> list[_Pending]:
-        """Commit each pending group alone; dead-letter the ones that fail for good."""
+    def _finish(self, batch: list[_Pending], error: BaseException | None = None) -> None:
+        """Take committed (or dead-lettered) groups off the queue; call their callbacks."""
+        if not batch:
+            return
+        with self._lock:
+            for pending in batch:
+                # Only the writer thread takes from the queue's head, except a stop that gave
+                # up on a hung commit and emptied it: then there is nothing left to take.
+                if self._queue and self._queue[0] is pending:
+                    self._queue.popleft()
+                    self._queued_rows -= len(pending.rows)
+            self._committed_seq = max(self._committed_seq, batch[-1].seq)
+            self._flushed.notify_all()
+        for pending in batch:
+            if pending.callback is not None:
+                pending.callback(error)
+
+    def _isolate(self, batch: list[_Pending]) -> None:
+        """Commit each pending group alone; dead-letter the ones that fail for good. A
+        transient failure is raised, with the groups done so far off the queue (no group is
+        committed twice)."""
         for pending in batch:
             try:
                 self._commit([pending])
             except Exception as exc:
-                if _transient(exc):
+                if transient(exc):
                     raise
                 self._dead_letter(pending, exc)
-        return batch
+                self._finish([pending], exc)
+            else:
+                self._finish([pending])
 
-    def _dead_letter(self, pending: _Pending, exc: BaseException) -> None:
+    def _expire_durable(self, now: float) -> None:
+        """Fail the durable requests that waited too long for their commit (module doc)."""
+        with self._lock:
+            expired = [
+                p
+                for p in self._queue
+                if p.callback is not None and now - p.enqueued >= self.durable_timeout
+            ]
+            if not expired:
+                return
+            gone = {id(p) for p in expired}
+            self._queue = deque(p for p in self._queue if id(p) not in gone)
+            self._queued_rows -= sum(len(p.rows) for p in expired)
+        self.stats.expired += sum(len(p.rows) for p in expired)
+        for pending in expired:
+            if pending.callback is not None:
+                pending.callback(LogUnavailable(now - pending.enqueued, self.stats.last_error))
+
+    def _give_up(self, left: list[_Pending], exc: BaseException) -> None:
+        """The writer stops while commits still fail: keep every record it holds aside."""
+        rows = sum(len(p.rows) for p in left)
+        if rows:
+            logger.error(
+                "giving up on the prediction log after %.1f s of failures (%s: %s): %d "
+                "records go to the dead-letter file %s",
+                self._failures.duration(self.monotonic()),
+                type(exc).__name__,
+                short_error(exc),
+                rows,
+                self.dead_letter_path,
+            )
+        for pending in left:
+            self._dead_letter(pending, exc, quiet=True)
+            if pending.callback is not None:
+                pending.callback(exc)
+
+    def _dead_letter(self, pending: _Pending, exc: BaseException, *, quiet: bool = False) -> None:
         # Not committed, not dropped: the rows go to a JSON-lines file a person can replay,
         # and the failure is counted and logged loudly.
-        self.stats.dead_lettered += len(pending.rows)
+        n = len(pending.rows)
+        error = f"{type(exc).__name__}: {short_error(exc)}"
+        try:
+            if self.dead_letters is None:
+                raise FileNotFoundError("no dead-letter file is configured")
+            self.dead_letters.write(pending.rows, error)
+        except Exception as failure:
+            self.stats.lost += n
+            logger.critical(
+                "%d prediction-log records are LOST: they could not be committed (%s) nor "
+                "written to the dead-letter file %s (%s: %s)",
+                n,
+                error,
+                self.dead_letter_path,
+                type(failure).__name__,
+                failure,
+            )
+            return
+        self.stats.dead_lettered += n
+        if quiet:  # the caller said it for all of them at once
+            return
         logger.error(
-            "%d prediction-log records could not be committed (%s: %s); kept in %s",
-            len(pending.rows),
-            type(exc).__name__,
-            exc,
+            "%d prediction-log records could not be committed (%s); kept in %s",
+            n,
+            error,
             self.dead_letter_path,
         )
-        if self.dead_letter_path is None:
-            return
-        self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
-        error = f"{type(exc).__name__}: {exc}"
-        with open(self.dead_letter_path, "ab") as handle:
-            for record in _row_records(pending.rows):
-                handle.write(
-                    orjson.dumps(
-                        {"error": error, **record},
-                        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
-                    )
-                    + b"\n"
-                )
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
@@ -294,8 +409,3 @@ class LogWriter:
         # A copy: a commit that is retried must not scrub (hash) the same values twice.
         scrubbed = scrub.frame(pd.DataFrame(dict(batch.inputs)))  # type: ignore[arg-type]
         return dataclasses.replace(batch, inputs=scrubbed)
-
-    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
-        for pending in batch:
-            if pending.callback is not None:
-                pending.callback(exc)

@@ -156,16 +156,31 @@ class _InputCollector(Collector):
                 "Age of the oldest prediction-log record not yet committed.",
                 value=writer.lag_seconds,
             )
-            yield CounterMetricFamily(
-                "modelpilot_log_rows",
-                "Prediction-log rows committed.",
-                value=writer.stats.committed,
-            )
-            yield CounterMetricFamily(
-                "modelpilot_log_write_failures",
-                "Failed prediction-log commits (retried, never dropped).",
-                value=writer.stats.failures,
-            )
+            written = writer.stats
+            for name, text, value in (
+                ("rows", "Prediction-log rows committed.", written.committed),
+                (
+                    "write_failures",
+                    "Failed prediction-log commits (retried, never dropped).",
+                    written.failures,
+                ),
+                (
+                    "dead_lettered",
+                    "Prediction-log records put in the dead-letter file instead of the database.",
+                    written.dead_lettered,
+                ),
+                (
+                    "lost",
+                    "Prediction-log records neither committed nor dead-lettered (disk full).",
+                    written.lost,
+                ),
+                (
+                    "durable_timeouts",
+                    "Durable-mode records whose request failed (503) waiting for their commit.",
+                    written.expired,
+                ),
+            ):
+                yield CounterMetricFamily(f"modelpilot_log_{name}", text, value=value)
 
 
 class ServingMetrics:
@@ -221,6 +236,12 @@ class ServingMetrics:
             "modelpilot_key_metric",
             "Key metric over the last labelled predictions.",
             ["deployment", "metric"],
+            registry=r,
+        )
+        self.labels_skipped = Counter(
+            "modelpilot_labels_skipped",
+            "Labels left out of the key metrics and concept drift: they do not fit the task.",
+            ["deployment"],
             registry=r,
         )
         self.label_coverage = Gauge(

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import psutil
 
+from modelpilot.data import TargetValidator
 from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare
 from modelpilot.inference import Deployment, DeploymentManager
 from modelpilot.monitoring._metrics import ServingMetrics
@@ -344,6 +345,46 @@ class Monitor:
         return points
 
     # ---- outcomes ---------------------------------------------------------------------
+    def _feed_labels(self, deployment: Deployment, concept: ConceptDriftMonitor, fresh: Any) -> int:
+        """Feed the labels that fit the model's task to the concept monitor; the number left
+        out. A label that does not fit (a string among integer classes, say) must never stop
+        the key-metric series: it is skipped, counted, logged and alerted on (labels_skipped)."""
+        version = deployment.primary.version
+        check = TargetValidator(
+            version.task or self.project.spec.task, deployment.primary.runtime.classes
+        )
+        labels = fresh["label"].tolist()
+        problems = [check.problem(label) for label in labels]
+        fit = [p is None for p in problems]
+        skipped = len(fit) - sum(fit)
+        first = next((i for i, p in enumerate(problems) if p is not None), None)
+        kept = fresh[fit]
+        if not kept.empty:
+            try:
+                concept.update_many(
+                    kept["prediction"].to_numpy(),
+                    np.asarray([check.check(v) for v in kept["label"]], dtype=object),
+                    ts=kept["label_ts"].to_numpy(float),
+                )
+            except Exception as exc:  # a metric computation must not stop the series
+                logger.warning("labels of %s left out: %s", deployment.name, exc)
+                skipped += len(kept)
+        if skipped:
+            example = (
+                f" (prediction {fresh['id'].iloc[first]}: the label must be {problems[first]})"
+                if first is not None
+                else ""
+            )
+            logger.warning(
+                "%d label(s) of %s left out of its key metrics and concept drift%s; correct "
+                "them with `modelpilot feedback PREDICTION_ID VALUE --replace`",
+                skipped,
+                deployment.name,
+                example,
+            )
+            self.metrics.labels_skipped.labels(deployment.name).inc(skipped)
+        return skipped
+
     def _outcome_points(
         self, deployment: Deployment, watch: _DeploymentWatch, now: float
     ) -> list[Point]:
@@ -358,15 +399,14 @@ class Monitor:
             watch.last_label_ts = max(watch.last_label_ts, version.created_at)
         fresh = self.project.prediction_log.labels_since(watch.last_label_ts, model=version.name)
         points: list[Point] = []
+        skipped = 0
         if not fresh.empty:
             watch.last_label_ts = float(fresh["label_ts"].max())
             fresh = fresh[(fresh["version"] == version.version) & fresh["prediction"].notna()]
             if not fresh.empty:
-                watch.concept.update_many(
-                    fresh["prediction"].to_numpy(),
-                    fresh["label"].to_numpy(),
-                    ts=fresh["label_ts"].to_numpy(float),
-                )
+                skipped = self._feed_labels(deployment, watch.concept, fresh)
+        # Every tick, 0 included: the labels_skipped alert resolves once none are skipped.
+        points.append(Point("labels_skipped", name, float(skipped), now))
         status = watch.concept.status()
         if status.n_labels == 0:
             return points

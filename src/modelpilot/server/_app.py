@@ -18,13 +18,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from modelpilot.errors import ModelpilotError
+from modelpilot.server._connections import FD_RESERVE, ConnectionGuard, descriptor_limit
 from modelpilot.server._errors import BodyTooLarge, ModelFailed, NotReady, dumps, error_response
 from modelpilot.server._predict import Predictor
 from modelpilot.server._routes import starlette_app
 from modelpilot.server._state import ServerState
 from modelpilot.server._v1 import decode_v1, encode_v1
-from modelpilot.server._v2 import decode_request, encode_response
-from modelpilot.types import Receive, Scope, Send
+from modelpilot.server._v2 import decode_request, encode_response, header_length
+from modelpilot.types import Message, Receive, Scope, Send
 
 __all__ = ["ServingApp", "create_app"]
 
@@ -44,14 +45,54 @@ async def _send(send: Send, status: int, body: bytes, headers: Headers | None = 
     await send({"type": "http.response.body", "body": body})
 
 
+def _limited(scope: Scope, receive: Receive, refusal: BodyTooLarge) -> Receive:
+    """``receive`` that raises ``refusal`` (a 413) once the body passes its limit: at once
+    when the request declares a larger ``content-length``, else as the bytes arrive, so no
+    route ever holds more than its limit in memory."""
+    limit = refusal.limit
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > limit:
+            size = [limit + 1]
+            break
+    else:
+        size = [0]
+
+    async def receive_limited() -> Message:
+        if size[0] > limit:
+            raise refusal
+        message = await receive()
+        if message["type"] == "http.request":
+            size[0] += len(message.get("body", b""))
+            if size[0] > limit:
+                raise refusal
+        return message
+
+    return receive_limited
+
+
 class ServingApp:
     """The ASGI callable ``modelpilot serve`` runs."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
-        self.max_body = state.project.spec.serving.max_body_bytes
+        settings = state.project.spec.serving
+        self.max_body = settings.max_body_bytes
+        self.feedback_limit = BodyTooLarge(
+            settings.max_feedback_body_bytes,
+            "serving.max_feedback_body_bytes",
+            "send the labels in several requests",
+        )
+        self.other_limit = BodyTooLarge(
+            settings.max_other_body_bytes,
+            "serving.max_other_body_bytes",
+            "this endpoint takes a small JSON object",
+        )
         self.predictor = Predictor(state)
         self.starlette = starlette_app(state)
+        self.connection_guard = ConnectionGuard(
+            max_connections=settings.max_connections or max(64, descriptor_limit() - FD_RESERVE),
+            header_timeout=settings.header_timeout_s,
+        )
 
     def route(self, path: str) -> tuple[str, bool] | None:
         """``(name, is_v2)`` when ``path`` is a prediction route (``POST`` only), else None."""
@@ -79,6 +120,9 @@ class ServingApp:
                 )
                 await _send(send, status, payload, headers)
                 return
+        if scope["type"] == "http":
+            limit = self.feedback_limit if scope["path"] == "/v1/feedback" else self.other_limit
+            receive = _limited(scope, receive, limit)
         await self.starlette(scope, receive, send)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
@@ -174,17 +218,15 @@ class ServingApp:
             raw_key = headers.get(b"x-modelpilot-key")
             key = raw_key.decode("latin-1") if raw_key else None
             if v2:
-                length = headers.get(b"inference-header-content-length")
+                length = header_length(headers.get(b"inference-header-content-length"))
                 loaded = deployment.router.choose(key)
-                request = decode_request(
-                    body, int(length) if length else None, loaded.validator.features
-                )
+                request = decode_request(body, length, loaded.validator.features)
                 info["instances"] = len(request.records)
                 ids, result, loaded = await self.predictor.predict(
                     deployment, request.records, key, loaded=loaded
                 )
                 info["version"] = str(loaded.version.version)
-                payload, header_length = encode_response(
+                payload, binary_head = encode_response(
                     request,
                     model_name=name,
                     model_version=loaded.version.version,
@@ -193,10 +235,10 @@ class ServingApp:
                     ids=ids,
                 )
                 extra = _JSON
-                if header_length is not None:
+                if binary_head is not None:
                     extra = [
                         (b"content-type", b"application/octet-stream"),
-                        (b"inference-header-content-length", str(header_length).encode()),
+                        (b"inference-header-content-length", str(binary_head).encode()),
                     ]
                 return 200, extra, payload
             records, key = decode_v1(body, key)

@@ -35,6 +35,11 @@ class Principal:
         return self.role == "admin" or self.role == role
 
 
+def _article(word: str) -> str:
+    """``a`` or ``an`` before ``word``: "an admin token", "a predict token"."""
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -111,6 +116,15 @@ class TokenStore:
             counts[principal.role] += 1
         return counts
 
+    def holds_token(self, header: str | None) -> bool:
+        """Whether ``header`` carries a valid token (any role): what a route without a token
+        shows beyond its answer (which deployments exist, why they failed) is for them only."""
+        try:
+            self.authenticate(header, role="predict")
+        except AuthError:
+            return False
+        return True
+
     def authenticate(self, header: str | None, *, role: Role) -> Principal:
         """The caller behind an ``Authorization`` header, if it may act in ``role``."""
         if role == "predict" and self.open_predict and not header:
@@ -129,7 +143,7 @@ class TokenStore:
                 f"MODELPILOT_{role.upper()}_TOKEN"
             )
             raise AuthError(
-                f"this endpoint needs a {role} token: send the header "
+                f"this endpoint needs {_article(role)} {role} token: send the header "
                 f"'Authorization: Bearer TOKEN'{hint}",
                 status=401,
             )
@@ -152,7 +166,7 @@ class TokenStore:
         if not principal.allows(role):
             raise AuthError(
                 f"token {principal.name!r} has role {principal.role!r}; this "
-                f"endpoint needs a {role} token",
+                f"endpoint needs {_article(role)} {role} token",
                 status=403,
             )
         return principal

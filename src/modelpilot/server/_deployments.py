@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Route
 from modelpilot.errors import NotFoundError, ValidationFailed
 from modelpilot.inference import Deployment
 from modelpilot.rollout import RolloutController
-from modelpilot.server._errors import need
+from modelpilot.server._errors import NotReady, need
+from modelpilot.server._lifespan import start_components
 from modelpilot.server._requests import (
     authorize,
     check_types,
@@ -49,7 +50,10 @@ def describe_deployment(deployment: Deployment) -> dict[str, Any]:
 
 
 def _version_number(value: Any) -> int:
-    # bool is an int to Python; the version columns are 32-bit integers.
+    # bool is an int to Python; the version columns are 32-bit integers. JSON has one kind of
+    # number: 3.0 is the integer 3 (as JSON Schema's "integer" says).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
         raise ValidationFailed([{"field": "version", "expected": "a version number", "got": value}])
     return value
@@ -85,7 +89,15 @@ class DeploymentRoutes:
         who = authorize(state.tokens, request, "admin")
         name = request.path_params["name"]
         loop = asyncio.get_running_loop()
-        before = state.manager.get(name).primary.version.version
+        if not state.ready:
+            if state.load_error is None:
+                raise NotReady("the server is still loading its models; retry in a moment")
+            # Start-up failed (an artifact missing or changed): load everything again now
+            # that the cause may be fixed; a failure again is answered with its reason.
+            start = functools.partial(start_components, state, raise_errors=True)
+            await loop.run_in_executor(None, start)
+        loaded = name in {d.name for d in state.manager.all()}
+        before = state.manager.get(name).primary.version.version if loaded else None
         deployment = await loop.run_in_executor(None, state.manager.reload, name)
         after = deployment.primary.version.version
         state.project.registry.audit(

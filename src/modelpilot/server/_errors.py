@@ -5,12 +5,16 @@ happened and what to do>}`` and, where they apply, ``problems`` (a 422's every p
 ``prediction_ids`` (a 500 of a model that raised). The Open Inference Protocol's routes
 (``/v2/...``) must answer ``{"error": "<message>"}``: the same fields there, with the message
 under ``error`` and the kind under ``kind``. Anything that is not a ``ModelpilotError`` is a
-bug: one line in the server log and a 500 that shows nothing of it.
+bug: one line in the server log with an error id (the traceback at debug level only: a hostile
+client repeating a request that trips a bug must not fill the disk with tracebacks) and a 500
+that shows nothing of it but the id.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import traceback
 from typing import Any, TypeVar
 
 import orjson
@@ -28,6 +32,7 @@ __all__ = [
     "dumps",
     "error_body",
     "error_response",
+    "log_unexpected",
     "need",
 ]
 
@@ -66,11 +71,14 @@ class BodyTooLarge(ModelpilotError):
     http_status = 413
     kind = "body_too_large"
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"the request body is larger than {limit:,} bytes "
-            "(serving.max_body_bytes); send fewer instances per request"
-        )
+    def __init__(
+        self,
+        limit: int,
+        setting: str = "serving.max_body_bytes",
+        advice: str = "send fewer instances per request",
+    ) -> None:
+        self.limit = limit
+        super().__init__(f"the request body is larger than {limit:,} bytes ({setting}); {advice}")
 
 
 class BadRequest(ModelpilotError):
@@ -102,8 +110,12 @@ class _Unexpected(ModelpilotError):
     http_status = 500
     kind = "internal_error"
 
-    def __init__(self) -> None:
-        super().__init__("an unexpected error occurred; see the server log")
+    def __init__(self, error_id: str) -> None:
+        self.error_id = error_id
+        super().__init__(
+            f"an unexpected error occurred (error id {error_id}); the server log has one line "
+            "with this id"
+        )
 
 
 def dumps(value: Any) -> bytes:
@@ -127,17 +139,36 @@ def error_body(exc: ModelpilotError, *, v2: bool = False) -> bytes:
     return dumps(payload)
 
 
+def log_unexpected(exc: BaseException, where: str) -> str:
+    """Log a bug in one line (its traceback at debug level); returns the line's error id.
+
+    Examples
+    --------
+    >>> len(log_unexpected(ValueError("x"), "a test"))
+    12
+    """
+    error_id = secrets.token_hex(6)
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    origin = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    text = " ".join(str(exc).split())[:300]
+    logger.error(
+        "unexpected error %s on %s: %s: %s%s",
+        error_id,
+        where or "a request",
+        type(exc).__name__,
+        text,
+        origin,
+    )
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("error %s in full", error_id, exc_info=exc)
+    return error_id
+
+
 def error_response(exc: BaseException, *, v2: bool = False, where: str = "") -> tuple[int, bytes]:
-    """``(status, body)`` for any exception a request ended with; a bug is logged here."""
+    """``(status, body)`` for any exception a request ended with; a bug is logged here, in
+    one line (:func:`log_unexpected`)."""
     if not isinstance(exc, ModelpilotError):
-        logger.error(
-            "unexpected error on %s: %s: %s",
-            where or "a request",
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-        )
-        exc = _Unexpected()
+        exc = _Unexpected(log_unexpected(exc, where))
     return exc.http_status, error_body(exc, v2=v2)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -10,12 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelpilot.errors import ValidationFailed
+from modelpilot.data import TargetValidator
+from modelpilot.errors import ModelpilotError, ValidationFailed
 from modelpilot.server._requests import authorize, json_body, json_response
 from modelpilot.server._state import ServerState
-from modelpilot.store import FeedbackItem
+from modelpilot.store import FeedbackItem, FeedbackResult
 
-__all__ = ["FeedbackRoutes", "feedback_items"]
+__all__ = ["FeedbackRoutes", "feedback_items", "target_validator"]
 
 logger = logging.getLogger("modelpilot.server")
 
@@ -36,7 +38,7 @@ class FeedbackRoutes:
         # A label may follow its prediction within milliseconds: commit what is queued first,
         # so a just-answered prediction id is never reported as unknown.
         await loop.run_in_executor(None, state.writer.wait_flushed, 10.0)
-        results = await loop.run_in_executor(None, state.project.prediction_log.add_feedback, items)
+        results = await loop.run_in_executor(None, _record, state, items)
         state.counters.feedback += sum(r.accepted for r in results)
         if state.metrics is not None:
             try:
@@ -60,6 +62,48 @@ class FeedbackRoutes:
         accepted = [r.accepted for r in results]
         status = 200 if all(accepted) else 207 if any(accepted) else 422
         return json_response(body, status)
+
+
+def target_validator(state: ServerState, model: str, version: int) -> TargetValidator:
+    """The check of a label for a prediction of ``model:version``: its task, and the classes
+    of the loaded model (of another loaded version of it, else none: the task alone)."""
+    loaded = state.manager.loaded(model, version)
+    if loaded is not None and loaded.version.version == version:
+        return TargetValidator(loaded.version.task, loaded.runtime.classes)
+    try:
+        task = state.project.registry.get(model, version).task
+    except ModelpilotError:
+        task = loaded.version.task if loaded is not None else state.project.spec.task
+    return TargetValidator(task, loaded.runtime.classes if loaded is not None else None)
+
+
+def _record(state: ServerState, items: list[FeedbackItem]) -> list[FeedbackResult]:
+    """Check each label against its prediction's model, then store what passes: one result
+    per item, in order (an unknown prediction id is the log's to report)."""
+    log = state.project.prediction_log
+    made = log.versions_of([i.prediction_id for i in items if i.kind == "label"])
+    validators: dict[tuple[str, int], TargetValidator] = {}
+    results: list[FeedbackResult | None] = []
+    valid: list[FeedbackItem] = []
+    for item in items:
+        key = made.get(item.prediction_id) if item.kind == "label" else None
+        if key is None or item.label is None:
+            results.append(None)
+            valid.append(item)
+            continue
+        if key not in validators:
+            validators[key] = target_validator(state, *key)
+        problem = validators[key].problem(item.label)
+        if problem is not None:
+            results.append(
+                FeedbackResult(item.prediction_id, False, f"the label must be {problem}")
+            )
+            continue
+        label = validators[key].check(item.label)
+        results.append(None)
+        valid.append(dataclasses.replace(item, label=label))
+    stored = iter(log.add_feedback(valid) if valid else [])
+    return [r if r is not None else next(stored) for r in results]
 
 
 def feedback_items(payload: Any) -> list[FeedbackItem]:
@@ -96,7 +140,17 @@ def feedback_items(payload: Any) -> list[FeedbackItem]:
             continue
         kind = "label" if item.get("kind") is None else item["kind"]
         source = "api" if item.get("source") is None else item["source"]
-        if not isinstance(kind, str):
+        replace = item.get("replace", False)
+        if not isinstance(replace, bool):
+            problems.append(
+                {
+                    "instance": index,
+                    "field": "replace",
+                    "expected": "true (correct the prediction's label) or false",
+                    "got": replace,
+                }
+            )
+        elif not isinstance(kind, str):
             problems.append(
                 {
                     "instance": index,
@@ -115,7 +169,9 @@ def feedback_items(payload: Any) -> list[FeedbackItem]:
                 }
             )
         else:
-            items.append(FeedbackItem(item["prediction_id"], item.get("label"), kind, source))
+            items.append(
+                FeedbackItem(item["prediction_id"], item.get("label"), kind, source, replace)
+            )
     if problems:
         raise ValidationFailed(problems)
     return items

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelpilot._version import __version__
+from modelpilot.errors import NotFoundError
+from modelpilot.inference import Deployment
 from modelpilot.server._errors import NotReady
 from modelpilot.server._requests import json_response
 from modelpilot.server._state import ServerState
@@ -36,13 +40,37 @@ class HealthRoutes:
     async def healthz(self, request: Request) -> Response:
         return json_response({"status": "live"})
 
+    def _insider(self, request: Request) -> bool:
+        # Without a token, these routes tell only what they are for (ready or not, this model
+        # exists or not): deployment names and why one failed (artifact paths, sha256
+        # prefixes) are for token holders.
+        return self.state.tokens.holds_token(request.headers.get("authorization"))
+
     async def readyz(self, request: Request) -> Response:
         state = self.state
+        insider = self._insider(request)
         if state.ready:
-            names = [d.name for d in state.manager.all()]
-            return json_response({"status": "ready", "deployments": names})
+            body: dict[str, Any] = {"status": "ready"}
+            if insider:
+                body["deployments"] = [d.name for d in state.manager.all()]
+                if state.manager.load_errors:
+                    body["failed"] = dict(state.manager.load_errors)
+            return json_response(body)
         status = "loading" if state.load_error is None else "failed"
-        return json_response({"status": status, "error": state.load_error}, 503)
+        body = {"status": status}
+        if insider:
+            body["error"] = state.load_error
+        elif state.load_error is not None:
+            body["error"] = "loading the deployments failed; a token holder sees why"
+        return json_response(body, 503)
+
+    def _find(self, request: Request) -> Deployment:
+        try:
+            return self.state.manager.find_by_model(request.path_params["name"])
+        except NotFoundError as exc:
+            if self._insider(request):
+                raise
+            raise NotFoundError("model", request.path_params["name"]) from exc
 
     async def v2_live(self, request: Request) -> Response:
         return json_response({"live": True})
@@ -60,7 +88,7 @@ class HealthRoutes:
         state = self.state
         if not state.ready:
             raise NotReady("the server is still loading its models")
-        deployment = state.manager.find_by_model(request.path_params["name"])
+        deployment = self._find(request)
         version = deployment.primary.version
         return json_response(
             model_metadata(
@@ -69,6 +97,7 @@ class HealthRoutes:
                 deployment.primary.validator.features,  # what requests send (a pipeline's own)
                 flavor=version.flavor,
                 task=version.task,
+                classes=deployment.primary.runtime.classes,
             )
         )
 
@@ -76,5 +105,5 @@ class HealthRoutes:
         name = request.path_params["name"]
         if not self.state.ready:
             return json_response({"name": name, "ready": False}, 503)
-        self.state.manager.find_by_model(name)
+        self._find(request)
         return json_response({"name": name, "ready": True})

@@ -13,17 +13,20 @@ one, ``Expect: 100-continue``, upgrades, HTTP/1.0, access logging) goes through 
 path, unchanged.
 
 It is used through ``uvicorn.run(..., http=PredictionProtocol)`` (``modelpilot serve``); the
-tests run both ways.
+tests run both ways. It also keeps the connections within bounds (``_connections.py``): a
+header-read timeout, and a cap that pushes out the oldest idle connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from modelpilot.server._app import ServingApp
+from modelpilot.server._connections import ConnectionGuard
 from modelpilot.server._errors import BodyTooLarge, error_response
 
 __all__ = ["PredictionProtocol"]
@@ -92,9 +95,78 @@ class PredictionProtocol(HttpToolsProtocol):
         # The direct path writes no access log and does not rewrite the root path: where
         # those are configured, every request takes uvicorn's path.
         self.direct = self.serving is not None and not self.access_log and not self.root_path
+        self.guard: ConnectionGuard | None = (
+            self.serving.connection_guard if self.serving is not None else None
+        )
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    # ---- connections (see _connections.py) -----------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        guard = self.guard
+        if guard is None:
+            return
+        if not guard.admit(self, open_connections=len(self.connections)):
+            transport.close()  # every connection is busy: refuse, keep the descriptor
+            return
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        if self.guard is not None:
+            self.guard.forget(self)
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:
+            self._arm_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.guard is not None and not self.transport.is_closing():
+            self.guard.waiting(self)  # idle between requests: the first to go when full
+
+    def _arm_header_timer(self) -> None:
+        if self.guard is not None:
+            self._header_timer = self.loop.call_later(
+                self.guard.header_timeout, self._headers_too_slow
+            )
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self.guard is not None:
+            self.guard.timed_out += 1
+        timeout = self.guard.header_timeout if self.guard is not None else 0.0
+        message = f"the request's headers did not arrive within {timeout:g} s".encode()
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
+            + b"content-length: "
+            + str(len(message)).encode()
+            + b"\r\n\r\n"
+            + message
+        )
+        self.close_idle()
+
+    def close_idle(self) -> None:
+        """Close this connection, which holds no request in progress (ConnectionGuard)."""
+        self._cancel_header_timer()
+        if self.guard is not None:
+            self.guard.forget(self)
+        self.transport.close()
 
     # ---- parser callbacks ---------------------------------------------------------------
     def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        if self.guard is not None:
+            self.guard.forget(self)
         serving = self.serving
         if self.direct and serving is not None and self._idle():
             parser = self.parser

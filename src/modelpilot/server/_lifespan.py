@@ -15,6 +15,8 @@ import contextlib
 import gc
 import logging
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +28,7 @@ from modelpilot.errors import ModelpilotError
 from modelpilot.monitoring import Monitor, MonitorLeader
 from modelpilot.rollout import RolloutController
 from modelpilot.server._control import ControlLoop, release_leases
+from modelpilot.server._errors import log_unexpected
 from modelpilot.server._state import ServerState
 
 __all__ = ["lifespan", "start_components"]
@@ -33,10 +36,23 @@ __all__ = ["lifespan", "start_components"]
 logger = logging.getLogger("modelpilot.server")
 
 
-def start_components(state: ServerState) -> None:
+_starting = threading.Lock()
+_REPORT_EVERY_S = 60.0
+
+
+def start_components(state: ServerState, *, raise_errors: bool = False) -> None:
     """Load the deployments and build what runs beside them; mark the server ready.
 
-    A failure leaves the server up, not ready, saying why (``/readyz``)."""
+    A failure leaves the server up, not ready, saying why (``/readyz``; raised too with
+    ``raise_errors``): a reload once the cause is fixed (an artifact restored) runs this
+    again, without a restart."""
+    with _starting:
+        _start_components(state, raise_errors=raise_errors)
+
+
+def _start_components(state: ServerState, *, raise_errors: bool) -> None:
+    if state.ready:
+        return
     try:
         state.manager.load_all(ready=False)
         controller = RolloutController(state.project, state.manager, clock=state.clock)
@@ -59,11 +75,16 @@ def start_components(state: ServerState) -> None:
             state.monitor_leader = MonitorLeader(
                 monitor, controller.store, controller.worker_id, alerts=alerting
             )
+        state.load_error = None
         state.manager.ready = True
+        for name, why in state.manager.load_errors.items():
+            logger.error("deployment %s could not be loaded: %s", name, why)
     except Exception as exc:  # readyz reports it; the process stays up to say so
         state.load_error = str(exc)
         state.manager.ready = False
         logger.error("loading the deployments failed: %s", exc)
+        if raise_errors:
+            raise
     if state.tune_gc:
         _tune_gc()
 
@@ -157,12 +178,18 @@ def lifespan(state: ServerState) -> Any:
         control = ControlLoop(state)
 
         async def control_loop() -> None:
+            reported: dict[str, float] = {}
             while True:
                 await asyncio.sleep(state.tick_seconds)
                 try:
                     await loop.run_in_executor(None, control.tick)
-                except Exception:
-                    logger.exception("the control loop failed; retrying")
+                except Exception as exc:
+                    # Once a minute per kind of failure: a database that is away fails every
+                    # tick, and a traceback a second would fill the disk it is missing.
+                    kind, now = type(exc).__name__, time.monotonic()
+                    if now - reported.get(kind, -_REPORT_EVERY_S) >= _REPORT_EVERY_S:
+                        reported[kind] = now
+                        log_unexpected(exc, "the control loop (retried every tick)")
 
         loading = loop.run_in_executor(None, start_components, state)
         controlling = loop.create_task(control_loop())
@@ -173,7 +200,8 @@ def lifespan(state: ServerState) -> Any:
             await asyncio.wait_for(asyncio.shield(loading), timeout=None)
             # The drain: uvicorn has finished the in-flight requests; commit what they logged.
             state.manager.close()
-            await loop.run_in_executor(None, state.writer.stop)
+            drain = state.project.spec.logging.drain_timeout_s
+            await loop.run_in_executor(None, state.writer.stop, drain)
             if state.alerts is not None:  # deliver queued notifications
                 await loop.run_in_executor(None, state.alerts.close, 5.0)
             if state.controller is not None:  # another worker (or the next start) takes over

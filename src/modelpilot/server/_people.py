@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelpilot.errors import ValidationFailed
+from modelpilot.errors import ConfigError, ConflictError, ValidationFailed
 from modelpilot.server._errors import need
+from modelpilot.server._feedback import target_validator
 from modelpilot.server._requests import (
     authorize,
     check_types,
@@ -91,9 +92,11 @@ class PeopleRoutes:
             )
         loop = asyncio.get_running_loop()
         queue = need(self.state.reviews)
-        decide = functools.partial(
-            queue.decide, request.path_params["id"], body["value"], actor=who.name
-        )
+        item = await loop.run_in_executor(None, queue.get, request.path_params["id"])
+        # The decision becomes the prediction's label: the same check as a label's.
+        validator = target_validator(self.state, item.model, item.version or 0)
+        value = validator.check(body["value"], field="value")
+        decide = functools.partial(queue.decide, request.path_params["id"], value, actor=who.name)
         item = await loop.run_in_executor(None, decide)
         return json_response(item.to_dict())
 
@@ -114,6 +117,11 @@ class PeopleRoutes:
         ladder = need(state.ladder)
         current = ladder.state(name)
         degree = body.get("degree") or (current.proposal if body.get("apply_proposal") else None)
+        if degree is None and body.get("apply_proposal"):
+            raise ConflictError(
+                f"the ladder has no proposal for {name} now (it proposes once enough reviews "
+                "are decided); send a degree instead"
+            )
         if degree is None:
             raise ValidationFailed(
                 [
@@ -143,5 +151,9 @@ class PeopleRoutes:
             actor=who.name,
             force=bool(body.get("force")),
         )
-        run = await loop.run_in_executor(None, trigger)
+        try:
+            run = await loop.run_in_executor(None, trigger)
+        except ConfigError as exc:
+            # No trainer configured: the server's project file, not the request, is wrong.
+            raise ConflictError(exc.message) from None
         return json_response(run.to_dict())

@@ -21,6 +21,7 @@ from modelpilot.server._auth import Principal, Role, TokenStore
 from modelpilot.server._errors import dumps
 
 __all__ = [
+    "MAX_TEXT_CHARS",
     "BadQueryParameter",
     "MalformedBody",
     "authorize",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 _EXPECTED = {str: "a string", bool: "true or false", int: "an integer"}
+#: Free text a request may store (a reason, a note): stored in the audit log and shown back
+#: on every read, so a few paragraphs at most, not megabytes.
+MAX_TEXT_CHARS = 2000
 
 
 def authorize(tokens: TokenStore, request: Request, role: Role) -> Principal:
@@ -116,13 +120,15 @@ async def json_object(
 
 
 def check_types(body: Mapping[str, Any], types: Mapping[str, type]) -> None:
-    """Refuse, with a 422 naming every one, the fields of ``body`` of the wrong JSON type.
+    """Refuse, with a 422 naming every one, the fields of ``body`` of the wrong JSON type,
+    and strings longer than ``MAX_TEXT_CHARS``.
 
-    An absent field, or null, passes: the handler applies its default.
+    An absent field passes (the handler applies its default); null does not: it is not a
+    value of the field's type, and the OpenAPI document says so.
 
     Examples
     --------
-    >>> check_types({"force": True, "reason": None}, {"force": bool, "reason": str})
+    >>> check_types({"force": True}, {"force": bool, "reason": str})
     >>> check_types({"force": "false", "version": True}, {"force": bool, "version": int})
     Traceback (most recent call last):
     ...
@@ -131,9 +137,18 @@ def check_types(body: Mapping[str, Any], types: Mapping[str, type]) -> None:
     problems = [
         {"field": name, "expected": _EXPECTED[kind], "got": body[name]}
         for name, kind in types.items()
-        if body.get(name) is not None
+        if name in body
         # JSON's true and false are Python's bool, a subclass of int: not a number here.
         and (not isinstance(body[name], kind) or (kind is int and isinstance(body[name], bool)))
+    ]
+    problems += [
+        {
+            "field": name,
+            "expected": f"at most {MAX_TEXT_CHARS:,} characters",
+            "got": f"{len(body[name]):,} characters",
+        }
+        for name, kind in types.items()
+        if kind is str and isinstance(body.get(name), str) and len(body[name]) > MAX_TEXT_CHARS
     ]
     if problems:
         raise ValidationFailed(problems)
@@ -142,7 +157,8 @@ def check_types(body: Mapping[str, Any], types: Mapping[str, type]) -> None:
 def integer_parameter(
     params: Mapping[str, str], name: str, *, default: int, low: int, high: int, example: str
 ) -> int:
-    """A whole-number query parameter in ``[low, high]``; absent or empty, ``default``.
+    """A whole-number query parameter in ``[low, high]``; absent, ``default`` (empty is not
+    a number).
 
     Examples
     --------
@@ -151,8 +167,8 @@ def integer_parameter(
     >>> integer_parameter({}, "limit", default=100, low=1, high=1000, example="")
     100
     """
-    raw = params.get(name, "")
-    if raw == "":
+    raw = params.get(name)
+    if raw is None:
         return default
     # str.isdigit alone admits other scripts' digits; int() admits signs, spaces and "_".
     if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
@@ -163,7 +179,8 @@ def integer_parameter(
 def choice_parameter(
     params: Mapping[str, str], name: str, *, default: str, choices: Sequence[str], example: str
 ) -> str:
-    """A query parameter that is one of ``choices``; absent or empty, ``default``.
+    """A query parameter that is one of ``choices``; absent, ``default`` (empty is none of
+    them).
 
     Examples
     --------
@@ -173,7 +190,7 @@ def choice_parameter(
     ...
     modelpilot.server._requests.BadQueryParameter: the query parameter 'status' must be one of pending, all, got 'pendng'; ...
     """  # noqa: E501
-    raw = params.get(name, "") or default
+    raw = params.get(name, default)
     if raw not in choices:
         raise BadQueryParameter(name, f"one of {', '.join(choices)}", raw, example)
     return raw

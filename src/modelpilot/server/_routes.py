@@ -52,7 +52,10 @@ def _response(request: Request, exc: Exception, *, routed: bool = True) -> Respo
     # The Open Inference Protocol's error shape on its routes; a path no route serves has none.
     path = request.url.path
     status, body = error_response(exc, v2=routed and path.startswith("/v2/"), where=path)
-    return Response(body, status_code=status, media_type="application/json")
+    # Past a body limit the rest of the body is still on its way: close the connection
+    # (uvicorn does on this header) rather than read it to find the next request.
+    headers = {"connection": "close"} if status == 413 else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 async def _on_error(request: Request, exc: Exception) -> Response:

@@ -13,10 +13,11 @@ from typing import Any
 
 import uvicorn
 
+from modelpilot.errors import ModelpilotError
 from modelpilot.project import Project
 from modelpilot.server._app import ServingApp, create_app
 from modelpilot.server._http import PredictionProtocol
-from modelpilot.server._state import build_state
+from modelpilot.server._state import ServerState, build_state
 
 __all__ = ["WORKER_HEALTHCHECK_S", "app_factory", "serve"]
 
@@ -59,6 +60,7 @@ def serve(
         "log_level": log_level,
         "access_log": False,
         "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": settings.keep_alive_s,
         "lifespan": "on",
         # uvicorn's httptools protocol with a direct path for the prediction routes.
         "http": PredictionProtocol,
@@ -83,8 +85,10 @@ def serve(
         )
         return
     app = _server_app(project, trust=trust, force=force)
+    _check_something_to_serve(app.state)
     if threading.current_thread() is not threading.main_thread():
         _run(app, sock, options)
+        _check_log_complete(app.state)
         return
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again, which kills the
     # process with status -15. A drained stop is a success: with this handler in place while
@@ -94,6 +98,53 @@ def serve(
         _run(app, sock, options)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    _check_log_complete(app.state)
+
+
+class NothingToServe(ModelpilotError):
+    """No deployment of the project names a registered version: the server would serve
+    nothing, so it does not start."""
+
+    kind = "nothing_to_serve"
+
+    def __init__(self, problems: dict[str, str], registered: list[str]) -> None:
+        reasons = "; ".join(f"deployment {name!r}: {why}" for name, why in problems.items())
+        models = ", ".join(registered) or "none yet"
+        super().__init__(
+            f"no deployment can be served ({reasons}). Registered models: {models}. Register "
+            "the model and set its alias (`modelpilot register MODEL_FILE --alias production`"
+            "), or name the registered model in modelpilot.yaml (`model:`, or a `deployments:`"
+            " section)"
+        )
+
+
+class LogIncomplete(ModelpilotError):
+    """The server stopped with prediction-log records outside the database."""
+
+    kind = "log_incomplete"
+    exit_code = 1
+
+    def __init__(self, dead_lettered: int, lost: int, path: object) -> None:
+        lost_text = f"; {lost:,} are lost (see the server log)" if lost else ""
+        super().__init__(
+            f"{dead_lettered + lost:,} prediction-log records could not be committed: "
+            f"{dead_lettered:,} are in the dead-letter file {path}{lost_text}. Fix the "
+            "database; the file holds one JSON record per line, with the error that kept it "
+            "out, to inspect or load back"
+        )
+
+
+def _check_something_to_serve(state: ServerState) -> None:
+    problems = state.manager.unresolved()
+    if problems and len(problems) == len(state.manager.specs):
+        registered = [m["name"] for m in state.project.registry.list_models()]
+        raise NothingToServe(problems, registered)
+
+
+def _check_log_complete(state: ServerState) -> None:
+    stats = state.writer.stats
+    if state.writer.failed:
+        raise LogIncomplete(stats.dead_lettered, stats.lost, state.writer.dead_letter_path)
 
 
 def _run(app: Any, sock: socket.socket | None, options: dict[str, Any]) -> None:

@@ -115,6 +115,8 @@ def build_state(
         max_queue=spec.logging.max_queue,
         scrubbers=scrubbers,
         dead_letter_path=project.directory / ".modelpilot" / "dead-letter" / "predictions.jsonl",
+        dead_letter_reserve=spec.logging.dead_letter_reserve_bytes,
+        durable_timeout=spec.logging.durable_timeout_s,
     )
     recorder = PredictionRecorder(
         writer, clock=clock, durable=spec.logging.durable, observer=metrics

@@ -49,7 +49,17 @@ def decode_v1(body: bytes, key: str | None) -> tuple[list[Any], str | None]:
                 ]
             )
         request_key = payload.get("key")
-        return instances, key or (str(request_key) if request_key is not None else None)
+        if "key" in payload and not isinstance(request_key, str):
+            raise ValidationFailed(
+                [
+                    {
+                        "field": "key",
+                        "expected": "a string (the sticky routing key)",
+                        "got": request_key,
+                    }
+                ]
+            )
+        return instances, key or request_key
     return [payload], key
 
 

@@ -18,29 +18,40 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelpilot.errors import ModelpilotError, ValidationFailed
+from modelpilot.errors import ValidationFailed
+from modelpilot.server._v2_tensors import V2Error, tensor_parameters, tensor_values
 from modelpilot.spec import FeatureSpec
 
-__all__ = ["V2Request", "decode_request", "encode_response", "model_metadata"]
-
-_NUMPY = {
-    "BOOL": np.bool_,
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "FP16": np.float16,
-    "FP32": np.float32,
-    "FP64": np.float64,
-}
+__all__ = [
+    "V2Error",
+    "V2Request",
+    "decode_request",
+    "encode_response",
+    "header_length",
+    "model_metadata",
+]
 
 
-class V2Error(ModelpilotError):
-    kind = "bad_request"
+def header_length(raw: bytes | None) -> int | None:
+    """The JSON header's length from ``Inference-Header-Content-Length`` (None: absent).
+
+    Examples
+    --------
+    >>> header_length(b"120"), header_length(None)
+    (120, None)
+    >>> header_length(b"abc")
+    Traceback (most recent call last):
+    ...
+    modelpilot.server._v2_tensors.V2Error: Inference-Header-Content-Length must be ...
+    """
+    if raw is None:
+        return None
+    if not (raw.isdigit() and len(raw) <= 12):
+        raise V2Error(
+            "Inference-Header-Content-Length must be the JSON header's length in bytes (a "
+            f"whole number), got {raw.decode('latin-1')[:40]!r}"
+        )
+    return int(raw)
 
 
 @dataclass
@@ -52,56 +63,84 @@ class V2Request:
     binary_default: bool
 
 
-def _bytes_tensor(raw: bytes) -> list[str]:
-    items, offset = [], 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise V2Error("a BYTES tensor is truncated: its 4-byte length prefix is cut off")
-        (length,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        items.append(raw[offset : offset + length].decode("utf-8", errors="replace"))
-        offset += length
-    return items
-
-
-def _flatten(data: Any) -> list[Any]:
-    if isinstance(data, list) and data and isinstance(data[0], list):
-        return [v for row in data for v in _flatten(row)]
-    return data if isinstance(data, list) else [data]
-
-
-def _tensor_values(
-    tensor: dict[str, Any], binary: memoryview | None, offset: int
-) -> tuple[list[Any], int]:
-    name = tensor.get("name", "?")
-    datatype = str(tensor.get("datatype", "")).upper()
-    params = tensor.get("parameters") or {}
-    size = params.get("binary_data_size")
-    if size is not None:
-        if binary is None or offset + int(size) > len(binary):
-            raise V2Error(
-                f"input {name!r} declares {size} bytes of binary data, but the body "
-                "does not hold them"
+def _records(
+    tensors: dict[str, tuple[list[Any], list[int]]], features: Sequence[FeatureSpec]
+) -> list[dict[str, Any]]:
+    names = [f.name for f in features]
+    if len(tensors) == 1 and next(iter(tensors)) not in names:
+        ((name, (values, shape)),) = tensors.items()
+        if len(shape) != 2 or shape[1] != len(names):
+            raise ValidationFailed(
+                [
+                    {
+                        "field": name,
+                        "expected": f"shape [n, {len(names)}] with columns "
+                        f"{', '.join(names)}, or one tensor per feature",
+                        "got": f"shape {shape}",
+                    }
+                ]
             )
-        raw = bytes(binary[offset : offset + int(size)])
-        offset += int(size)
-        if datatype == "BYTES":
-            return _bytes_tensor(raw), offset
-        if datatype not in _NUMPY:
-            raise V2Error(
-                f"input {name!r} has datatype {datatype!r}; expected one of "
-                f"{', '.join([*_NUMPY, 'BYTES'])}"
-            )
-        return np.frombuffer(raw, dtype=_NUMPY[datatype]).tolist(), offset
-    if "data" not in tensor:
-        raise V2Error(f"input {name!r} has neither 'data' nor binary_data_size")
-    return _flatten(tensor["data"]), offset
+        width = len(names)
+        return [
+            dict(zip(names, values[i * width : (i + 1) * width], strict=True))
+            for i in range(shape[0])
+        ]
+    unknown = [n for n in tensors if n not in names]
+    missing = [n for n in names if n not in tensors]
+    problems = [
+        {"field": n, "expected": "a feature of the model", "got": "unknown input"} for n in unknown
+    ]
+    problems += [
+        {"field": n, "expected": "an input tensor", "got": "(missing)"}
+        for n in missing
+        if not any(f.name == n and f.nullable for f in features)
+    ]
+    problems += [
+        {"field": n, "expected": "shape [n] or [n, 1] (one feature)", "got": f"shape {shape}"}
+        for n, (_, shape) in tensors.items()
+        if n in names and not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1))
+    ]
+    if problems:
+        raise ValidationFailed(problems)
+    lengths = {n: len(v) for n, (v, _) in tensors.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValidationFailed(
+            [
+                {
+                    "field": n,
+                    "expected": "the same length as the other inputs",
+                    "got": f"{size} values",
+                }
+                for n, size in lengths.items()
+            ]
+        )
+    n_rows = next(iter(lengths.values())) if lengths else 0
+    return [{n: tensors[n][0][i] for n in tensors} for i in range(n_rows)]
+
+
+def _outputs(request: dict[str, Any]) -> tuple[list[str] | None, set[str]]:
+    wanted = request.get("outputs")
+    if wanted is None:
+        return None, set()
+    example = 'a list of objects such as [{"name": "predict"}]'
+    if not isinstance(wanted, list):
+        raise V2Error(f"'outputs' must be {example}, got {wanted!r}"[:300])
+    outputs: list[str] = []
+    binary: set[str] = set()
+    for item in wanted:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise V2Error(f"'outputs' must be {example}, got an item {item!r}"[:300])
+        outputs.append(item["name"])
+        if tensor_parameters(item, f"output {item['name']!r}").get("binary_data"):
+            binary.add(item["name"])
+    return outputs, binary
 
 
 def decode_request(
     body: bytes, header_length: int | None, features: Sequence[FeatureSpec]
 ) -> V2Request:
-    """Turn a V2 inference request into one record per row."""
+    """Turn a V2 inference request into one record per row (see ``_v2_tensors`` for what a
+    tensor must be)."""
     if header_length is not None:
         if header_length > len(body):
             raise V2Error(
@@ -117,78 +156,36 @@ def decode_request(
         raise V2Error(f"the request body is not valid JSON ({exc})") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise V2Error("a V2 inference request is a JSON object with an 'inputs' list of tensors")
-    names = [f.name for f in features]
+    parameters = tensor_parameters(request, "the request")
     tensors: dict[str, tuple[list[Any], list[int]]] = {}
     offset = 0
     for tensor in request["inputs"]:
-        if not isinstance(tensor, dict) or "name" not in tensor or "shape" not in tensor:
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             raise V2Error("each input tensor needs 'name', 'shape', 'datatype' and 'data'")
-        values, offset = _tensor_values(tensor, binary, offset)
-        tensors[str(tensor["name"])] = (values, [int(s) for s in tensor["shape"]])
-    records: list[dict[str, Any]]
-    if len(tensors) == 1 and next(iter(tensors)) not in names:
-        ((values, shape),) = tensors.values()
-        if len(shape) != 2 or shape[1] != len(names):
+        if "shape" not in tensor:
+            raise V2Error("each input tensor needs 'name', 'shape', 'datatype' and 'data'")
+        if tensor["name"] in tensors:
             raise ValidationFailed(
-                [
-                    {
-                        "field": next(iter(tensors)),
-                        "expected": f"shape [n, {len(names)}] with columns "
-                        f"{', '.join(names)}, or one tensor per feature",
-                        "got": f"shape {shape}",
-                    }
-                ]
+                [{"field": tensor["name"], "expected": "one tensor per name", "got": "two"}]
             )
-        width = len(names)
-        records = [
-            dict(zip(names, values[i * width : (i + 1) * width], strict=True))
-            for i in range(shape[0])
-        ]
-    else:
-        unknown = [n for n in tensors if n not in names]
-        missing = [n for n in names if n not in tensors]
-        problems = [
-            {"field": n, "expected": "a feature of the model", "got": "unknown input"}
-            for n in unknown
-        ]
-        problems += [
-            {"field": n, "expected": "an input tensor", "got": "(missing)"}
-            for n in missing
-            if not any(f.name == n and f.nullable for f in features)
-        ]
-        if problems:
-            raise ValidationFailed(problems)
-        lengths = {n: len(v) for n, (v, _) in tensors.items()}
-        if len(set(lengths.values())) > 1:
-            raise ValidationFailed(
-                [
-                    {
-                        "field": n,
-                        "expected": "the same length as the other inputs",
-                        "got": f"{size} values",
-                    }
-                    for n, size in lengths.items()
-                ]
-            )
-        n_rows = next(iter(lengths.values())) if lengths else 0
-        records = [{n: tensors[n][0][i] for n in tensors} for i in range(n_rows)]
-    wanted = request.get("outputs")
-    outputs = None
-    binary_outputs: set[str] = set()
-    if isinstance(wanted, list):
-        outputs = []
-        for item in wanted:
-            outputs.append(str(item.get("name")))
-            if (item.get("parameters") or {}).get("binary_data"):
-                binary_outputs.add(str(item.get("name")))
-    binary_default = bool((request.get("parameters") or {}).get("binary_data_output"))
+        values, shape, offset = tensor_values(tensor, binary, offset)
+        tensors[tensor["name"]] = (values, shape)
+    if binary is not None and offset != len(binary):
+        raise V2Error(
+            f"the body has {len(binary) - offset} bytes after the binary data its tensors "
+            "declare (binary_data_size); send exactly the tensors' bytes"
+        )
+    records = _records(tensors, features)
+    outputs, binary_outputs = _outputs(request)
     request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str | int):
+        raise V2Error(f"'id' must be a string, got {request_id!r}"[:300])
     return V2Request(
         str(request_id) if request_id is not None else None,
         records,
         outputs,
         binary_outputs,
-        binary_default,
+        bool(parameters.get("binary_data_output")),
     )
 
 
@@ -281,11 +278,18 @@ def model_metadata(
     *,
     flavor: str,
     task: str | None,
+    classes: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
+    """The V2 model metadata; ``predict`` declares the datatype ``infer`` answers with (a
+    classifier's: that of its ``classes``, INT64 for integer classes, BYTES for strings)."""
     kinds = {"numeric": "FP64", "boolean": "BOOL", "categorical": "BYTES", "text": "BYTES"}
-    outputs = [
-        {"name": "predict", "datatype": "FP64" if task == "regression" else "BYTES", "shape": [-1]}
-    ]
+    if task == "regression":
+        predict = "FP64"
+    elif classes is not None and len(classes) > 0:
+        predict = _datatype(np.asarray(list(classes)))
+    else:
+        predict = "BYTES"
+    outputs = [{"name": "predict", "datatype": predict, "shape": [-1]}]
     if task in ("binary", "multiclass"):
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
     outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [-1]})

@@ -51,6 +51,7 @@ ALERT_METRICS: tuple[str, ...] = (
     "unseen_rate",
     "drift_score",
     "drift_detected",
+    "labels_skipped",
     "drift_share",
     "prediction_drift",
     "drift_window_rows",

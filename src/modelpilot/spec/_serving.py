@@ -32,6 +32,12 @@ class LoggingSettings(StrictModel):
     # 0 turns it off.
     compact_interval_s: float = Field(default=300.0, ge=0)
     compact_rows: int = Field(default=10_000, ge=2, le=1_000_000)
+    # When the database fails (docs/reliability.md): a durable request waits this long for
+    # its commit, then gets 503; a stopping server retries this long, then puts what it still
+    # holds in the dead-letter file, for which this much disk space is kept in reserve.
+    durable_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    dead_letter_reserve_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
 
 
 class ServingSettings(StrictModel):
@@ -48,8 +54,18 @@ class ServingSettings(StrictModel):
     max_batch_size: int = Field(default=64, ge=1)
     max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     model_threads: int = Field(default=1, ge=1, le=64)
+    # Request bodies past these answer 413 at once (docs/reliability.md): the prediction
+    # routes, POST /v1/feedback, and every other route (admin actions, review decisions).
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_feedback_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_other_body_bytes: int = Field(default=65_536, ge=1024)
     max_instances: int = Field(default=10_000, ge=1)
+    # Connections (server/_connections.py): at most max_connections open (None: the process's
+    # file-descriptor limit less a reserve), each sending its request's headers within
+    # header_timeout_s; an idle keep-alive connection is closed after keep_alive_s.
+    max_connections: int | None = Field(default=None, ge=1)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_s: float = Field(default=5.0, gt=0, le=600)
     open_predict: bool = False
     tokens_file: str = ".modelpilot/tokens.json"
 

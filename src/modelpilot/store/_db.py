@@ -73,6 +73,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file owner-only (0600) in an owner-only directory (0700), as
+    ``tokens.json`` is: the prediction log holds the requests' inputs. SQLite creates its
+    -wal and -shm files with the database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
+
+
 def create_database(url: str, *, base_dir: str | os.PathLike[str] = ".") -> Engine:
     """Open (and create or upgrade) the metadata database at ``url``."""
     resolved = resolve_url(url, base_dir)
@@ -81,7 +93,7 @@ def create_database(url: str, *, base_dir: str | os.PathLike[str] = ".") -> Engi
     kwargs: dict[str, Any] = {}
     if is_sqlite:
         if parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(parsed.database))
         else:  # one shared connection, or every connection would see its own empty database
             kwargs["poolclass"] = StaticPool
             kwargs["connect_args"] = {"check_same_thread": False}

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from modelpilot.store._tables import feedback, prediction_ids, prediction_segments
@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 FEEDBACK_KINDS = ("label", "redo", "correction")
+#: Labels no later label replaced: the ones every reader counts.
+_ACTIVE = feedback.c.replaced_at.is_(None)
 _IN, _OUT = "in:", "out:"
 _META = ["id", "ts", "model", "version", "source", "batch_id", "latency_ms"]
 # What reading segments back selects: each segment's own fields, then its rows' payload.
@@ -179,6 +181,9 @@ class FeedbackItem:
     label: Any = None
     kind: str = "label"
     source: str = "api"
+    #: A correction: the prediction's earlier labels are marked replaced (kept as history,
+    #: read by no metric), this one counts.
+    replace: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +354,22 @@ class PredictionLog:
         """Which of ``ids`` are logged predictions."""
         return set(self._segments_of(ids))
 
+    def versions_of(self, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The model and version that made each logged prediction of ``ids``."""
+        segments = self._segments_of(ids)
+        stmt = select(
+            prediction_segments.c.seq, prediction_segments.c.model, prediction_segments.c.version
+        ).where(prediction_segments.c.seq.in_(bindparam("seqs", expanding=True)))
+        wanted = sorted(set(segments.values()))
+        made: dict[int, tuple[str, int]] = {}
+        with self.engine.connect() as connection:
+            for begin in range(0, len(wanted), 500):
+                chunk = wanted[begin : begin + 500]
+                made.update(
+                    {seq: (m, v) for seq, m, v in connection.execute(stmt, {"seqs": chunk})}
+                )
+        return {pid: made[seq] for pid, seq in segments.items() if seq in made}
+
     def add_feedback(self, items: Sequence[FeedbackItem]) -> list[FeedbackResult]:
         """Record labels by prediction id. Each item is accepted or gets its own error."""
         known = self.exists([item.prediction_id for item in items])
@@ -384,8 +405,25 @@ class PredictionLog:
                     }
                 )
                 results.append(FeedbackResult(item.prediction_id, True))
+        replaced = sorted(
+            {
+                item.prediction_id
+                for item, result in zip(items, results, strict=True)
+                if result.accepted and item.replace and item.kind == "label"
+            }
+        )
         if rows:
             with self.engine.begin() as connection:
+                if replaced:  # before the insert: the new labels are not replaced
+                    connection.execute(
+                        update(feedback)
+                        .where(
+                            feedback.c.prediction_id.in_(replaced),
+                            feedback.c.kind == "label",
+                            feedback.c.replaced_at.is_(None),
+                        )
+                        .values(replaced_at=now)
+                    )
                 connection.execute(feedback.insert(), rows)
         return results
 
@@ -396,7 +434,7 @@ class PredictionLog:
         with their predictions, in arrival order: what a concept-drift monitor consumes."""
         stmt = (
             select(feedback.c.prediction_id, feedback.c.label, feedback.c.ts)
-            .where(feedback.c.kind == "label", feedback.c.ts > since)
+            .where(feedback.c.kind == "label", feedback.c.ts > since, _ACTIVE)
             .order_by(feedback.c.ts, feedback.c.id)
             .limit(limit)
         )
@@ -444,7 +482,7 @@ class PredictionLog:
                     prediction_segments, segment.seq == prediction_ids.c.segment
                 )
             )
-            .where(feedback.c.kind == "label", feedback.c.ts >= start, *where)
+            .where(feedback.c.kind == "label", feedback.c.ts >= start, _ACTIVE, *where)
         )
         with self.engine.connect() as connection:
             return (
@@ -490,7 +528,7 @@ class PredictionLog:
             return frame.assign(label=pd.Series(dtype=object), label_ts=pd.Series(dtype=float))
         stmt = (
             select(feedback.c.prediction_id, feedback.c.label, feedback.c.ts)
-            .where(feedback.c.kind == "label")
+            .where(feedback.c.kind == "label", _ACTIVE)
             .where(feedback.c.prediction_id.in_(bindparam("ids", expanding=True)))
             .order_by(feedback.c.ts, feedback.c.id)
         )

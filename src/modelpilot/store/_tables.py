@@ -119,6 +119,8 @@ feedback = Table(
     Column("kind", String(20), nullable=False),
     Column("label", Text, nullable=True),
     Column("source", String(200), nullable=False),
+    # Set when a later label replaced this one (``replace``): kept as history, read by none.
+    Column("replaced_at", Float, nullable=True),
     Index("ix_feedback_prediction_id", "prediction_id"),
     Index("ix_feedback_ts", "ts"),
 )

@@ -39,6 +39,8 @@ _ROLE_TEXT: dict[Role, str] = {
 }
 ANY: dict[str, Any] = {}  # any JSON value: a label, a prediction, a decision
 STRING = {"type": "string"}
+#: Free text a request stores (a reason): capped (server/_requests.py MAX_TEXT_CHARS).
+TEXT = {"type": "string", "maxLength": 2000}
 INTEGER = {"type": "integer"}
 NUMBER = {"type": "number"}
 BOOLEAN = {"type": "boolean"}

@@ -8,6 +8,7 @@ from modelpilot.server._openapi._blocks import (
     DEPLOYMENT,
     NOT_READY,
     STRING,
+    TEXT,
     json_response,
     nullable,
     obj,
@@ -89,10 +90,14 @@ def deployment_paths() -> dict[str, Any]:
                 tag="deployments",
                 role="admin",
                 ok=json_response(ref("Deployment"), "the deployment as it serves now"),
+                description="After a start whose load failed (an artifact missing or changed), "
+                "it loads every deployment again: restore the file, then reload.",
                 errors={
-                    "400": "artifact_error, untrusted_artifact: the version fails to load",
                     "404": "not_found: no such deployment, or its alias points nowhere",
-                    "409": "rejected_version: the version missed its key-metric targets",
+                    "409": "artifact_error, untrusted_artifact: the version's artifact fails to "
+                    "load (the reason says why); rejected_version: it missed its key-metric "
+                    "targets",
+                    "503": "not_ready: the server is still loading its models",
                 },
             ),
         },
@@ -152,6 +157,7 @@ def automation_paths() -> dict[str, Any]:
                     "400": "bad_request: the body is not JSON, or not a JSON object; "
                     "or an unknown degree",
                     "404": "not_found: no such deployment",
+                    "409": "conflict: apply_proposal, but the ladder proposes nothing now",
                     "422": "validation_error: no degree (and no proposal to apply); or "
                     "degree, apply_proposal or reason of the wrong type",
                     **need_loaded,
@@ -230,7 +236,16 @@ def automation_paths() -> dict[str, Any]:
                 tag="reviews",
                 role="admin",
                 body=request_body(
-                    obj({"value": {"description": "the decision"}}, required=["value"])
+                    obj(
+                        {
+                            "value": {
+                                "description": "the decision, as a label: one of the model's "
+                                "classes for a classifier, a finite number for a regressor",
+                                "not": {"type": "null"},
+                            }
+                        },
+                        required=["value"],
+                    )
                 ),
                 ok=json_response(ref("Review"), "the decided review"),
                 errors={
@@ -238,7 +253,8 @@ def automation_paths() -> dict[str, Any]:
                     "404": "not_found: no such review",
                     "409": "conflict: decided already, expired, or its prediction is not "
                     "logged yet (retry)",
-                    "422": "validation_error: no value (or null)",
+                    "422": "validation_error: no value (or null), or one that does not fit "
+                    "the model's task",
                     **need_loaded,
                 },
             ),
@@ -252,7 +268,7 @@ def automation_paths() -> dict[str, Any]:
                 body=request_body(
                     obj(
                         {
-                            "reason": STRING,
+                            "reason": TEXT,
                             "force": {
                                 "type": "boolean",
                                 "description": "ignore the cooldown and min_new_labels",
@@ -263,9 +279,9 @@ def automation_paths() -> dict[str, Any]:
                 ),
                 ok=json_response(ref("RetrainRun"), "the run, started in the background"),
                 errors={
-                    "400": "bad_request: the body is not JSON, or not a JSON object; "
-                    "config_error: the project file names no retrain command or function",
-                    "409": "conflict: cooling down, too few new labels, or runs in progress",
+                    "400": "bad_request: the body is not JSON, or not a JSON object",
+                    "409": "conflict: cooling down, too few new labels, runs in progress, or "
+                    "the project file names no retrain command or function",
                     "422": "validation_error: reason is not a string, or force not true or false",
                     **need_loaded,
                 },

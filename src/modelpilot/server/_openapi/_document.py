@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 __all__ = ["openapi_document"]
 
 
+_BOOLEAN_TEXT = {
+    "type": "string",
+    "pattern": r"^\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]"
+    r"|[YyNnTtFf01])\s*$",
+}
+
+
 def _feature_schema(feature: FeatureSpec) -> dict[str, Any]:
     schema: dict[str, Any]
     if feature.type == "numeric":
@@ -25,11 +32,14 @@ def _feature_schema(feature: FeatureSpec) -> dict[str, Any]:
         if feature.range is not None:
             schema["minimum"], schema["maximum"] = feature.range
     elif feature.type == "boolean":
-        schema = {"type": "boolean"}
-    else:
-        schema = {"type": "string"}
+        # What the validator takes for a boolean: true/false, 0/1, and their usual spellings.
+        schema = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, _BOOLEAN_TEXT]}
+    elif feature.type == "categorical":
+        schema = {"type": ["string", "number"], "description": "a number is read as its text"}
         if feature.categories:
             schema["examples"] = feature.categories
+    else:
+        schema = {"type": "string"}
     if feature.nullable:
         schema = {"anyOf": [schema, {"type": "null"}]}
     if feature.description:
@@ -88,6 +98,26 @@ def openapi_document(state: ServerState) -> dict[str, Any]:
     paths.update(
         {**deployment_paths(), **automation_paths(), **monitoring_paths(), **health_paths()}
     )
+    # The series' window is bounded by how long points are kept.
+    for parameter in paths["/v1/metrics/series"]["get"]["parameters"]:
+        if parameter["name"] == "since":
+            retention = state.project.spec.monitoring.retention_days * 86400
+            parameter["schema"] = {**parameter["schema"], "maximum": retention}
+    # Links: where a listed deployment's name goes next (a client, or a stateful test such as
+    # schemathesis's, follows them from the list to a prediction).
+    first = "$response.body#/deployments/0/name"
+    listed = paths["/v1/deployments"]["get"]["responses"]["200"]
+    listed["links"] = {
+        "predict": {"operationId": "predict", "parameters": {"name": first}},
+        "v2_infer": {"operationId": "v2_infer", "parameters": {"name": first}},
+        "v2_model": {"operationId": "v2_model", "parameters": {"name": first}},
+        "rollout_status": {"operationId": "rollout_status", "parameters": {"name": first}},
+    }
+    named = {
+        "v2_infer": {"operationId": "v2_infer", "parameters": {"name": "$response.body#/name"}}
+    }
+    paths["/v2/models/{name}"]["get"]["responses"]["200"]["links"] = named
+    paths["/v1/deployments/{name}/reload"]["post"]["responses"]["200"]["links"] = dict(named)
     if state.tokens.open_predict:
         for item in paths.values():
             for operation in item.values():

@@ -12,6 +12,7 @@ from modelpilot.server._openapi._blocks import (
     INTEGER,
     NUMBER,
     STRING,
+    TEXT,
     array,
     enum,
     mapping,
@@ -58,22 +59,28 @@ def operation_schemas(degrees: Iterable[str]) -> dict[str, Any]:
                 "proposal_reason": nullable(STRING),
                 "updated_at": NUMBER,
                 "updated_by": STRING,
-                "reason": STRING,
+                "reason": TEXT,
                 "review": ref("ReviewStats"),
             },
             required=["deployment", "degree", "updated_at", "updated_by", "reason"],
         ),
-        "AutomationChange": obj(
-            {
-                "degree": degree,
-                "apply_proposal": {
-                    "type": "boolean",
-                    "description": "set the degree the ladder proposes",
+        "AutomationChange": {
+            **obj(
+                {
+                    "degree": degree,
+                    "apply_proposal": {
+                        "type": "boolean",
+                        "description": "set the degree the ladder proposes",
+                    },
+                    "reason": TEXT,
                 },
-                "reason": STRING,
-            },
-            description="degree, or apply_proposal: true.",
-        ),
+                description="degree, or apply_proposal: true.",
+            ),
+            "anyOf": [
+                {"required": ["degree"]},
+                {"required": ["apply_proposal"], "properties": {"apply_proposal": {"const": True}}},
+            ],
+        },
         "Review": obj(
             {
                 "id": STRING,

@@ -30,7 +30,7 @@ PREDICT_ERRORS = {
 def predict_operation(operation_id: str, summary: str, record: dict[str, Any]) -> dict[str, Any]:
     many = obj(
         {
-            "instances": {"type": "array", "items": record},
+            "instances": {"type": "array", "items": record, "minItems": 1},
             "key": {"type": "string", "description": "sticky routing key"},
         },
         required=["instances"],
@@ -59,7 +59,7 @@ def infer_operation(operation_id: str, summary: str) -> dict[str, Any]:
     header_length = {
         "name": "Inference-Header-Content-Length",
         "in": "header",
-        "schema": {"type": "integer"},
+        "schema": {"type": "integer", "minimum": 0},
         "description": "binary tensor extension: the length of the JSON part of the body",
     }
     ok = {

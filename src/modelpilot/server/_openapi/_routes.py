@@ -28,6 +28,7 @@ def health_paths() -> dict[str, Any]:
         {
             "status": {"type": "string", "enum": ["ready", "loading", "failed"]},
             "deployments": {"type": "array", "items": STRING},
+            "failed": {"type": "object", "additionalProperties": STRING},
             "error": nullable(STRING),
         },
         required=["status"],
@@ -49,7 +50,10 @@ def health_paths() -> dict[str, Any]:
                 "Readiness: 200 once the models are loaded",
                 tag="health",
                 role=None,
-                ok=json_response(readiness, "ready, with the deployments' names"),
+                ok=json_response(
+                    readiness,
+                    "ready; with a token, the deployments' names and why any failed to load",
+                ),
                 responses={"503": json_response(readiness, f"{not_loaded}; error says why")},
             )
         },
@@ -208,18 +212,39 @@ def monitoring_paths() -> dict[str, Any]:
                 role="predict",
                 parameters=[
                     {
-                        **query_param("name", STRING, "metric names, separated by commas"),
+                        **query_param(
+                            "name",
+                            {
+                                "type": "string",
+                                "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$",
+                            },
+                            "1 to 20 metric names, separated by commas",
+                        ),
                         "required": True,
                     },
                     query_param("deployment", STRING, "only this deployment's series"),
-                    query_param("labels", STRING, "k=v pairs separated by commas"),
-                    query_param("since", {"type": "number", "default": 3600}, "seconds back"),
                     query_param(
-                        "points", {"type": "integer", "default": 600}, "at most, per series"
+                        "labels",
+                        {"type": "string", "pattern": r"^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$"},
+                        "k=v pairs separated by commas",
+                    ),
+                    query_param(
+                        "since",
+                        {"type": "number", "default": 3600, "exclusiveMinimum": 0},
+                        "seconds back (at most monitoring.retention_days)",
+                    ),
+                    query_param(
+                        "points",
+                        {"type": "integer", "default": 600, "minimum": 2, "maximum": 10_000},
+                        "at most, per series",
                     ),
                 ],
                 ok=json_response(ref("Series")),
-                errors={"400": "bad_request: a query parameter is missing or malformed"},
+                errors={
+                    "400": "bad_request: a query parameter is missing or malformed",
+                    "422": "query_too_large: more than 20 names, 100,000 stored points to read "
+                    "or 50,000 points to answer",
+                },
             )
         },
         "/v1/project": {

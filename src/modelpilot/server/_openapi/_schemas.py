@@ -17,6 +17,7 @@ from modelpilot.server._openapi._blocks import (
     INTEGER,
     NUMBER,
     STRING,
+    TEXT,
     array,
     enum,
     mapping,
@@ -25,6 +26,7 @@ from modelpilot.server._openapi._blocks import (
     ref,
 )
 from modelpilot.server._openapi._operation_schemas import operation_schemas
+from modelpilot.server._v2_tensors import DATATYPES, MAX_DIMENSIONS
 from modelpilot.spec import DEGREES
 
 __all__ = ["component_schemas"]
@@ -113,18 +115,40 @@ def _predictions() -> dict[str, Any]:
             {
                 "id": STRING,
                 "parameters": obj({"binary_data_output": BOOLEAN}),
-                "inputs": array(
-                    obj(
+                "inputs": {
+                    **array(
                         {
-                            "name": STRING,
-                            "shape": array(INTEGER),
-                            "datatype": STRING,
-                            "parameters": tensor_parameters,
-                            "data": {"description": "the values, flat or nested"},
-                        },
-                        required=["name", "shape"],
-                    )
-                ),
+                            # JSON data, or binary data after the header (its size declared).
+                            "anyOf": [
+                                {"required": ["data"]},
+                                {
+                                    "required": ["parameters"],
+                                    "properties": {
+                                        "parameters": {"required": ["binary_data_size"]}
+                                    },
+                                },
+                            ],
+                            **obj(
+                                {
+                                    "name": STRING,
+                                    "shape": {
+                                        **array({"type": "integer", "minimum": 0}),
+                                        "minItems": 1,
+                                        "maxItems": MAX_DIMENSIONS,
+                                    },
+                                    "datatype": enum(DATATYPES),
+                                    "parameters": tensor_parameters,
+                                    "data": {
+                                        "description": "the values, flat or nested as the shape: "
+                                        "exactly as many as the shape says"
+                                    },
+                                },
+                                required=["name", "shape", "datatype"],
+                            ),
+                        }
+                    ),
+                    "minItems": 1,
+                },
                 "outputs": array(
                     obj({"name": STRING, "parameters": tensor_parameters}, required=["name"])
                 ),
@@ -168,10 +192,19 @@ def _predictions() -> dict[str, Any]:
         ),
         "FeedbackItem": obj(
             {
-                "prediction_id": STRING,
-                "label": {"description": "the ground truth (required for kind label)"},
+                "prediction_id": {"type": "string", "minLength": 1, "maxLength": 32},
+                "label": {
+                    "description": "the ground truth (required for kind label): one of the "
+                    "model's classes for a classifier, a finite number for a regressor"
+                },
                 "kind": enum(["label", "redo", "correction"]),
-                "source": {"type": "string", "default": "api"},
+                "source": {"type": "string", "default": "api", "maxLength": 200},
+                "replace": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "correct the prediction's label: the earlier one is kept "
+                    "as history and no longer counts",
+                },
             },
             required=["prediction_id"],
         ),
@@ -207,7 +240,7 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
             "step_started_at": NUMBER,
             "paused": BOOLEAN,
             "config": {"type": "object"},
-            "reason": STRING,
+            "reason": TEXT,
             "created_at": NUMBER,
             "created_by": STRING,
             "finished_at": nullable(NUMBER),
@@ -275,12 +308,12 @@ def _deployments(strategies: Iterable[str]) -> dict[str, Any]:
                     "default": False,
                     "description": "deploy a rejected version; required by direct",
                 },
-                "reason": STRING,
+                "reason": TEXT,
             },
             required=["version"],
         ),
         "ActionRequest": obj(
-            {"reason": STRING}, description="Optional; the reason goes to the audit log."
+            {"reason": TEXT}, description="Optional; the reason goes to the audit log."
         ),
     }
 

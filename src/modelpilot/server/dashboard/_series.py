@@ -16,12 +16,22 @@ from typing import Any
 from modelpilot.errors import ModelpilotError
 from modelpilot.monitoring import Point, TimeSeriesStore, parse_labels
 
-__all__ = ["BadSeriesQuery", "SeriesQuery", "series_payload"]
+__all__ = [
+    "MAX_NAMES",
+    "MAX_POINTS",
+    "BadSeriesQuery",
+    "SeriesQuery",
+    "SeriesTooLarge",
+    "series_payload",
+]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Enough rows for a day of 10-second samples of a dozen label sets; more would make one
-# dashboard poll a noticeable load on the metadata database.
+# dashboard poll a noticeable load on the metadata database. It bounds a whole request (all
+# its names together), as MAX_POINTS bounds the answer: a query past either is refused.
 _ROW_LIMIT = 100_000
+MAX_NAMES = 20
+MAX_POINTS = 50_000
 
 
 class BadSeriesQuery(ModelpilotError):
@@ -34,6 +44,20 @@ class BadSeriesQuery(ModelpilotError):
         super().__init__(
             f"the query parameter {parameter!r} must be {expected}, got {got!r}; for example "
             "/v1/metrics/series?name=latency_p99_ms&deployment=houses&since=900"
+        )
+
+
+class SeriesTooLarge(ModelpilotError):
+    """A series query would read or answer more than a request may."""
+
+    http_status = 422
+    kind = "query_too_large"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"this query asks for {what} (limits: {MAX_NAMES} names, {_ROW_LIMIT:,} stored "
+            f"points read, {MAX_POINTS:,} points answered, 'points' up to 10000 per series); "
+            "ask for fewer names, a shorter 'since', a 'deployment' or 'labels', or fewer 'points'"
         )
 
 
@@ -65,13 +89,16 @@ class SeriesQuery:
         cls, params: Mapping[str, str], *, max_since: float = 366 * 86400.0
     ) -> SeriesQuery:
         raw_names = params.get("name", "")
-        names = tuple(n.strip() for n in raw_names.split(",") if n.strip())
+        # Each name once, in the order asked: a repeated name is the same series.
+        names = tuple(dict.fromkeys(n.strip() for n in raw_names.split(",") if n.strip()))
         if not names or not all(_NAME.match(n) for n in names):
             raise BadSeriesQuery(
                 "name",
                 "one or more metric names separated by commas (GET /v1/metrics/names lists them)",
-                raw_names,
+                raw_names if len(raw_names) <= 200 else f"{raw_names[:200]}...",
             )
+        if len(names) > MAX_NAMES:
+            raise SeriesTooLarge(f"{len(names)} different metric names")
         labels: dict[str, str] = {}
         raw_labels = params.get("labels", "")
         if raw_labels:
@@ -116,22 +143,30 @@ def series_payload(store: TimeSeriesStore, query: SeriesQuery, *, now: float) ->
     """
     start = now - query.since
     series: list[dict[str, Any]] = []
+    rows = answered = 0
     for name in query.names:
         groups: dict[tuple[str, str], list[Point]] = {}
-        for point in store.query(name, deployment=query.deployment, start=start, limit=_ROW_LIMIT):
+        budget = _ROW_LIMIT - rows + 1  # one more than allowed: to know it was exceeded
+        for point in store.query(name, deployment=query.deployment, start=start, limit=budget):
             groups.setdefault((point.deployment, point.labels), []).append(point)
+            rows += 1
+        if rows > _ROW_LIMIT:
+            raise SeriesTooLarge(f"more than {_ROW_LIMIT:,} stored points to read")
         for (deployment, text), points in sorted(groups.items()):
             labels = parse_labels(text)
             if any(labels.get(k) != v for k, v in query.labels.items()):
                 continue
+            thinned = _thin(points, query.max_points, start, now)
+            answered += len(thinned)
+            if answered > MAX_POINTS:
+                raise SeriesTooLarge(f"more than {MAX_POINTS:,} points in the answer")
             series.append(
                 {
                     "name": name,
                     "deployment": deployment,
                     "labels": labels,
                     "points": [
-                        {"ts": ts, "value": value, "labels": labels}
-                        for ts, value in _thin(points, query.max_points, start, now)
+                        {"ts": ts, "value": value, "labels": labels} for ts, value in thinned
                     ],
                 }
             )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.store._predictions import PredictionBatch
+from modelpilot.store._segments import PredictionBatch
 
 __all__ = ["LogRows", "MatrixColumns", "join_rows", "output_columns", "row_records"]
 

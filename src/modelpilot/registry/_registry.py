@@ -1,11 +1,16 @@
-"""The model registry: immutable numbered versions, moving aliases with history, an audit log."""
+"""The model registry: immutable numbered versions, moving aliases with history, an audit log.
+
+Why one module of ~430 lines: every write here (a version, an alias move, an audit entry) is one
+transaction whose checks read the same rows its queries read, and those queries are the
+registry's reads; what stands alone lives apart (the version types ``_versions.py``, artifacts
+``_artifacts.py``, registration ``_register.py``, status changes ``_lifecycle.py``).
+"""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelpilot.errors import ModelpilotError, NotFoundError, RejectedVersionError
 from modelpilot.registry._artifacts import ArtifactRef, ArtifactStore
+from modelpilot.registry._versions import ModelRef, ModelVersion, parse_ref
 from modelpilot.spec import FeatureSpec
 from modelpilot.store._tables import alias_history, aliases, audit_log, model_versions, models
 from modelpilot.types import Clock
@@ -25,108 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["ModelRef", "ModelRegistry", "ModelVersion", "parse_ref"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-_REF = re.compile(r"^(?P<name>[^:@]+)(?::(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_.-]+))?$")
 
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``."""
-
-    name: str
-    version: int | None = None
-    alias: str | None = None
-
-    def __str__(self) -> str:
-        if self.version is not None:
-            return f"{self.name}:{self.version}"
-        if self.alias is not None:
-            return f"{self.name}@{self.alias}"
-        return self.name
-
-
-def parse_ref(text: str) -> ModelRef:
-    """Parse a model reference.
-
-    Examples
-    --------
-    >>> parse_ref("houses@production")
-    ModelRef(name='houses', version=None, alias='production')
-    >>> parse_ref("houses:3").version
-    3
-    """
-    match = _REF.match(text.strip())
-    if match is None:
-        raise ModelpilotError(
-            f"{text!r} is not a model reference; expected NAME, NAME:VERSION or NAME@ALIAS "
-            "(for example houses@production)"
-        )
-    version = match.group("version")
-    return ModelRef(match.group("name"), int(version) if version else None, match.group("alias"))
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered, immutable version of a model."""
-
-    name: str
-    version: int
-    status: str
-    flavor: str
-    artifact: ArtifactRef
-    features: list[FeatureSpec]
-    task: str | None
-    target: str | None
-    profile: dict[str, Any]
-    metrics: dict[str, Any]
-    checks: list[dict[str, Any]]
-    lineage: dict[str, Any]
-    tags: dict[str, str]
-    created_at: float
-    created_by: str
-    aliases: list[str] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> bool:
-        return self.status == "rejected"
-
-    @property
-    def archived(self) -> bool:
-        """Hidden from listings and from a bare model name (``modelpilot models archive``)."""
-        return self.status == "archived"
-
-    @property
-    def failed_checks(self) -> list[str]:
-        return [
-            f"{c['metric']} = {c['value']} misses {c['op']} {c['target']}"
-            if c["value"] is not None
-            # "mae = None misses <= 25000" hid why: say it was not evaluated (or not computable)
-            else f"{c['metric']} {c.get('reason') or 'could not be computed on the holdout'}"
-            for c in self.checks
-            if not c["passed"]
-        ]
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "status": self.status,
-            "flavor": self.flavor,
-            "sha256": self.artifact.sha256,
-            "aliases": self.aliases,
-            "metrics": self.metrics,
-            "checks": self.checks,
-            "lineage": self.lineage,
-            "tags": self.tags,
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-            "features": [f.model_dump(exclude_defaults=True) for f in self.features],
-            "task": self.task,
-            "target": self.target,
-        }
 
 
 class ModelRegistry:

@@ -7,10 +7,21 @@ there raises :class:`~modelpilot.errors.ServerUnreachableError` (a
 
 Examples
 --------
->>> client = Client("http://127.0.0.1:8000", token="mp_...")  # doctest: +SKIP
->>> [p] = client.predict("house-prices", {"size_sqft": 1800, "bedrooms": 3, ...})  # doctest: +SKIP
->>> client.feedback(p["id"], 412_000)["accepted"]  # doctest: +SKIP
-1
+With a server running (``modelpilot serve``), in a notebook::
+
+    client = Client("http://127.0.0.1:8000", token="mp_...")
+    [p] = client.predict("house-prices", {"size_sqft": 1800, "bedrooms": 3, ...})
+    client.feedback(p["id"], 412_000)["accepted"]
+
+Without one, the error says what to do (port 9 is the discard port: nothing answers there):
+
+>>> from modelpilot.errors import ServerUnreachableError
+>>> with Client("http://127.0.0.1:9") as client:
+...     try:
+...         client.deployments()
+...     except ServerUnreachableError as error:
+...         print(error)
+cannot reach http://127.0.0.1:9: is `modelpilot serve` running? set --url or MODELPILOT_URL
 """
 
 from __future__ import annotations

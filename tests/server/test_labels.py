@@ -126,8 +126,12 @@ def test_a_stored_label_that_does_not_fit_is_skipped_counted_and_the_series_goes
 ) -> None:
     ids = _predict(client, rows[10:20])
     # Stored before labels were checked (or by hand): the store itself takes any JSON.
+    # The server writes its log within a second of answering: until then the store refuses.
     with open_prediction_log(labeled_server.directory) as log:
-        log.add_feedback([FeedbackItem(ids[0], "class_0")])
+        poll(
+            lambda: log.add_feedback([FeedbackItem(ids[0], "class_0")])[0].accepted,
+            what="the store to take the label once the prediction is logged",
+        )
     for pid in ids[1:]:
         assert client.post("/v1/feedback", json={"prediction_id": pid, "label": 300_000}).is_success
 

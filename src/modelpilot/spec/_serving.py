@@ -52,6 +52,11 @@ class ServingSettings(StrictModel):
     max_instances: int = Field(default=10_000, ge=1)
     open_predict: bool = False
     tokens_file: str = ".modelpilot/tokens.json"
+    # At SIGTERM /readyz answers 503 at once and requests are still answered for drain_s
+    # seconds: the time a load balancer or Kubernetes takes to stop sending new ones. Then the
+    # server stops accepting, finishes what is in flight and flushes the log
+    # (docs/scale-out.md). 0: stop at once (one server, nothing routes around it).
+    drain_s: float = Field(default=0.0, ge=0, le=600)
 
 
 _STEP_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")

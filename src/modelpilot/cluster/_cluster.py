@@ -17,7 +17,7 @@ from sqlalchemy import select
 from modelpilot.cluster._balancer import start_haproxy
 from modelpilot.cluster._postgres import TemporaryPostgres, free_port
 from modelpilot.cluster._process import ChildProcess, ClusterError, wait_until
-from modelpilot.cluster._project import DEPLOYMENT, build_project
+from modelpilot.cluster._project import CLUSTER_SETTINGS, DEPLOYMENT, build_project
 from modelpilot.cluster._prometheus import start_prometheus
 from modelpilot.cluster._replicas import Replica
 
@@ -81,7 +81,7 @@ class LocalCluster:
     def _start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.database_url is None:
-            self.postgres = TemporaryPostgres(self.directory / "postgres").start()
+            self.postgres = TemporaryPostgres().start()
             self.database_url = self.postgres.url
         build_project(self.project_dir, self.database_url, settings=self.settings)
         logs = self.directory / "logs"
@@ -187,18 +187,38 @@ class LocalCluster:
         finally:
             engine.dispose()
 
-    def series(self, name: str, *, since: float = 3600.0) -> list[dict[str, Any]]:
-        """The dashboard's points of series ``name`` (``GET /v1/metrics/series``)."""
+    def series(self, name: str, *, after: float = 0.0) -> list[dict[str, Any]]:
+        """The dashboard's points of series ``name`` (``GET /v1/metrics/series``, the last
+        hour) later than ``after`` (a time of :meth:`series_now`)."""
         response = httpx.get(
             f"{self.url}/v1/metrics/series",
-            params={"name": name, "deployment": DEPLOYMENT, "since": since, "points": 10000},
+            params={"name": name, "deployment": DEPLOYMENT, "since": 3600, "points": 10000},
             timeout=30.0,
         )
         response.raise_for_status()
         points: list[dict[str, Any]] = []
         for item in response.json()["series"]:
-            points += item["points"]
+            points += [p for p in item["points"] if p["ts"] > after]
         return points
+
+    def series_now(self) -> float:
+        """The dashboard's clock (the replica's that answers)."""
+        response = httpx.get(
+            f"{self.url}/v1/metrics/series", params={"name": "request_count"}, timeout=30.0
+        )
+        response.raise_for_status()
+        return float(response.json()["now"])
+
+    @property
+    def interval_s(self) -> float:
+        """``monitoring.interval_s``: how often replicas report their traffic."""
+        monitoring = {**CLUSTER_SETTINGS["monitoring"], **self.settings.get("monitoring", {})}
+        return float(monitoring["interval_s"])
+
+    def settle(self) -> None:
+        """Wait until every interval with traffic so far was reported and summed: two
+        intervals (a replica writes its interval, the leader sums it) and a tick."""
+        time.sleep(2 * self.interval_s + 1.5)
 
     def replicas_alive(self) -> Iterator[Replica]:
         return (r for r in self.replicas if r.alive())

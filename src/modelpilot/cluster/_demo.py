@@ -8,34 +8,45 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelpilot.cluster._cluster import LocalCluster
 from modelpilot.cluster._load import Load, LoadResult
 from modelpilot.cluster._process import wait_until
-from modelpilot.cluster._prometheus import query
 
 __all__ = ["DemoReport", "run_demo"]
 
 
 @dataclass
 class DemoReport:
-    """What the demo measured (``modelpilot cluster demo --json`` prints it)."""
+    """What the demo measured (``modelpilot cluster demo --json`` prints it).
 
-    answered: int
-    failed: int
-    failures: dict[str, int]
+    ``kill``: the phase in which the leading replica is killed (-9) and started again;
+    ``rolling``: the phase in which every replica is restarted, one at a time (drained).
+    """
+
+    kill: dict[str, Any]
+    rolling: dict[str, Any]
+    handover_s: float
     logged: int
     answered_not_logged: int
-    counted: int
-    handover_s: float
-    killed: str
-    new_leader: str
-    drained_exit_codes: list[int | None]
-    prometheus_requests: float | None
 
     @property
     def ok(self) -> bool:
-        return self.answered_not_logged == 0 and all(c == 0 for c in self.drained_exit_codes)
+        return (
+            self.answered_not_logged == 0
+            and self.rolling["failed"] == 0
+            and all(code == 0 for code in self.rolling["exit_codes"])
+            and self.rolling["counted"] == self.rolling["answered"]
+        )
+
+
+def _phase(result: LoadResult) -> dict[str, Any]:
+    return {
+        "answered": result.answered,
+        "failed": result.failed,
+        "failures": dict(result.failures),
+    }
 
 
 def run_demo(
@@ -57,54 +68,60 @@ def run_demo(
             )
             load = Load(cluster.url, threads=4).start()
             time.sleep(seconds)  # traffic for a while: the demo's pace, not a wait for a state
-            leader = cluster.leader()
-            if leader is None:
-                wait_until(cluster.leader, what="waiting for a leader", timeout=30)
-                leader = cluster.leader() or ""
-            victim = cluster.replica_of(leader)
-            say(
-                f"kill -9 {victim.name} (pid {victim.process.pid if victim.process else '?'}),"
-                " which leads the rollout controller"
-            )
-            killed_at = time.monotonic()
-            victim.kill()
-            wait_until(
-                lambda: cluster.leader() not in (None, leader),
-                what="waiting for another replica to lead",
-                timeout=60,
-            )
-            handover = time.monotonic() - killed_at
-            new_leader = cluster.leader() or ""
-            say(f"{cluster.replica_of(new_leader).name} leads after {handover:.1f} s")
+            kill = kill_the_leader(cluster, say)
+            victim = cluster.replicas[kill["replica"]]
             victim.start().wait_ready()
-            say(f"{victim.name} started again; now a rolling restart of every replica, under load")
+            first = load.stop()
+            cluster.settle()
+            since = cluster.series_now()
+            say(f"{victim.name} started again. Now a rolling restart of every replica, under load")
+            load = Load(cluster.url, threads=4).start()
             codes = cluster.rolling_restart()
             time.sleep(seconds / 2)
-            result: LoadResult = load.stop()
-            interval = float(cluster.settings.get("monitoring", {}).get("interval_s", 2))
-            time.sleep(2 * interval + 1)  # the last intervals reported and summed
+            second = load.stop()
+            cluster.settle()
             logged = set(cluster.logged_ids())
-            missing = [i for i in result.ids if i not in logged]
-            counted = int(sum(p["value"] or 0 for p in cluster.series("request_count")))
-            prom = query(cluster.prometheus_url, "sum(modelpilot_requests_total)")
+            missing = [i for i in first.ids + second.ids if i not in logged]
+            counted = int(
+                sum(p["value"] or 0 for p in cluster.series("request_count", after=since))
+            )
             report = DemoReport(
-                answered=result.answered,
-                failed=result.failed,
-                failures=dict(result.failures),
+                kill=_phase(first) | {"replica": victim.name},
+                rolling=_phase(second) | {"exit_codes": codes, "counted": counted},
+                handover_s=float(kill["handover_s"]),
                 logged=len(logged),
                 answered_not_logged=len(missing),
-                counted=counted,
-                handover_s=handover,
-                killed=victim.name,
-                new_leader=new_leader,
-                drained_exit_codes=codes,
-                prometheus_requests=float(prom[0]["value"][1]) if prom else None,
             )
             say(
-                f"clients: {report.answered} answered, {report.failed} failed "
-                f"({report.failures or 'none'}); prediction log: {report.logged} rows, "
-                f"{report.answered_not_logged} answered predictions missing; dashboard's "
-                f"request count: {report.counted}; rolling restart exit codes: {codes}"
+                f"kill -9 phase: {first.answered} answered, {first.failed} failed "
+                f"({dict(first.failures) or 'none'}: requests in flight on the killed replica)"
+            )
+            say(
+                f"rolling restart: {second.answered} answered, {second.failed} failed; exit codes "
+                f"{codes} (0: drained); the dashboard counted {counted} requests"
+            )
+            say(
+                f"prediction log: {len(logged)} rows; answered predictions missing from it: "
+                f"{len(missing)}"
             )
         say("stopped every process the demo started")
         return report
+
+
+def kill_the_leader(cluster: LocalCluster, say: Callable[[str], None]) -> dict[str, Any]:
+    """kill -9 the replica leading the rollout controller; wait for another to lead. Its
+    index and the seconds the hand-over took."""
+    wait_until(cluster.leader, what="waiting for a leader", timeout=30)
+    leader = cluster.leader() or ""
+    victim = cluster.replica_of(leader)
+    say(f"kill -9 {victim.name}, which leads the rollout controller")
+    killed_at = time.monotonic()
+    victim.kill()
+    wait_until(
+        lambda: cluster.leader() not in (None, leader),
+        what="waiting for another replica to lead",
+        timeout=60,
+    )
+    handover = time.monotonic() - killed_at
+    say(f"{cluster.replica_of(cluster.leader() or '').name} leads after {handover:.1f} s")
+    return {"replica": victim.index, "handover_s": handover}

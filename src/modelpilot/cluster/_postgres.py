@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 from modelpilot.cluster._process import ClusterError
@@ -38,11 +39,13 @@ def postgres_program(name: str) -> str:
 
 
 class TemporaryPostgres:
-    """``start()`` a server in ``directory`` on a free port; ``stop()`` it and delete it."""
+    """``start()`` a server in a new temporary directory on a free port; ``stop()`` it and
+    delete it. (A directory of its own: the ``postgres`` user must reach it, and a private
+    temporary directory of root's is closed to it.)"""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.data = directory / "data"
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="modelpilot-postgres-"))
+        self.data = self.directory / "data"
         self.port = free_port()
         self.as_root = os.geteuid() == 0
         self.url = f"postgresql+psycopg://modelpilot@127.0.0.1:{self.port}/modelpilot"

@@ -44,6 +44,7 @@ def build_project(
     import pandas as pd
     import skops.io as sio
     from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LinearRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
@@ -64,7 +65,7 @@ def build_project(
     holdout.to_parquet(directory / "holdout.parquet")
     encode = make_column_transformer(
         (OneHotEncoder(handle_unknown="ignore"), ["location", "condition"]),
-        remainder="passthrough",
+        remainder=SimpleImputer(),
     )
     model = make_pipeline(encode, LinearRegression())
     model.fit(train.drop(columns="price"), train["price"])

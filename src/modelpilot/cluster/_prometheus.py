@@ -53,6 +53,7 @@ def start_prometheus(
     program = shutil.which("prometheus")
     if program is None:
         raise ClusterError("prometheus was not found; install it (`apt-get install prometheus`)")
+    directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
     config.write_text(yaml.safe_dump(prometheus_config(replicas, rules=rules)), encoding="utf-8")
     return ChildProcess(

@@ -29,6 +29,7 @@ from modelpilot.monitoring import Monitor, MonitorLeader
 from modelpilot.rollout import RolloutController
 from modelpilot.server._control import ControlLoop, release_leases
 from modelpilot.server._drain import drain_on_sigterm
+from modelpilot.server._metrics_port import serve_metrics
 from modelpilot.server._state import ServerState
 
 __all__ = ["lifespan", "start_components"]
@@ -176,7 +177,11 @@ def lifespan(state: ServerState) -> Any:
                 except Exception:
                     logger.exception("the control loop failed; retrying")
 
-        drain_on_sigterm(state, loop, state.project.spec.serving.drain_s)
+        settings = state.project.spec.serving
+        drain_on_sigterm(state, loop, settings.drain_s)
+        metrics_server = None
+        if settings.metrics_port is not None and state.metrics is not None:
+            metrics_server = serve_metrics(state.metrics, settings.host, settings.metrics_port)
         loading = loop.run_in_executor(None, start_components, state)
         controlling = loop.create_task(control_loop())
         try:
@@ -195,6 +200,8 @@ def lifespan(state: ServerState) -> Any:
                 await loop.run_in_executor(None, state.alerts.close, 5.0)
             if state.controller is not None:  # another worker (or the next start) takes over
                 await loop.run_in_executor(None, release_leases, state.controller)
+            if metrics_server is not None:
+                metrics_server[0].shutdown()
 
     return run
 

@@ -57,6 +57,10 @@ class ServingSettings(StrictModel):
     # server stops accepting, finishes what is in flight and flushes the log
     # (docs/scale-out.md). 0: stop at once (one server, nothing routes around it).
     drain_s: float = Field(default=0.0, ge=0, le=600)
+    # With workers > 1: each worker process also serves its own /metrics on the first free
+    # port from metrics_port on (N workers: metrics_port .. metrics_port + N - 1), so that
+    # Prometheus can scrape every one of them (docs/scale-out.md).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 _STEP_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")

@@ -97,6 +97,38 @@ class TemporaryPostgres:
         )
         return self
 
+    def create_database(self, name: str) -> str:
+        """Create another database on this server; its URL."""
+        if not name.isidentifier():
+            raise ClusterError(f"a database name must be an identifier, got {name!r}")
+        self._run(
+            [
+                postgres_program("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "modelpilot",
+                "-d",
+                "postgres",
+                "-q",
+                "-c",
+                f"CREATE DATABASE {name}",
+            ]
+        )
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def pids(self) -> list[int]:
+        """The server's processes (the postmaster and its backends), for CPU accounting."""
+        import psutil
+
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return []
+        main = psutil.Process(int(pid_file.read_text().split()[0]))
+        return [main.pid, *(child.pid for child in main.children(recursive=True))]
+
     def stop(self) -> None:
         if self.data.exists():
             try:

@@ -3,8 +3,6 @@ the database's clock on PostgreSQL, and a leader's writes refused once it lost i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine, select
 
@@ -22,13 +20,6 @@ from modelpilot.store import (
     log_stats,
 )
 from modelpilot.store._tables import prediction_segments
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_database(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

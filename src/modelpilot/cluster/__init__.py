@@ -9,7 +9,7 @@ from modelpilot.cluster._demo import DemoReport, run_demo
 from modelpilot.cluster._load import Load, LoadResult
 from modelpilot.cluster._postgres import TemporaryPostgres, free_port
 from modelpilot.cluster._process import ChildProcess, ClusterError
-from modelpilot.cluster._project import CLUSTER_SETTINGS, build_project
+from modelpilot.cluster._project import CLUSTER_SETTINGS, build_project, merge_settings
 from modelpilot.cluster._replicas import Replica
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "TemporaryPostgres",
     "build_project",
     "free_port",
+    "merge_settings",
     "run_demo",
     "shipped_rules",
 ]

@@ -64,58 +64,20 @@ class TemporaryPostgres:
         initdb, pg_ctl = postgres_program("initdb"), postgres_program("pg_ctl")
         self._run([initdb, "-D", str(self.data), "-U", "modelpilot", "--auth=trust", "-E", "UTF8"])
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.directory}"
+        log = str(self.directory / "postgres.log")
         self._run(
-            [
-                pg_ctl,
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.directory / "postgres.log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
+            [pg_ctl, "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "60", "start"]
         )
-        self._run(
-            [
-                postgres_program("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "modelpilot",
-                "-d",
-                "postgres",
-                "-q",
-                "-c",
-                "CREATE DATABASE modelpilot",
-            ]
-        )
+        self.create_database("modelpilot")
         return self
 
     def create_database(self, name: str) -> str:
-        """Create another database on this server; its URL."""
+        """Create a database on this server; its URL."""
         if not name.isidentifier():
             raise ClusterError(f"a database name must be an identifier, got {name!r}")
+        psql = [postgres_program("psql"), "-h", "127.0.0.1", "-p", str(self.port)]
         self._run(
-            [
-                postgres_program("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "modelpilot",
-                "-d",
-                "postgres",
-                "-q",
-                "-c",
-                f"CREATE DATABASE {name}",
-            ]
+            [*psql, "-U", "modelpilot", "-d", "postgres", "-q", "-c", f"CREATE DATABASE {name}"]
         )
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CLUSTER_SETTINGS", "DEPLOYMENT", "build_project"]
+__all__ = ["CLUSTER_SETTINGS", "DEPLOYMENT", "build_project", "merge_settings"]
 
 DEPLOYMENT = "houses"
 #: What differs from a one-process project: a drain longer than the balancer's health check
@@ -22,11 +22,18 @@ CLUSTER_SETTINGS: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def merge_settings(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` (a project file's sections) with ``extra`` merged in, nested mappings too.
+
+    Examples
+    --------
+    >>> merge_settings({"serving": {"port": 8000, "workers": 1}}, {"serving": {"workers": 2}})
+    {'serving': {'port': 8000, 'workers': 2}}
+    """
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_settings(out[key], value)
         else:
             out[key] = value
     return out
@@ -58,7 +65,7 @@ def build_project(
     text = render_project(
         project=DEPLOYMENT, task="regression", target="price", features=HOUSE_FEATURES
     )
-    merged = _merge(_merge(yaml.safe_load(text), CLUSTER_SETTINGS), settings or {})
+    merged = merge_settings(merge_settings(yaml.safe_load(text), CLUSTER_SETTINGS), settings or {})
     (directory / "modelpilot.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
     frame = house_prices(rows, seed=7)
     train, holdout = frame.iloc[: rows * 4 // 5], frame.iloc[rows * 4 // 5 :]

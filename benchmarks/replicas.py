@@ -1,15 +1,17 @@
 """Scaling out on one machine: 1, 2 and 3 replicas behind HAProxy, on one PostgreSQL.
 
-Run: ``.venv/bin/python benchmarks/replicas.py [--seconds 20] [--clients 8] [--writers 1,2,4]
-[--handovers 3]``. Needs the Debian packages postgresql and haproxy (``.ci/run`` installs them).
+Run: ``.venv/bin/python benchmarks/replicas.py [--seconds 20] [--clients-per-replica 4]
+[--writers 1,2,4] [--handovers 3]``. Needs the Debian packages postgresql and haproxy (``.ci/run`` installs them).
 
 Three figures, side by side:
 
 1. **Throughput** through HAProxy with 1, 2 and 3 replicas (``modelpilot serve``, one worker
-   each, the cluster's settings: durable logging), the same client load. On a 2-core machine
-   the cores, not modelpilot, cap it: the figure to watch is **CPU per request** (replicas,
-   PostgreSQL and HAProxy, from the kernel's accounting), which should stay flat as replicas
-   are added: no replica does work for the others.
+   each, the cluster's settings: durable logging), with the same number of concurrent
+   clients per replica (each replica then batches alike: the same clients spread over more
+   replicas would give each fewer requests to share a model call and a log commit). On a
+   2-core machine the cores, not modelpilot, cap it: the figure to watch is **CPU per
+   request** (replicas, PostgreSQL and HAProxy, from the kernel's accounting), which should
+   stay flat as replicas are added: no replica does work for the others.
 2. **PostgreSQL log append rate** with N concurrent writers (processes appending what one
    server's log writer commits: batches of ``--batch-rows`` rows), rows per second in total.
 3. **Leader hand-over** after kill -9 of the replica leading the rollout controller: seconds
@@ -51,7 +53,7 @@ def _cpu(pids: list[int]) -> float:
 def throughput(
     postgres: TemporaryPostgres, replicas: int, *, seconds: float, clients: int, root: Path
 ) -> dict[str, float]:
-    url = postgres.create_database(f"throughput_{replicas}")
+    url = postgres.create_database(f"throughput_{replicas}_{os.urandom(3).hex()}")
     with LocalCluster(
         root / f"n{replicas}", replicas=replicas, database_url=url, prometheus=False
     ) as cluster:
@@ -150,7 +152,7 @@ def handovers(postgres: TemporaryPostgres, count: int, *, root: Path) -> list[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients-per-replica", type=int, default=4)
     parser.add_argument("--replicas", default="1,2,3")
     parser.add_argument("--writers", default="1,2,4")
     parser.add_argument("--batch-rows", type=int, default=20)
@@ -167,7 +169,11 @@ def main() -> None:
             print("|---|---|---|---|---|---|---|")
             for n in (int(x) for x in args.replicas.split(",")):
                 r = throughput(
-                    postgres, n, seconds=args.seconds, clients=args.clients, root=Path(tmp)
+                    postgres,
+                    n,
+                    seconds=args.seconds,
+                    clients=args.clients_per_replica * n,
+                    root=Path(tmp),
                 )
                 print(
                     f"| {n} | {r['requests_s']:.0f} | {r['failed']:.0f} | "

@@ -1,7 +1,8 @@
 """Scaling out on one machine: 1, 2 and 3 replicas behind HAProxy, on one PostgreSQL.
 
 Run: ``.venv/bin/python benchmarks/replicas.py [--seconds 20] [--clients-per-replica 4]
-[--writers 1,2,4] [--handovers 3]``. Needs the Debian packages postgresql and haproxy (``.ci/run`` installs them).
+[--writers 1,2,4] [--handovers 3]``. Needs the Debian packages postgresql and haproxy
+(``.ci/run`` installs them).
 
 Three figures, side by side:
 

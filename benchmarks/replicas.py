@@ -61,21 +61,28 @@ def throughput(
         Load(cluster.url, threads=clients, total=200).start().wait()  # warm up
         pids = [r.process.pid for r in cluster.replicas if r.process is not None]
         balancer = [cluster.balancer.pid] if cluster.balancer is not None else []
-        before = {
-            "replicas": _cpu(pids),
-            "postgres": _cpu(postgres.pids()),
-            "haproxy": _cpu(balancer),
-        }
+
+        def cpu() -> dict[str, float]:
+            return {
+                "replicas": _cpu(pids),
+                "postgres": _cpu(postgres.pids()),
+                "haproxy": _cpu(balancer),
+            }
+
+        # Idle first: what the replicas cost with no request (heartbeats, leases, the
+        # control loop, health checks), to tell it from what each request costs.
+        idle_s = min(seconds, 10.0)
+        before = cpu()
+        time.sleep(idle_s)
+        idle = {k: (v - before[k]) / idle_s for k, v in cpu().items()}
+        before = cpu()
         load = Load(cluster.url, threads=clients).start()
         time.sleep(seconds)  # the measured span
         result = load.stop()
-        after = {
-            "replicas": _cpu(pids),
-            "postgres": _cpu(postgres.pids()),
-            "haproxy": _cpu(balancer),
-        }
+        after = cpu()
     n = max(result.answered, 1)
     used = {k: (after[k] - before[k]) / n * 1000 for k in before}
+    busy = sum(after[k] - before[k] - idle[k] * result.seconds for k in before)
     return {
         "replicas": replicas,
         "requests_s": result.answered / result.seconds,
@@ -84,6 +91,8 @@ def throughput(
         "cpu_ms_postgres": used["postgres"],
         "cpu_ms_haproxy": used["haproxy"],
         "cpu_ms_total": sum(used.values()),
+        "cpu_ms_above_idle": busy / n * 1000,
+        "idle_cores": sum(idle.values()),
     }
 
 
@@ -165,9 +174,9 @@ def main() -> None:
             print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             print(
                 "\n| replicas | requests/s | failed | CPU ms/request: replicas | PostgreSQL |"
-                " HAProxy | total |"
+                " HAProxy | total | total above idle | idle CPU (cores) |"
             )
-            print("|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|")
             for n in (int(x) for x in args.replicas.split(",")):
                 r = throughput(
                     postgres,
@@ -179,7 +188,8 @@ def main() -> None:
                 print(
                     f"| {n} | {r['requests_s']:.0f} | {r['failed']:.0f} | "
                     f"{r['cpu_ms_replicas']:.2f} | {r['cpu_ms_postgres']:.2f} | "
-                    f"{r['cpu_ms_haproxy']:.2f} | {r['cpu_ms_total']:.2f} |"
+                    f"{r['cpu_ms_haproxy']:.2f} | {r['cpu_ms_total']:.2f} | "
+                    f"{r['cpu_ms_above_idle']:.2f} | {r['idle_cores']:.3f} |"
                 )
             print(f"\n| writers | log rows/s ({args.batch_rows}-row commits) | commits/s |")
             print("|---|---|---|")

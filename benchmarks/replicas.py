@@ -177,7 +177,7 @@ def main() -> None:
                 " HAProxy | total | total above idle | idle CPU (cores) |"
             )
             print("|---|---|---|---|---|---|---|---|---|")
-            for n in (int(x) for x in args.replicas.split(",")):
+            for n in (int(x) for x in args.replicas.split(",") if x):
                 r = throughput(
                     postgres,
                     n,
@@ -193,7 +193,7 @@ def main() -> None:
                 )
             print(f"\n| writers | log rows/s ({args.batch_rows}-row commits) | commits/s |")
             print("|---|---|---|")
-            for n in (int(x) for x in args.writers.split(",")):
+            for n in (int(x) for x in args.writers.split(",") if x):
                 r = append_rate(postgres, n, seconds=args.seconds, batch_rows=args.batch_rows)
                 print(f"| {n} | {r['rows_s']:.0f} | {r['commits_s']:.0f} |")
             if args.handovers:

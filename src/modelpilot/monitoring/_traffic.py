@@ -199,22 +199,20 @@ class TrafficReporter:
             return False
         current = _current(self.metrics)
         delta = current.minus(self._written)
-        since, self._since = self._since, now
-        if delta.empty:
-            self._written = current
-            return False
-        with self.engine.begin() as connection:
-            connection.execute(
-                insert(traffic_intervals).values(
-                    replica=self.replica,
-                    started_at=since,
-                    ended_at=now,
-                    consumed_at=None,
-                    payload=delta.to_json(),
+        if not delta.empty:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    insert(traffic_intervals).values(
+                        replica=self.replica,
+                        started_at=self._since,
+                        ended_at=now,
+                        consumed_at=None,
+                        payload=delta.to_json(),
+                    )
                 )
-            )
-        self._written = current  # only once written: a failed write is retried next time
-        return True
+        # Only once written: after a failed write the counts go in the next row.
+        self._written, self._since = current, now
+        return not delta.empty
 
 
 class TrafficLedger:

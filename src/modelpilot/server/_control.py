@@ -57,7 +57,10 @@ class ControlLoop:
             return
         ctl.heartbeat()
         if state.monitor is not None:
-            state.monitor.traffic.flush()  # every replica's counts of the interval
+            try:
+                state.monitor.traffic.flush()  # every replica's counts of the interval
+            except Exception as exc:  # retried at the next tick; leading must go on
+                logger.warning("this replica's traffic counts were not written: %s", exc)
         if state.draining:  # leave the leading to the others; keep following the routing
             self._step_down()
             ctl.reconcile()

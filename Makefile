@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test check format install clean bench
+.PHONY: demo test check format install clean bench cluster-demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/modelpilot demo --dir demo-project
+
+# PostgreSQL, 3 replicas, HAProxy and Prometheus on 127.0.0.1 (docs/scale-out.md); needs the
+# Debian packages postgresql, haproxy and prometheus.
+cluster-demo: $(STAMP)
+	$(VENV)/bin/modelpilot cluster demo
 
 check: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks

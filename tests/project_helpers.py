@@ -15,6 +15,7 @@ import yaml
 
 from live_server import DEPLOYMENT
 from modelpilot.cli import run
+from modelpilot.cluster import merge_settings
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.spec import FeatureSpec, render_project
@@ -31,17 +32,6 @@ __all__ = [
     "without_modelpilot_environ",
     "write_project",
 ]
-
-
-def merge_settings(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` (a project file's sections) with ``extra`` merged in, nested mappings too."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge_settings(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @contextlib.contextmanager

@@ -89,7 +89,7 @@ def workers(registered: Path, tmp_path: Path) -> Iterator[tuple[Worker, Worker, 
     built = []
     for worker_id in ("worker-a", "worker-b"):
         metrics = ServingMetrics(process=False)
-        monitor = Monitor(project, metrics, manager, clock=clock)
+        monitor = Monitor(project, metrics, manager, clock=clock, replica=worker_id)
         notifier = RecordingNotifier()
         alerts = AlertEngine(
             RULES,
@@ -116,16 +116,22 @@ def test_one_worker_records_while_both_tick(
         a.requests(10)
         b.requests(10)
         clock.advance(INTERVAL)
+        b.monitor.traffic.flush()  # every worker's control loop writes its interval's counts
         assert [a.leader.tick(), b.leader.tick()] == [True, False]
 
     # One point per interval, from the holder alone, and one notification of each alert.
     series = a.monitor.series.query("memory_rss_bytes")
     assert [p.ts for p in series] == [clock() - 2 * INTERVAL, clock() - INTERVAL, clock()]
     assert [p.value for p in a.monitor.series.query("request_rate", deployment=DEPLOYMENT)] == [
-        1.0,
-        1.0,
-        1.0,
-    ]  # the holder's own 10 requests per 10 s: the other worker's are not in it
+        2.0,
+        2.0,
+        2.0,
+    ]  # 10 requests per 10 s... of each worker: the holder sums both
+    assert [p.value for p in a.monitor.series.query("request_count", deployment=DEPLOYMENT)] == [
+        20,
+        20,
+        20,
+    ]
     assert sorted(a.notifier.statuses()) == [("busy", "firing"), ("memory", "firing")]
     assert b.notifier.events == []
     # The follower shows the holder's alerts (GET /v1/alerts, the firing gauge).
@@ -147,7 +153,7 @@ def test_the_next_worker_takes_over_without_notifying_again(
     assert sorted(a.notifier.statuses()) == [("busy", "firing"), ("memory", "firing")]
 
     # Worker a dies: it stops renewing its lease. Until the lease runs out b only follows.
-    b.requests(500)  # b's own traffic while a recorded: must not land in b's first interval
+    b.requests(500)  # b's own traffic while nobody recorded: summed once b records
     clock.advance(TTL / 2)
     assert not b.leader.tick()
     clock.advance(TTL / 2 + 1)
@@ -156,8 +162,11 @@ def test_the_next_worker_takes_over_without_notifying_again(
     b.requests(10)
     assert b.leader.tick()
 
+    counts = [p.value for p in b.monitor.series.query("request_count", deployment=DEPLOYMENT)]
+    assert counts == [10, 510]  # every request once, across the hand-over
     rates = [p.value for p in b.monitor.series.query("request_rate", deployment=DEPLOYMENT)]
-    assert rates == [1.0, 1.0]  # a's interval, then b's first: 10 requests in 10 s each
+    # b's rows cover the 31 s from its start: its rate is over that time, not one interval.
+    assert rates == [1.0, pytest.approx(510 / (INTERVAL + TTL + 1 + INTERVAL))]
     # Both alerts still fire: b reloaded them from the database, so nobody is told twice.
     assert b.notifier.events == []
     assert {(x.rule, x.state) for x in b.alerts.active()} == {

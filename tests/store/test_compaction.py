@@ -7,8 +7,6 @@ models, versions, sources and scoring runs, interleaved in time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,16 +18,8 @@ from modelpilot.store import (
     PredictionBatch,
     PredictionLog,
     compact_segments,
-    create_database,
     log_stats,
 )
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_database(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ from modelpilot.alerting._rules import aggregate, alert_rules, breaches
 from modelpilot.alerting._store import AlertStore
 from modelpilot.monitoring import Point, ServingMetrics, parse_labels
 from modelpilot.spec import AlertRuleSpec
+from modelpilot.store import LeaseLost
 from modelpilot.types import Clock
 
 if TYPE_CHECKING:
@@ -407,6 +408,10 @@ class AlertEngine:
             return
         try:
             self.store.save(alert)
+        except LeaseLost:
+            # Another replica leads the monitor now: this one must neither notify nor act
+            # on what it did not save. Its next tick follows the database's alerts.
+            raise
         except Exception:  # keep evaluating in memory; the next save may succeed
             logger.exception("saving alert %s failed", alert.rule)
 

@@ -8,6 +8,7 @@ import orjson
 from sqlalchemy import Engine, delete, insert, select, update
 
 from modelpilot.alerting._alert import Alert
+from modelpilot.store import check_fence
 from modelpilot.store._tables import alerts
 
 __all__ = ["AlertStore"]
@@ -15,6 +16,9 @@ __all__ = ["AlertStore"]
 
 class AlertStore:
     """Save, reload and list alerts.
+
+    Saves and deletes are the monitor leader's: fenced by its lease
+    (:func:`~modelpilot.store.check_fence`) when it writes inside ``fenced(lease)``.
 
     Examples
     --------
@@ -47,6 +51,7 @@ class AlertStore:
             "details_json": orjson.dumps(alert.details).decode(),
         }
         with self.engine.begin() as connection:
+            check_fence(connection)
             if alert.id is None:
                 result = connection.execute(insert(alerts).values(**values))
                 key = result.inserted_primary_key
@@ -61,6 +66,7 @@ class AlertStore:
         if alert.id is None:
             return
         with self.engine.begin() as connection:
+            check_fence(connection)
             connection.execute(delete(alerts).where(alerts.c.id == alert.id))
 
     def open(self) -> list[Alert]:

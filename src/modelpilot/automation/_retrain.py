@@ -37,6 +37,7 @@ from modelpilot.errors import ConfigError, ConflictError, ModelpilotError
 from modelpilot.project import Project
 from modelpilot.registry import evaluate, register_model
 from modelpilot.spec import METRICS
+from modelpilot.store import check_fence
 from modelpilot.store._tables import leases, retrain_runs
 from modelpilot.types import Clock
 
@@ -98,6 +99,7 @@ class RetrainLoop:
             )
         expires = now + (0.0 if force else self.settings.cooldown_s)
         with engine.begin() as connection:
+            check_fence(connection)  # a leader's trigger (schedule, alert): still the leader?
             taken = connection.execute(
                 update(leases)
                 .where(leases.c.name == name, leases.c.expires_at <= now)
@@ -177,6 +179,7 @@ class RetrainLoop:
                 )
         self._claim(now, force=force)
         with self.project.engine.begin() as connection:
+            check_fence(connection)
             inserted = connection.execute(
                 insert(retrain_runs).values(
                     model=self.model,

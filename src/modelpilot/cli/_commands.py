@@ -3,6 +3,7 @@
 from modelpilot.cli import (  # noqa: F401
     _alerts,
     _automation,
+    _cluster,
     _data,
     _demo,
     _drift,

@@ -6,13 +6,22 @@ actions) N times. As the rollout controller does with its ``rollout-controller``
 worker holding the ``monitor`` lease in the metadata database ticks the monitor and evaluates
 the alert rules; the others follow the alerts the holder saved. When the holder dies its lease
 runs out after ``ttl`` seconds and the next worker to ask takes over.
+
+The holder ticks inside ``fenced(lease)``: every alert state it saves and every action it
+starts checks, in the same transaction, that the lease still has its epoch. A holder that
+stalled past its lease and lost it (its writes raise ``LeaseLost``) steps down instead of
+firing or acting a second time.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from modelpilot.monitoring._monitor import Monitor
+from modelpilot.store import Lease, LeaseLost, fenced
+
+logger = logging.getLogger("modelpilot.monitoring")
 
 __all__ = ["MonitorLeader"]
 
@@ -20,7 +29,9 @@ __all__ = ["MonitorLeader"]
 class LeaseStore(Protocol):
     """What hands out the lease: ``modelpilot.rollout.RolloutStore``."""
 
-    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool: ...
+    def take_lease(self, name: str, holder: str, ttl: float) -> Lease | None: ...
+
+    def release_lease(self, name: str, holder: str) -> bool: ...
 
 
 class AlertFollower(Protocol):
@@ -72,10 +83,9 @@ class MonitorLeader:
 
     def tick(self) -> bool:
         """Renew or take the lease; tick the monitor if this worker holds it. Returns that."""
-        if not self.store.acquire_lease(self.name, self.worker_id, ttl=self.ttl):
-            self.leading = False
-            if self.alerts is not None:
-                self.alerts.reload()  # GET /v1/alerts and the firing gauge of this worker
+        lease = self.store.take_lease(self.name, self.worker_id, ttl=self.ttl)
+        if lease is None:
+            self._follow()
             return False
         if not self.leading:
             self.leading = True
@@ -84,5 +94,23 @@ class MonitorLeader:
             if self.alerts is not None:
                 self.alerts.reload()
             self.monitor.resume()
-        self.monitor.tick()
+        try:
+            with fenced(lease):
+                self.monitor.tick()
+        except LeaseLost as exc:  # we stalled and another worker took over meanwhile
+            logger.warning("%s", exc.message)
+            self._follow()
+            return False
         return True
+
+    def step_down(self) -> None:
+        """Give the lease up and stop leading (a replica that drains before it stops)."""
+        self.store.release_lease(self.name, self.worker_id)
+        self._follow()
+
+    def _follow(self) -> None:
+        if self.leading:
+            self.leading = False
+            self.monitor.stop_leading()
+        if self.alerts is not None:
+            self.alerts.reload()  # GET /v1/alerts and the firing gauge of this worker

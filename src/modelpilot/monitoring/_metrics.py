@@ -321,6 +321,28 @@ class ServingMetrics:
         # normalisation per call, which on the request path added up to ~10 us per request.
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
+    @property
+    def leader_gauges(self) -> tuple[Gauge, ...]:
+        """The gauges only the monitor's leader sets (from the log and the database)."""
+        return (
+            self.shadow_agreement,
+            self.key_metric,
+            self.label_coverage,
+            self.drift_score,
+            self.drift_detected,
+            self.drift_share,
+            self.concept_drift,
+            self.review_queue_length,
+            self.review_queue_age,
+            self.review_agreement,
+        )
+
+    def clear_leader_gauges(self) -> None:
+        """Stop exporting the leader's gauges: this process no longer leads the monitor, and
+        their last values would go stale here while the new leader exports fresh ones."""
+        for gauge in self.leader_gauges:
+            gauge.clear()
+
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached (children are never removed here)."""
         key = (id(metric), labels)

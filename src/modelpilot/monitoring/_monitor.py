@@ -18,12 +18,13 @@ a series that stopped for good (a shadow's agreement once the shadow is over).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import psutil
 
 from modelpilot.data import TargetValidator
@@ -31,14 +32,23 @@ from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare
 from modelpilot.inference import Deployment, DeploymentManager
 from modelpilot.monitoring._metrics import ServingMetrics
 from modelpilot.monitoring._shadow import ShadowAgreement
+from modelpilot.monitoring._sketch import sketch_quantile
 from modelpilot.monitoring._timeseries import (
     Point,
     SeriesEndedListener,
     TimeSeriesStore,
     format_labels,
 )
+from modelpilot.monitoring._traffic import (
+    FleetTraffic,
+    TrafficLedger,
+    TrafficReporter,
+    TrafficTotals,
+    outcome_rates,
+)
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
+from modelpilot.store import LeaseLost
 from modelpilot.types import Clock
 
 __all__ = ["Monitor"]
@@ -57,9 +67,6 @@ class ReviewStats(Protocol):
 class _DeploymentWatch:
     """What the monitor remembers between ticks for one deployment."""
 
-    requests: dict[str, float] = field(default_factory=dict)
-    inputs: dict[str, Any] = field(default_factory=dict)
-    latency_seen: int = 0
     predictions_at_drift: float = 0.0
     last_drift: float = 0.0
     last_label_ts: float = 0.0
@@ -80,6 +87,7 @@ class Monitor:
         manager: DeploymentManager,
         *,
         clock: Clock = time.time,
+        replica: str | None = None,
     ) -> None:
         self.project = project
         self.metrics = metrics
@@ -87,6 +95,16 @@ class Monitor:
         self.clock = clock
         self.settings = project.spec.monitoring
         self.series = TimeSeriesStore(project.engine, clock=clock)
+        # This replica's counts go to the database every interval (every replica's control
+        # loop flushes them); the leader's tick sums every replica's (``_traffic.py``).
+        self.traffic = TrafficReporter(
+            project.engine,
+            metrics,
+            replica or f"{socket.gethostname()}-{os.getpid()}",
+            interval_s=self.settings.interval_s,
+            clock=clock,
+        )
+        self.ledger = TrafficLedger(project.engine, clock=clock)
         self.listeners: list[Listener] = []
         self.series_ended: list[SeriesEndedListener] = []
         self.reviews: ReviewStats | None = None  # the server's review queue, when it has one
@@ -105,30 +123,32 @@ class Monitor:
     def resume(self) -> None:
         """Start measuring from now, as if the last snapshot had just been taken.
 
-        For a worker process that takes the ``monitor`` lease over (``MonitorLeader``): its
-        request and input counters kept counting while another process recorded, and its
-        first rates must not pour all of that into one interval.
+        For a worker process that takes the ``monitor`` lease over (``MonitorLeader``). The
+        traffic rows no leader summed during the hand-over are summed at the next snapshot,
+        each replica's over the time its rows cover.
         """
-        now = self.clock()
-        for deployment in self.manager.all():
-            watch = self._watch.setdefault(deployment.name, _DeploymentWatch())
-            # Their points are dropped: only the baselines they leave in `watch` are wanted.
-            self._traffic_points(deployment, watch, now, self.settings.interval_s)
-            self._input_points(deployment, watch, now, self.settings.interval_s)
         self._process.cpu_percent(None)
-        self._last_snapshot = now
+        self._last_snapshot = self.clock()
+
+    def stop_leading(self) -> None:
+        """This process lost the ``monitor`` lease: its leader-only gauges go (see
+        :meth:`ServingMetrics.clear_leader_gauges`) until it leads again."""
+        self.metrics.clear_leader_gauges()
+        self._shadow.forget()
 
     def tick(self) -> list[Point]:
         now = self.clock()
         points: list[Point] = []
+        self.traffic.flush()  # this replica's interval, as every replica's control loop does
         if now - self._last_snapshot >= self.settings.interval_s:
             elapsed = now - self._last_snapshot if self._last_snapshot else self.settings.interval_s
             self._last_snapshot = now
             points += self._process_points(now)
+            fleet = self.ledger.consume()
             for deployment in self.manager.all():
                 watch = self._watch.setdefault(deployment.name, _DeploymentWatch())
-                points += self._traffic_points(deployment, watch, now, elapsed)
-                points += self._input_points(deployment, watch, now, elapsed)
+                points += self._traffic_points(deployment.name, fleet, now, elapsed)
+                points += self._input_points(deployment.name, fleet.total, now)
                 for check in (
                     self._drift_points,
                     self._outcome_points,
@@ -146,11 +166,14 @@ class Monitor:
             for listener in self.listeners:
                 try:
                     listener(points)
+                except LeaseLost:  # another replica leads now: MonitorLeader steps down
+                    raise
                 except Exception:
                     logger.exception("a monitoring listener failed")
         if now - self._last_prune > 3600:
             self._last_prune = now
             self.series.prune(now - self.settings.retention_days * 86400)
+            self.ledger.prune()
         return points
 
     # ---- software ---------------------------------------------------------------------
@@ -169,78 +192,54 @@ class Monitor:
         return points
 
     def _traffic_points(
-        self, deployment: Deployment, watch: _DeploymentWatch, now: float, elapsed: float
+        self, name: str, fleet: FleetTraffic, now: float, elapsed: float
     ) -> list[Point]:
-        name = deployment.name
-        totals: dict[str, float] = {}
-        for sample in self.metrics.request_stats.requests_family().samples:
-            if sample.name.endswith("_total") and sample.labels.get("deployment") == name:
-                outcome = sample.labels["outcome"]
-                totals[outcome] = totals.get(outcome, 0.0) + sample.value
-        delta = {k: v - watch.requests.get(k, 0.0) for k, v in totals.items()}
-        watch.requests = totals
-        count = sum(delta.values())
-        errors = sum(v for k, v in delta.items() if k in ("server_error", "model_error"))
+        """Requests, errors, latency and each version's share, summed over every replica."""
+        totals = fleet.total
+        count, error_rate, client_error_rate = outcome_rates(totals.deployment(name))
         points = [
-            Point("request_rate", name, count / max(elapsed, 1e-9), now),
-            Point("error_rate", name, errors / count if count else 0.0, now),
-            Point(
-                "client_error_rate",
-                name,
-                delta.get("client_error", 0.0) / count if count else 0.0,
-                now,
-            ),
+            Point("request_count", name, float(count), now),
+            Point("request_rate", name, fleet.request_rate(name, min_span=elapsed), now),
+            Point("error_rate", name, error_rate, now),
+            Point("client_error_rate", name, client_error_rate, now),
         ]
-        window = self.metrics.recent_latency.get(name)
-        if window is not None:
-            recent = list(window)
-            # The deque keeps the newest entries; take what arrived since the last snapshot.
-            fresh = recent[-int(count) :] if count and count <= len(recent) else recent
-            if fresh and count:
-                p50, p95, p99 = np.percentile(np.asarray(fresh) * 1000, [50, 95, 99])
-                points += [
-                    Point("latency_p50_ms", name, float(p50), now),
-                    Point("latency_p95_ms", name, float(p95), now),
-                    Point("latency_p99_ms", name, float(p99), now),
-                ]
+        answered = totals.versions(name)
+        for version, n in sorted(answered.items()):
+            labels = format_labels({"version": version})
+            points.append(Point("version_share", name, n / sum(answered.values()), now, labels))
+        sketch = totals.sketches.get(name)
+        if sketch and count:
+            for q, metric in (
+                (0.5, "latency_p50_ms"),
+                (0.95, "latency_p95_ms"),
+                (0.99, "latency_p99_ms"),
+            ):
+                value = sketch_quantile(sketch, q)
+                if value is not None:
+                    points.append(Point(metric, name, value * 1000, now))
         return points
 
-    def _input_points(
-        self, deployment: Deployment, watch: _DeploymentWatch, now: float, elapsed: float
-    ) -> list[Point]:
-        stats = self.metrics.inputs.get(deployment.name)
-        if stats is None:
+    def _input_points(self, name: str, totals: TrafficTotals, now: float) -> list[Point]:
+        """Instances per request and each feature's missing, out-of-range and unseen shares,
+        summed over every replica."""
+        counted = totals.inputs.get(name)
+        if not counted or not counted["requests"]:
             return []
-        with self.metrics.lock:
-            snapshot = stats.snapshot()
-        before = watch.inputs or {
-            "values": {},
-            "missing": {},
-            "out_of_range": {},
-            "unseen": {},
-            "instances": 0,
-            "requests": 0,
-        }
-        watch.inputs = snapshot
-        points = []
-        requests = snapshot["requests"] - before["requests"]
-        instances = snapshot["instances"] - before["instances"]
-        if requests:
-            points.append(
-                Point("instances_per_request", deployment.name, instances / requests, now)
-            )
-        for feature, total in snapshot["values"].items():
-            values = total - before["values"].get(feature, 0)
+        points = [
+            Point("instances_per_request", name, counted["instances"] / counted["requests"], now)
+        ]
+        for feature, values in counted["values"].items():
             if not values:
                 continue
             labels = format_labels({"feature": feature})
-            for key, name in (
+            for key, metric in (
                 ("missing", "missing_rate"),
                 ("out_of_range", "out_of_range_rate"),
                 ("unseen", "unseen_rate"),
             ):
-                count = snapshot[key].get(feature, 0) - before[key].get(feature, 0)
-                points.append(Point(name, deployment.name, count / values, now, labels))
+                points.append(
+                    Point(metric, name, counted[key].get(feature, 0) / values, now, labels)
+                )
         return points
 
     # ---- drift ------------------------------------------------------------------------

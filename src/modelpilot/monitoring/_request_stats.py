@@ -22,6 +22,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from modelpilot.monitoring._sketch import bucket_of
+
 __all__ = ["RequestStats"]
 
 
@@ -65,6 +67,10 @@ class RequestStats:
         self.latency: dict[str, _Buckets] = {}
         self.sizes: dict[str, _Buckets] = {}
         self.in_flight: dict[str, int] = {}
+        # Latencies per deployment in a log-bucketed sketch (``_sketch.py``): what the fleet's
+        # percentiles are summed from. Cumulative, as the counters; the traffic reporter
+        # writes each interval's difference.
+        self.sketches: dict[str, dict[int, int]] = {}
 
     def started(self, deployment: str) -> None:
         with self.lock:
@@ -90,11 +96,22 @@ class RequestStats:
                 latency = self.latency[deployment] = _Buckets(len(self.latency_bounds))
             latency.counts[bisect_left(self.latency_bounds, seconds)] += 1
             latency.total += seconds
+            sketch = self.sketches.get(deployment)
+            if sketch is None:
+                sketch = self.sketches[deployment] = {}
+            bucket = bucket_of(seconds)
+            sketch[bucket] = sketch.get(bucket, 0) + 1
             sizes = self.sizes.get(deployment)
             if sizes is None:
                 sizes = self.sizes[deployment] = _Buckets(len(self.size_bounds))
             sizes.counts[bisect_left(self.size_bounds, instances)] += 1
             sizes.total += instances
+
+    def totals(self) -> tuple[dict[tuple[str, str, str], int], dict[str, dict[int, int]]]:
+        """Copies of the request counts (by deployment, version, outcome) and latency
+        sketches (by deployment) so far: what the traffic reporter takes differences of."""
+        with self.lock:
+            return dict(self.counts), {k: dict(v) for k, v in self.sketches.items()}
 
     # ---- scrape time --------------------------------------------------------------------
     def requests_family(self) -> CounterMetricFamily:

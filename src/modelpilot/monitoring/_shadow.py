@@ -33,6 +33,10 @@ class ShadowAgreement:
         self.series_ended = series_ended
         self._versions: dict[str, int] = {}  # the shadow version each gauge shows
 
+    def forget(self) -> None:
+        """The gauges were cleared (this process stopped leading): nothing is shown."""
+        self._versions.clear()
+
     def points(self, deployment: Deployment, watch: object, now: float) -> list[Point]:
         """The agreement of a shadow candidate with the primary, as the controller last
         measured it (its analysis every ``rollout.analysis_interval_s``, kept in the rollout's

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, insert, select
 
+from modelpilot.store import check_fence
 from modelpilot.store._tables import metric_points
 from modelpilot.types import Clock
 
@@ -79,6 +80,7 @@ class TimeSeriesStore:
         if not points:
             return
         with self.engine.begin() as connection:
+            check_fence(connection)  # the monitor's leader writes: once, whoever leads
             connection.execute(
                 insert(metric_points),
                 [

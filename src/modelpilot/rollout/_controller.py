@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import socket
 import threading
 import time
@@ -63,7 +64,11 @@ class RolloutController:
         self.clock = clock
         self.settings = project.spec.rollout
         self.store = RolloutStore(project.engine, clock=clock)
-        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        # Unique per process even where host names and pids repeat (a container restarted in
+        # its pod keeps both): the lease holder's name must never be a newcomer's too.
+        self.worker_id = (
+            worker_id or f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+        )
         self._applied: dict[str, int] = {}
         self._standby: dict[str, tuple[LoadedVersion, float]] = {}
         self._last_analysis: dict[int, float] = {}

@@ -2,6 +2,8 @@
 
 Every change is a conditional update on the database, so two admins racing (or two worker
 processes) get a clean :class:`~modelpilot.errors.ConflictError` and never a corrupted state.
+A change the controller's leader makes (a step, a promotion, a rollback) is also fenced by its
+lease: a leader that lost the lease meanwhile gets :class:`~modelpilot.store.LeaseLost`.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ class RolloutStore(FleetStore):
         query = update(deployment_states).where(deployment_states.c.name == name)
         if expect_revision is not None:
             query = query.where(deployment_states.c.revision == expect_revision)
-        with self.engine.begin() as connection:
+        with self._leader_write() as connection:
             if connection.execute(query.values(**values)).rowcount == 0:
                 raise ConflictError(
                     f"deployment {name!r} changed meanwhile; look at "
@@ -153,7 +155,7 @@ class RolloutStore(FleetStore):
                 )
 
     def bump(self, name: str) -> None:
-        with self.engine.begin() as connection:
+        with self._leader_write() as connection:
             connection.execute(
                 update(deployment_states)
                 .where(deployment_states.c.name == name)
@@ -175,7 +177,7 @@ class RolloutStore(FleetStore):
     ) -> RolloutRecord:
         """Insert a rollout and claim the deployment for it, or raise a 409."""
         now = self.clock()
-        with self.engine.begin() as connection:
+        with self._leader_write() as connection:
             inserted = connection.execute(
                 insert(rollouts).values(
                     deployment=name,
@@ -246,7 +248,7 @@ class RolloutStore(FleetStore):
         return [_record(r) for r in rows]
 
     def update(self, record: RolloutRecord, *, bump: bool = True) -> None:
-        with self.engine.begin() as connection:
+        with self._leader_write() as connection:
             connection.execute(
                 update(rollouts)
                 .where(rollouts.c.id == record.id)
@@ -283,7 +285,7 @@ class RolloutStore(FleetStore):
         """End a rollout and release the deployment in one transaction."""
         now = self.clock()
         record.status, record.reason, record.finished_at = status, reason, now
-        with self.engine.begin() as connection:
+        with self._leader_write() as connection:
             connection.execute(
                 update(rollouts)
                 .where(rollouts.c.id == record.id)

@@ -48,6 +48,8 @@ class HealthRoutes:
 
     async def readyz(self, request: Request) -> Response:
         state = self.state
+        if state.draining:  # a load balancer stops sending requests; those that come are served
+            return json_response({"status": "draining"}, 503)
         insider = self._insider(request)
         if state.ready:
             body: dict[str, Any] = {"status": "ready"}
@@ -76,7 +78,7 @@ class HealthRoutes:
         return json_response({"live": True})
 
     async def v2_ready(self, request: Request) -> Response:
-        ready = self.state.ready
+        ready = self.state.ready and not self.state.draining
         return json_response({"ready": ready}, 200 if ready else 503)
 
     async def v2_server(self, request: Request) -> Response:

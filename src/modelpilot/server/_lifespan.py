@@ -3,9 +3,11 @@
 Start-up loads every deployment in a worker thread (``/readyz`` answers 503 meanwhile), then
 builds what a request may touch: the rollout controller (routing from the database), the
 review queue and degrees of automation, the retraining loop, the monitor, the alert engine with
-the closed loop's actions. Only then is the server ready. At a graceful stop (uvicorn has
-finished the in-flight requests), the model threads stop, the log writer commits what they
-logged, queued notifications go out and the leases are released.
+the closed loop's actions. Only then is the server ready. At SIGTERM the drain comes first
+(``_drain.py``). At a graceful stop (uvicorn has finished the in-flight requests), the control
+loop's last tick ends, the model threads stop, the log writer commits what they logged, the
+last traffic counts are written, queued notifications go out, the leases are released and the
+replica leaves the fleet's list of workers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from modelpilot.monitoring import Monitor, MonitorLeader
 from modelpilot.rollout import RolloutController
 from modelpilot.server._control import ControlLoop, release_leases
 from modelpilot.server._errors import log_unexpected
+from modelpilot.server._drain import drain_on_sigterm
+from modelpilot.server._metrics_port import serve_metrics
 from modelpilot.server._state import ServerState
 
 __all__ = ["lifespan", "start_components"]
@@ -60,7 +64,13 @@ def _start_components(state: ServerState, *, raise_errors: bool) -> None:
         state.controller = controller
         _start_automation(state, controller)
         if state.metrics is not None:
-            monitor = Monitor(state.project, state.metrics, state.manager, clock=state.clock)
+            monitor = Monitor(
+                state.project,
+                state.metrics,
+                state.manager,
+                clock=state.clock,
+                replica=controller.worker_id,
+            )
             monitor.reviews = state.reviews
             # Alert rules on every new batch of the monitor's points.
             alerting = AlertEngine.from_project(
@@ -176,11 +186,14 @@ def lifespan(state: ServerState) -> Any:
         state.writer.start()
         loop = asyncio.get_running_loop()
         control = ControlLoop(state)
+        stopping = asyncio.Event()
 
         async def control_loop() -> None:
             reported: dict[str, float] = {}
-            while True:
-                await asyncio.sleep(state.tick_seconds)
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=state.tick_seconds)
+                    return
                 try:
                     await loop.run_in_executor(None, control.tick)
                 except Exception as exc:
@@ -191,20 +204,42 @@ def lifespan(state: ServerState) -> Any:
                         reported[kind] = now
                         log_unexpected(exc, "the control loop (retried every tick)")
 
+        settings = state.project.spec.serving
+        drain_on_sigterm(state, loop, settings.drain_s)
+        metrics_server = None
+        if settings.metrics_port is not None and state.metrics is not None:
+            metrics_server = serve_metrics(state.metrics, settings.host, settings.metrics_port)
         loading = loop.run_in_executor(None, start_components, state)
         controlling = loop.create_task(control_loop())
         try:
             yield
         finally:
-            controlling.cancel()
+            # The tick under way ends first: it must not take a lease back after the release.
+            stopping.set()
+            await controlling
             await asyncio.wait_for(asyncio.shield(loading), timeout=None)
-            # The drain: uvicorn has finished the in-flight requests; commit what they logged.
+            # uvicorn has finished the in-flight requests: commit what they logged and
+            # counted, deliver queued notifications, leave the fleet.
             state.manager.close()
             drain = state.project.spec.logging.drain_timeout_s
             await loop.run_in_executor(None, state.writer.stop, drain)
+            await loop.run_in_executor(None, _last_report, state)
             if state.alerts is not None:  # deliver queued notifications
                 await loop.run_in_executor(None, state.alerts.close, 5.0)
             if state.controller is not None:  # another worker (or the next start) takes over
                 await loop.run_in_executor(None, release_leases, state.controller)
+            if metrics_server is not None:
+                metrics_server[0].shutdown()
 
     return run
+
+
+def _last_report(state: ServerState) -> None:
+    """The traffic counted since the last interval's report, written now: a replica that
+    stops loses none of its counts (``monitoring/_traffic.py``)."""
+    if state.monitor is None:
+        return
+    try:
+        state.monitor.traffic.flush(force=True)
+    except Exception as exc:  # the database is gone: those counts are lost, the log is not
+        logger.warning("the last traffic counts were not written: %s", exc)

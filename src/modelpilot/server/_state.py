@@ -64,6 +64,8 @@ class ServerState:
     retrain: RetrainLoop | None = None
     #: Each deployment's degree of automation, as the request path reads it.
     degrees: dict[str, str] = field(default_factory=dict)
+    #: Set at SIGTERM: ``/readyz`` answers 503 while requests are still answered (the drain).
+    draining: bool = False
 
     def degree_of(self, deployment: str) -> str:
         return self.degrees.get(deployment, "full")

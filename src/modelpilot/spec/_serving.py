@@ -68,6 +68,15 @@ class ServingSettings(StrictModel):
     keep_alive_s: float = Field(default=5.0, gt=0, le=600)
     open_predict: bool = False
     tokens_file: str = ".modelpilot/tokens.json"
+    # At SIGTERM /readyz answers 503 at once and requests are still answered for drain_s
+    # seconds: the time a load balancer or Kubernetes takes to stop sending new ones. Then the
+    # server stops accepting, finishes what is in flight and flushes the log
+    # (docs/scale-out.md). 0: stop at once (one server, nothing routes around it).
+    drain_s: float = Field(default=0.0, ge=0, le=600)
+    # With workers > 1: each worker process also serves its own /metrics on the first free
+    # port from metrics_port on (N workers: metrics_port .. metrics_port + N - 1), so that
+    # Prometheus can scrape every one of them (docs/scale-out.md).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 _STEP_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")

@@ -121,6 +121,7 @@ serving:
   max_wait_ms: 0            # 0 = adaptive (no added latency); > 0 holds a batch for more
   max_body_bytes: 1048576   # larger request bodies get 413
   open_predict: false
+  drain_s: 0                # behind a load balancer: seconds to keep serving after SIGTERM
 
 # Deployment patterns (`modelpilot deploy NAME --version V --strategy canary|shadow|...`).
 # A canary ramps through `steps` (percent of traffic), each held `step_interval_s`; every

@@ -12,6 +12,15 @@ if TYPE_CHECKING:
         log_stats,
     )
     from modelpilot.store._db import create_database, resolve_url, upgrade
+    from modelpilot.store._leases import (
+        Lease,
+        LeaseLost,
+        LeaseTable,
+        check_fence,
+        current_fence,
+        fenced,
+        uses_database_time,
+    )
     from modelpilot.store._pii import PiiScrubber, load_pii_key
     from modelpilot.store._predictions import (
         FeedbackItem,
@@ -33,6 +42,9 @@ __all__ = [
     "CompactionResult",
     "FeedbackItem",
     "FeedbackResult",
+    "Lease",
+    "LeaseLost",
+    "LeaseTable",
     "LogRows",
     "LogStats",
     "MatrixColumns",
@@ -40,8 +52,11 @@ __all__ = [
     "PredictionBatch",
     "PredictionLog",
     "PredictionRecord",
+    "check_fence",
     "compact_segments",
     "create_database",
+    "current_fence",
+    "fenced",
     "join_rows",
     "load_pii_key",
     "log_stats",
@@ -50,6 +65,7 @@ __all__ = [
     "resolve_url",
     "row_records",
     "upgrade",
+    "uses_database_time",
 ]
 
 # Each name is imported on first use (PEP 562): a command that only reads the metadata
@@ -57,6 +73,15 @@ __all__ = [
 _SOURCES = {
     "_compaction": ("CompactionResult", "LogStats", "compact_segments", "log_stats"),
     "_db": ("create_database", "resolve_url", "upgrade"),
+    "_leases": (
+        "Lease",
+        "LeaseLost",
+        "LeaseTable",
+        "check_fence",
+        "current_fence",
+        "fenced",
+        "uses_database_time",
+    ),
     "_pii": ("PiiScrubber", "load_pii_key"),
     "_predictions": (
         "FeedbackItem",

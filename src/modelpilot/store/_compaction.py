@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from modelpilot.store._segments import decode as _decode
 from modelpilot.store._segments import encode as _encode
+from modelpilot.store._leases import Lease
 from modelpilot.store._tables import prediction_ids, prediction_segments
 
 __all__ = ["CompactionResult", "LogStats", "compact_segments", "log_stats"]
@@ -82,12 +83,14 @@ def compact_segments(
     older_than: float,
     target_rows: int = 10_000,
     max_runs: int | None = None,
+    fence: Lease | None = None,
 ) -> CompactionResult:
     """Merge runs of small segments whose rows are all older than ``older_than`` (a timestamp).
 
     Segments of one model, version, source and batch id, consecutive in the log, are merged
     while the result holds at most ``target_rows`` rows; ``max_runs`` bounds the work of one
-    call (None: all).
+    call (None: all). ``fence``: the lease of the replica that compacts for all; each merge
+    checks it (:meth:`Lease.check`) and a lost lease stops the run with ``LeaseLost``.
 
     Examples
     --------
@@ -115,7 +118,7 @@ def compact_segments(
     for run in _runs(candidates, target_rows):
         if max_runs is not None and written + skipped >= max_runs:
             break
-        done = _merge(engine, run)
+        done = _merge(engine, run, fence)
         if done is None:
             skipped += 1
             continue
@@ -144,7 +147,7 @@ def _runs(candidates: Sequence[Any], target_rows: int) -> list[list[int]]:
     return runs
 
 
-def _merge(engine: Engine, run: list[int]) -> int | None:
+def _merge(engine: Engine, run: list[int], fence: Lease | None = None) -> int | None:
     """Merge the segments ``run`` into the first of them; their row count, or None if skipped.
 
     The merged payload is built outside any write transaction (decoding thousands of small
@@ -173,6 +176,8 @@ def _merge(engine: Engine, run: list[int]) -> int | None:
     expected = {int(row.seq): int(row.n_rows) for row in found}
     try:
         with engine.begin() as connection:
+            if fence is not None:
+                fence.check(connection)
             still = connection.execute(
                 select(_S.seq, _S.n_rows)
                 .where(_S.seq.in_(run))

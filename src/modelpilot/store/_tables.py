@@ -193,12 +193,15 @@ server_workers = Table(
     Column("heartbeat_at", Float, nullable=False),
 )
 
+# A lease names the replica that leads a job (store/_leases.py); ``epoch`` grows each time it
+# changes hands and fences the leader's writes (migration 0007).
 leases = Table(
     "leases",
     metadata,
     Column("name", String(100), primary_key=True),
     Column("holder", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
+    Column("epoch", Integer, nullable=False, server_default="0"),
 )
 
 # ---- monitoring time series (migration 0003) ----------------------------------------------------
@@ -290,4 +293,22 @@ alerts = Table(
     Column("details_json", Text, nullable=False),
     Index("ix_alerts_state", "state"),
     Index("ix_alerts_updated_at", "updated_at"),
+)
+
+# ---- fleet-wide traffic (migration 0007) --------------------------------------------------------
+# One row per replica per monitoring interval: what the replica counted in that interval
+# (requests by deployment, version and outcome; latency sketch; input checks), as JSON. The
+# monitor's leader sums the rows it has not summed yet (``consumed_at``), so its series count
+# every replica's traffic once; summed rows are pruned after an hour.
+traffic_intervals = Table(
+    "traffic_intervals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("replica", String(64), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=False),
+    Column("consumed_at", Float, nullable=True),
+    Column("payload", Text, nullable=False),
+    Index("ix_traffic_intervals_consumed", "consumed_at"),
+    Index("ix_traffic_intervals_ended", "ended_at"),
 )

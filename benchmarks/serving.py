@@ -99,9 +99,6 @@ class Fixture:
     holdout_path: Path
     mlserver_repo: Path
     record: dict[str, float]
-    project: Path = Path()  # set by prepare_modelpilot
-    source: Path = Path()  # the copy of src/ modelpilot runs from
-    settings: str = ""
 
 
 def build_fixture(directory: Path) -> Fixture:
@@ -162,10 +159,10 @@ print(Project.open(sys.argv[1]).prediction_log.count())
 """
 
 
-def run_modelpilot_code(code: str, fixture: Fixture, *args: str) -> str:
+def run_modelpilot_code(code: str, source: Path, *args: str) -> str:
     out = subprocess.run(
         [str(VENV / "bin" / "python"), "-c", code, *args],
-        env={**os.environ, "PYTHONPATH": str(fixture.source)},
+        env={**os.environ, "PYTHONPATH": str(source)},
         capture_output=True,
         text=True,
         timeout=300,
@@ -176,33 +173,36 @@ def run_modelpilot_code(code: str, fixture: Fixture, *args: str) -> str:
     return out.stdout.strip()
 
 
-def snapshot_source(directory: Path) -> Path:
-    """Copy src/modelpilot aside, so a run measures one version of it even while someone edits
-    the working tree (uncommitted changes included: the code as it is at the start)."""
+def snapshot_source(directory: Path, src: Path) -> Path:
+    """Copy ``src``/modelpilot aside, so a run measures one version of it even while someone
+    edits the working tree (uncommitted changes included: the code as it is at the start)."""
     shutil.copytree(
-        ROOT / "src" / "modelpilot",
+        src / "modelpilot",
         directory / "modelpilot",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     return directory
 
 
-def prepare_modelpilot(fixture: Fixture, spec: ServerSpec, *, attempts: int = 6) -> None:
-    """Copy the source, make the project and check that the server starts; when the working
-    tree is caught mid-edit (an import or a migration missing), wait and copy it again."""
+def prepare_modelpilot(
+    fixture: Fixture, spec: ServerSpec, *, src: Path = ROOT / "src", attempts: int = 6
+) -> str:
+    """Copy the source, make the spec's own project with that code and check that the server
+    starts; when the working tree is caught mid-edit (an import or a migration missing), wait
+    and copy it again. Each checkout gets a project of its own: an older checkout does not know
+    a newer one's database migrations. Returns the settings the server runs with."""
     for attempt in range(1, attempts + 1):
-        root = fixture.directory / f"attempt-{attempt}"
-        fixture.source = snapshot_source(root / "src")
-        fixture.project = root / "project"
-        fixture.project.mkdir()
-        spec.env["PYTHONPATH"] = str(fixture.source)
-        spec.cwd = fixture.project
+        root = fixture.directory / spec.name / f"attempt-{attempt}"
+        spec.source = snapshot_source(root / "src", src)
+        spec.cwd = root / "project"
+        spec.cwd.mkdir(parents=True)
+        spec.env["PYTHONPATH"] = str(spec.source)
         try:
             settings = json.loads(
                 run_modelpilot_code(
                     _PREPARE,
-                    fixture,
-                    str(fixture.project),
+                    spec.source,
+                    str(spec.cwd),
                     str(fixture.skops_path),
                     str(fixture.holdout_path),
                     str(N_FEATURES),
@@ -220,8 +220,8 @@ def prepare_modelpilot(fixture: Fixture, spec: ServerSpec, *, attempts: int = 6)
             )
             time.sleep(30)
             continue
-        fixture.settings = modelpilot_settings(settings)
-        return
+        return modelpilot_settings(settings)
+    raise AssertionError("unreachable: the last attempt raises")
 
 
 # ---- the servers ----------------------------------------------------------------------------
@@ -237,6 +237,7 @@ class ServerSpec:
     cwd: Path = PEERS
     env: dict[str, str] = field(default_factory=dict)
     settings: str = ""
+    source: Path = Path()  # modelpilot's: the copy of src/ it runs from (prepare_modelpilot)
 
 
 def server_specs(fixture: Fixture, *, baseline: Path | None = None) -> dict[str, ServerSpec]:
@@ -303,7 +304,7 @@ def server_specs(fixture: Fixture, *, baseline: Path | None = None) -> dict[str,
             lambda ports: [
                 str(VENV / "bin" / "modelpilot"),
                 "-p",
-                str(fixture.project),
+                ".",  # the server runs in its project (cwd), set by prepare_modelpilot
                 "serve",
                 "--port",
                 str(ports[0]),
@@ -313,7 +314,6 @@ def server_specs(fixture: Fixture, *, baseline: Path | None = None) -> dict[str,
             f"/v1/deployments/{MODEL_NAME}/predict",
             record,
             ready_path="/readyz",
-            cwd=fixture.project,
             env={"MODELPILOT_PREDICT_TOKEN": TOKEN},
             settings="",  # filled in by prepare_modelpilot
         ),
@@ -675,8 +675,8 @@ def measure(
     measurement = Measurement(spec.name, connections)
     is_modelpilot = spec.name.startswith("modelpilot")
     if is_modelpilot:
-        logged_before = int(run_modelpilot_code(_COUNT, fixture, str(fixture.project)))
-        _, commits_before = log_segments(fixture.project)
+        logged_before = int(run_modelpilot_code(_COUNT, spec.source, str(spec.cwd)))
+        _, commits_before = log_segments(spec.cwd)
     for attempt in range(2):  # one retry: a port taken meanwhile, a slow first start
         try:
             server = start_server(spec, work)
@@ -708,7 +708,7 @@ def measure(
             drain, rows, batches = None, 0, 0
             while time.monotonic() - wrk_end < 30:
                 rows, batches = deployments_rows(server.port)
-                if log_segments(fixture.project)[0] - logged_before >= rows:
+                if log_segments(spec.cwd)[0] - logged_before >= rows:
                     drain = time.monotonic() - wrk_end
                     break
                 time.sleep(0.005)
@@ -720,9 +720,9 @@ def measure(
         stop_server(server)
     if is_modelpilot and measurement.log is not None:
         # After the SIGTERM drain, through the public API: what a drift check would read.
-        logged = int(run_modelpilot_code(_COUNT, fixture, str(fixture.project)))
+        logged = int(run_modelpilot_code(_COUNT, spec.source, str(spec.cwd)))
         measurement.log.logged = logged - logged_before
-        measurement.log.commits = log_segments(fixture.project)[1] - commits_before
+        measurement.log.commits = log_segments(spec.cwd)[1] - commits_before
     return measurement
 
 
@@ -1289,15 +1289,21 @@ def main() -> None:
         fixture = build_fixture(work)
         specs = server_specs(fixture, baseline=args.baseline)
         if any(name.startswith("modelpilot") for name in servers) or args.profile:
-            prepare_modelpilot(fixture, specs["modelpilot"])
-            specs["modelpilot"].settings = fixture.settings
-            specs["modelpilot-sklearn"].settings = (
-                fixture.settings + "; MODELPILOT_NUMPY_KERNELS=0: scikit-learn's own "
-                "predict_proba for each micro-batch instead of modelpilot's NumPy kernel"
+            mine = specs["modelpilot"]
+            mine.settings = prepare_modelpilot(fixture, mine)
+            # The same code and project with the kernel off.
+            specs["modelpilot-sklearn"] = dataclasses.replace(
+                specs["modelpilot-sklearn"],
+                cwd=mine.cwd,
+                source=mine.source,
+                env={**mine.env, "MODELPILOT_NUMPY_KERNELS": "0"},
+                settings=mine.settings + "; MODELPILOT_NUMPY_KERNELS=0: scikit-learn's own "
+                "predict_proba for each micro-batch instead of modelpilot's NumPy kernel",
             )
-            specs[
-                "modelpilot-baseline"
-            ].settings = f"{fixture.settings}; the code of {args.baseline}"
+            if args.baseline is not None and "modelpilot-baseline" in servers:
+                base = specs["modelpilot-baseline"]
+                settings = prepare_modelpilot(fixture, base, src=args.baseline / "src")
+                base.settings = f"{settings}; the code of {args.baseline}, its own project"
         one, many = model_call_micros(fixture)
         context = [
             "",

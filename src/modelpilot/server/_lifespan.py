@@ -30,8 +30,8 @@ from modelpilot.errors import ModelpilotError
 from modelpilot.monitoring import Monitor, MonitorLeader
 from modelpilot.rollout import RolloutController
 from modelpilot.server._control import ControlLoop, release_leases
-from modelpilot.server._errors import log_unexpected
 from modelpilot.server._drain import drain_on_sigterm
+from modelpilot.server._errors import log_unexpected
 from modelpilot.server._metrics_port import serve_metrics
 from modelpilot.server._state import ServerState
 
@@ -211,6 +211,8 @@ def lifespan(state: ServerState) -> Any:
             metrics_server = serve_metrics(state.metrics, settings.host, settings.metrics_port)
         loading = loop.run_in_executor(None, start_components, state)
         controlling = loop.create_task(control_loop())
+        if state.accept_when_loaded:  # uvicorn serves the socket once the lifespan started
+            await asyncio.shield(loading)
         try:
             yield
         finally:

@@ -29,7 +29,9 @@ def app_factory() -> ServingApp:
     project = Project.open(os.environ.get("MODELPILOT_PROJECT"))
     trust = os.environ.get("MODELPILOT_SERVE_TRUST") == "1"
     force = os.environ.get("MODELPILOT_SERVE_FORCE") == "1"
-    return _server_app(project, trust=trust, force=force)
+    app = _server_app(project, trust=trust, force=force)
+    app.state.accept_when_loaded = True
+    return app
 
 
 def _server_app(project: Project, *, trust: bool, force: bool) -> ServingApp:

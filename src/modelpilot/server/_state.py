@@ -55,6 +55,11 @@ class ServerState:
     tick_seconds: float = 1.0
     #: A server process of its own (``modelpilot serve``): tune the collector once loaded.
     tune_gc: bool = False
+    #: One of several workers on one shared socket (``serve --workers N``): accept connections
+    #: only once the deployments are loaded, so a client is never answered "loading" by one
+    #: worker while the others serve. A single process accepts at once and says "loading" on
+    #: ``/readyz``, which is what a load balancer or Kubernetes probe wants.
+    accept_when_loaded: bool = False
     controller: RolloutController | None = None
     monitor: Monitor | None = None
     monitor_leader: MonitorLeader | None = None

@@ -23,9 +23,9 @@ import pyarrow as pa
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
+from modelpilot.store._leases import Lease
 from modelpilot.store._segments import decode as _decode
 from modelpilot.store._segments import encode as _encode
-from modelpilot.store._leases import Lease
 from modelpilot.store._tables import prediction_ids, prediction_segments
 
 __all__ = ["CompactionResult", "LogStats", "compact_segments", "log_stats"]

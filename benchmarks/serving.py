@@ -749,13 +749,18 @@ def machine() -> str:
     return f"{os.cpu_count()} cores (nproc), {model}, Linux {platform.release()}"
 
 
-def source_state() -> str:
+def source_state(checkout: Path = ROOT) -> str:
     """The modelpilot source measured: its commit, and whether src/ had uncommitted changes."""
 
     def git(*command: str) -> str:
         try:
             return subprocess.run(
-                ["git", *command], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+                ["git", *command],
+                cwd=checkout,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
@@ -1251,6 +1256,14 @@ def main() -> None:
         metavar="CHECKOUT",
         help="also run modelpilot from another checkout (its src/), as modelpilot-baseline",
     )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=ROOT,
+        metavar="CHECKOUT",
+        help="the checkout whose src/ runs as modelpilot (default: this one); with --baseline, "
+        "an A/B of two commits in one run",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
@@ -1268,7 +1281,9 @@ def main() -> None:
     header = [
         f"# Online serving benchmark ({started:%Y-%m-%d %H:%M})",
         "",
-        f"modelpilot: {source_state()}. Machine: {machine()}. "
+        f"modelpilot: {source_state(args.source)}"
+        + (f"; modelpilot-baseline: {source_state(args.baseline)}" if args.baseline else "")
+        + f". Machine: {machine()}. "
         "Load average at start: "
         f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} (other jobs may share it).",
         f"Each server pinned to core {SERVER_CORE}; `wrk -t1` on core {LOAD_CORE}; "
@@ -1290,7 +1305,7 @@ def main() -> None:
         specs = server_specs(fixture, baseline=args.baseline)
         if any(name.startswith("modelpilot") for name in servers) or args.profile:
             mine = specs["modelpilot"]
-            mine.settings = prepare_modelpilot(fixture, mine)
+            mine.settings = prepare_modelpilot(fixture, mine, src=args.source / "src")
             # The same code and project with the kernel off.
             specs["modelpilot-sklearn"] = dataclasses.replace(
                 specs["modelpilot-sklearn"],

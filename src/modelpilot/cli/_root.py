@@ -62,7 +62,12 @@ err_console = Console(stderr=True, highlight=False)
 
 
 class State:
-    project_dir: Path | None = None
+    def __init__(self) -> None:
+        self.project_dir: Path | None = None
+        # The projects a command opened: their database connections close when it ends (a
+        # command run in-process, as in a notebook or a test, must not leave them to the
+        # garbage collector, which warns for PostgreSQL's).
+        self.opened: list[Project] = []
 
 
 state = State()
@@ -105,7 +110,9 @@ def _root(
 def open_project() -> Project:
     from modelpilot.project import Project
 
-    return Project.open(state.project_dir)
+    project = Project.open(state.project_dir)
+    state.opened.append(project)
+    return project
 
 
 def print_json(value: Any) -> None:
@@ -232,4 +239,7 @@ def run_app(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    finally:
+        while state.opened:
+            state.opened.pop().engine.dispose()
     return result if isinstance(result, int) else 0

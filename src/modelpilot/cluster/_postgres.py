@@ -61,15 +61,27 @@ class TemporaryPostgres:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.as_root:
             shutil.chown(self.directory, "postgres", "postgres")
-        initdb, pg_ctl = postgres_program("initdb"), postgres_program("pg_ctl")
+        initdb = postgres_program("initdb")
         self._run([initdb, "-D", str(self.data), "-U", "modelpilot", "--auth=trust", "-E", "UTF8"])
+        self.start_again()
+        self.create_database("modelpilot")
+        return self
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (``start_again`` brings it back): a database that
+        goes away under its clients."""
+        self._run([postgres_program("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def start_again(self) -> None:
+        """Start the server on its data: after ``halt``, as a restarted database comes back."""
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.directory}"
         log = str(self.directory / "postgres.log")
         self._run(
-            [pg_ctl, "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "60", "start"]
+            [
+                postgres_program("pg_ctl"),
+                *("-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "60", "start"),
+            ]
         )
-        self.create_database("modelpilot")
-        return self
 
     def create_database(self, name: str) -> str:
         """Create a database on this server; its URL."""

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.runtime._evaluate_linear import LinearArrays
+from modelpilot_edge.kernels import LinearArrays
 
 __all__ = ["LinearKernel", "frame_array", "kernels_enabled", "linear_kernel", "same_answers"]
 

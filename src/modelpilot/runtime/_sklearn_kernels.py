@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
+from modelpilot_edge.kernels import TreeEnsembleArrays
 from modelpilot.runtime._extract_boosters import lightgbm_arrays, xgboost_arrays
 from modelpilot.runtime._extract_pipeline import pipeline_form
 from modelpilot.runtime._extract_sklearn_trees import TREE_MODELS, sklearn_tree_arrays

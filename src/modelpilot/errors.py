@@ -197,4 +197,3 @@ class ValidationFailed(ModelpilotError):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.kind, "message": self.message, "problems": self.problems}
-

@@ -98,7 +98,9 @@ def _records(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise EdgeError(f"--json is not valid JSON ({exc}); send a record {{...}} or a list") from None
+        raise EdgeError(
+            f"--json is not valid JSON ({exc}); send a record {{...}} or a list"
+        ) from None
 
 
 def _on_bundle(bundle: Bundle, args: argparse.Namespace, url: str, token: str) -> Any:

@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._drift import drift_report
 from ._engines import Engine, NotAnswerable, load_engine
@@ -27,8 +27,10 @@ from ._errors import EdgeError, ModelFailed, ValidationFailed
 from ._keys import load_public_key
 from ._log import LocalLog, LogPolicy
 from ._manifest import load_json, read_bundle
-from ._sync import SyncReport, sync_log
 from ._validation import Feature, RecordValidator
+
+if TYPE_CHECKING:
+    from ._sync import SyncReport
 
 __all__ = ["DEVICE_PATTERN", "Bundle", "default_device_id", "new_ids"]
 
@@ -137,7 +139,9 @@ class Bundle:
         files = read_bundle(bundle_path, public_key=key)
         owned = None
         if logging and log is None:
-            directory = Path(log_dir) if log_dir is not None else bundle_path.parent / "prediction-log"
+            directory = (
+                Path(log_dir) if log_dir is not None else bundle_path.parent / "prediction-log"
+            )
             log = owned = LocalLog(directory, policy=log_policy)
         try:
             bundle = cls(
@@ -166,7 +170,13 @@ class Bundle:
             return self._answer([records], log=True)[0]
         if not isinstance(records, list):
             raise ValidationFailed(
-                [{"field": "instances", "expected": "a list of records", "got": type(records).__name__}]
+                [
+                    {
+                        "field": "instances",
+                        "expected": "a list of records",
+                        "got": type(records).__name__,
+                    }
+                ]
             )
         return self._answer(records, log=True)
 
@@ -319,6 +329,8 @@ class Bundle:
         """Upload the log's pending predictions to the server at ``url`` (``_sync.py``)."""
         if self.log is None:
             raise EdgeError("this bundle was opened with logging=False: there is no log to sync")
+        from ._sync import sync_log  # urllib: only a device that syncs pays for it
+
         return sync_log(
             self.log,
             url,
@@ -354,7 +366,9 @@ class Bundle:
         self.close()
 
 
-def _differs(answer: Mapping[str, Any], expected: Mapping[str, Any], tolerance: Mapping[str, Any]) -> str:
+def _differs(
+    answer: Mapping[str, Any], expected: Mapping[str, Any], tolerance: Mapping[str, Any]
+) -> str:
     """Why ``answer`` is not ``expected`` (exact, or within the bundle's tolerance)."""
     got, want = answer.get("prediction"), expected.get("prediction")
     relative = float(tolerance.get("relative", 0.0))

@@ -21,8 +21,6 @@ import json
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +229,9 @@ class EdgeDevice:
         )
         answer = request("GET", endpoint, token=token, timeout_s=timeout_s)
         if answer.status != 200:
-            raise UpdateFailed(f"asking {endpoint} for this device's version failed ({answer.message})")
+            raise UpdateFailed(
+                f"asking {endpoint} for this device's version failed ({answer.message})"
+            )
         document = verify_document(self.public_key, answer.json())
         if document is None:
             raise UpdateFailed(
@@ -272,27 +272,37 @@ class EdgeDevice:
         name = f"{digest[:16]}.zip"
         target = self.bundles_dir / name
         if not target.exists():
-            self._download(url.rstrip("/") + str(document["bundle"]["url"]), token, digest, target, timeout_s)
+            self._download(
+                url.rstrip("/") + str(document["bundle"]["url"]), token, digest, target, timeout_s
+            )
         report = self._switch(name, digest)
         self._write_state()
         return report
 
-    def _download(self, url: str, token: str | None, digest: str, target: Path, timeout_s: float) -> None:
+    def _download(
+        self, url: str, token: str | None, digest: str, target: Path, timeout_s: float
+    ) -> None:
+        import urllib.error
+        import urllib.request
+
         partial = target.with_name(f".{target.name}.part")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         prepared = urllib.request.Request(url, headers=headers)
         hasher = hashlib.sha256()
         try:
-            with urllib.request.urlopen(prepared, timeout=timeout_s) as response, open(
-                partial, "wb"
-            ) as handle:
+            with (
+                urllib.request.urlopen(prepared, timeout=timeout_s) as response,
+                open(partial, "wb") as handle,
+            ):
                 while chunk := response.read(1 << 16):
                     hasher.update(chunk)
                     handle.write(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
         except urllib.error.HTTPError as exc:
-            raise UpdateFailed(f"downloading {url} failed ({exc.code}: {exc.read()[:200]!r})") from None
+            raise UpdateFailed(
+                f"downloading {url} failed ({exc.code}: {exc.read()[:200]!r})"
+            ) from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise UpdateFailed(f"downloading {url} failed ({exc})") from None
         if hasher.hexdigest() != digest:

@@ -144,7 +144,9 @@ class KernelEngine:
                 raise NotAnswerable("a linear model takes no missing values (ValueError)")
             # The memory layout scikit-learn multiplied when the model was checked: BLAS sums
             # a Fortran-ordered array in another order (see modelpilot's runtime/_kernels.py).
-            scores, proba, index = self.linear.evaluate(np.asfortranarray(X) if self._fortran else X)
+            scores, proba, index = self.linear.evaluate(
+                np.asfortranarray(X) if self._fortran else X
+            )
             if index is None or self._labels is None:
                 return scores.tolist(), None
             return self._labels[index].tolist(), None if proba is None else proba.tolist()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +50,11 @@ def request(
     headers: Mapping[str, str] | None = None,
 ) -> HttpAnswer:
     """One request; never raises for an HTTP status or a connection failure."""
+    # Imported here: urllib.request (with http.client and email) costs ~25 ms at start-up,
+    # and a device that only predicts never needs it.
+    import urllib.error
+    import urllib.request
+
     data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
     sent = {"Accept": "application/json", **(headers or {})}
     if data is not None:

@@ -57,9 +57,7 @@ def generate_keys() -> KeyPair:
     from nacl.signing import SigningKey
 
     signing = SigningKey.generate()
-    return KeyPair(
-        _PRIVATE + bytes(signing).hex(), _PUBLIC + bytes(signing.verify_key).hex()
-    )
+    return KeyPair(_PRIVATE + bytes(signing).hex(), _PUBLIC + bytes(signing.verify_key).hex())
 
 
 def _read(value: str | os.PathLike[str], prefix: str, what: str) -> bytes:

@@ -135,7 +135,9 @@ def read_bundle(path: str | os.PathLike[str], *, public_key: bytes) -> dict[str,
     missing = sorted(set(listed) - set(files))
     extra = sorted(set(files) - set(listed))
     if missing:
-        raise BundleRejected(where, f"file(s) {', '.join(missing)} listed in {MANIFEST} are missing")
+        raise BundleRejected(
+            where, f"file(s) {', '.join(missing)} listed in {MANIFEST} are missing"
+        )
     if extra:
         raise BundleRejected(where, f"file(s) {', '.join(extra)} are not in {MANIFEST}")
     for name, expected in listed.items():

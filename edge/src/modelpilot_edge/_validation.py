@@ -129,7 +129,8 @@ class RecordValidator:
     ...     Feature("size", "numeric", range=(10, 500)),
     ...     Feature("city", "categorical", categories=["a", "b"]),
     ... ])
-    >>> result = validator.validate_records([{"size": 50, "city": "a"}, {"size": "big", "city": "a"}])
+    >>> records = [{"size": 50, "city": "a"}, {"size": "big", "city": "a"}]
+    >>> result = validator.validate_records(records)
     >>> result.valid_index, result.problems
     ([0], [{'instance': 1, 'field': 'size', 'expected': 'a number in [10, 500]', 'got': 'big'}])
     """

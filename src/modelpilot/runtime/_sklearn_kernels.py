@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot_edge.kernels import TreeEnsembleArrays
 from modelpilot.runtime._extract_boosters import lightgbm_arrays, xgboost_arrays
 from modelpilot.runtime._extract_pipeline import pipeline_form
 from modelpilot.runtime._extract_sklearn_trees import TREE_MODELS, sklearn_tree_arrays
 from modelpilot.runtime._kernels import LinearKernel, kernels_enabled, linear_kernel
 from modelpilot.runtime._tree_kernel import Answers, TreeKernel, checked_kernel
 from modelpilot.runtime._tree_layout import Unsupported
+from modelpilot_edge.kernels import TreeEnsembleArrays
 
 __all__ = ["sklearn_kernel"]
 

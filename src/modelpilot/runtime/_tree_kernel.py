@@ -20,11 +20,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.runtime._check_rows import check_rows
-from modelpilot_edge.kernels import ColumnSteps
-from modelpilot_edge.kernels import TreeEnsembleArrays
-from modelpilot_edge.kernels import CategoryCodes
 from modelpilot.runtime._kernels import frame_array, same_answers
-from modelpilot_edge.kernels import c_expf
+from modelpilot_edge.kernels import CategoryCodes, ColumnSteps, TreeEnsembleArrays, c_expf
 
 __all__ = ["TreeKernel", "checked_kernel"]
 

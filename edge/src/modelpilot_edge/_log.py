@@ -69,7 +69,7 @@ def encode_line(record: dict[str, Any]) -> bytes:
     Examples
     --------
     >>> encode_line({"id": "a"})
-    b'3a8a1fe1 {"id":"a"}\\n'
+    b'9aa4e643 {"id":"a"}\\n'
     """
     data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
     return b"%08x %s\n" % (zlib.crc32(data), data)

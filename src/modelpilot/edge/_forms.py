@@ -17,6 +17,7 @@ from typing import Any
 
 from modelpilot.runtime import ModelRuntime
 from modelpilot.runtime._kernels import LinearKernel
+from modelpilot.runtime._sklearn_kernels import why_no_kernel
 from modelpilot.runtime._tree_kernel import TreeKernel
 from modelpilot.spec import FeatureSpec
 
@@ -78,9 +79,12 @@ def kernel_form(
     """The model as modelpilot's NumPy kernels, or :class:`Unexportable` saying why not."""
     kernel = getattr(runtime, "kernel", None)
     if kernel is None:
+        estimator = getattr(runtime, "estimator", None)
+        if estimator is not None:
+            raise Unexportable(f"no exact kernel: {why_no_kernel(estimator)}")
         raise Unexportable(
-            "no exact kernel answers this model on the server (the log of `modelpilot serve` "
-            "says why at INFO level)"
+            f"no exact kernel for this {runtime.flavor} model (`modelpilot serve` logs why at "
+            "INFO level)"
         )
     columns = model_columns(runtime, features)
     if len(columns) != getattr(kernel, "width", len(columns)):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from edge_helpers import linear_files, new_keys, tree_files, write_signed
 
+from edge_helpers import linear_files, new_keys, tree_files, write_signed
 from modelpilot_edge import KeyPair
 
 

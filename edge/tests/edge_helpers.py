@@ -74,7 +74,9 @@ def tree_files(version: int = 1, *, unknown: float | None = 2.0) -> dict[str, by
         "task": "regression",
         "columns": ["size", "city", "garage"],
         "encodings": {"size": "number", "city": "codes", "garage": "boolean"},
-        "codes": {"city": {"categories": [["a", 0], ["b", 1]], "unknown": unknown, "missing": None}},
+        "codes": {
+            "city": {"categories": [["a", 0], ["b", 1]], "unknown": unknown, "missing": None}
+        },
         "classes": None,
     }
     return _files(model, {"model/trees.npz": _npz(trees.save)}, FEATURES, version)
@@ -91,7 +93,12 @@ def _files(
                 "missing": 0,
                 "quantiles": list(np.linspace(0.0, 200.0, 1001)),
             },
-            "city": {"type": "categorical", "count": 1000, "missing": 0, "counts": {"a": 500, "b": 500}},
+            "city": {
+                "type": "categorical",
+                "count": 1000,
+                "missing": 0,
+                "counts": {"a": 500, "b": 500},
+            },
         }
     }
     return {
@@ -110,15 +117,24 @@ def smoke_records(files: dict[str, bytes]) -> list[dict[str, Any]]:
     features = json.loads(files["schema.json"])["features"]
     names = {f["name"] for f in features}
     records = [
-        {"size": 50.0 * i, "rooms": float(i % 5), "city": "ab"[i % 2], "garage": i % 3 == 0,
-         "email": f"user{i}@example.com"}
+        {
+            "size": 50.0 * i,
+            "rooms": float(i % 5),
+            "city": "ab"[i % 2],
+            "garage": i % 3 == 0,
+            "email": f"user{i}@example.com",
+        }
         for i in range(8)
     ]
     return [{k: v for k, v in r.items() if k in names} for r in records]
 
 
 def write_signed(
-    target: Path, files: dict[str, bytes], keys: KeyPair, *, as_zip: bool = True,
+    target: Path,
+    files: dict[str, bytes],
+    keys: KeyPair,
+    *,
+    as_zip: bool = True,
     wrong_smoke: bool = False,
 ) -> Path:
     """``files`` as a signed bundle, with smoke rows the bundle itself answers (or, with

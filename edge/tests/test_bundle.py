@@ -8,8 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from edge_helpers import linear_files, new_keys, tree_files, write_signed
 
+from edge_helpers import linear_files, new_keys, tree_files, write_signed
 from modelpilot_edge import (
     Bundle,
     BundleRejected,
@@ -51,7 +51,12 @@ def test_invalid_records_get_every_problem_as_the_server_words_them(
         assert caught.value.problems == [
             {"instance": 0, "field": "size", "expected": "a number in [0, 1000]", "got": "big"},
             {"instance": 1, "field": "size", "expected": "a number in [0, 1000]", "got": 2000},
-            {"instance": 1, "field": "rooms", "expected": "a number in [0, 20]", "got": "(missing)"},
+            {
+                "instance": 1,
+                "field": "rooms",
+                "expected": "a number in [0, 20]",
+                "got": "(missing)",
+            },
         ]
         assert caught.value.to_dict()["error"] == "validation_error"
         with pytest.raises(ValidationFailed, match="expected at least one instance"):

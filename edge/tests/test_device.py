@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from edge_helpers import linear_files, write_signed
 
+from edge_helpers import linear_files, write_signed
 from modelpilot_edge import BundleRejected, EdgeDevice, EdgeError, KeyPair
 from modelpilot_edge.__main__ import main, run
 
@@ -48,11 +48,13 @@ def test_a_bundle_failing_its_smoke_checks_is_rolled_back(tmp_path: Path, keys: 
     assert len(state["refused"]) == 1
 
 
-def test_a_device_refuses_a_tampered_bundle_before_copying_it(tmp_path: Path, keys: KeyPair) -> None:
+def test_a_device_refuses_a_tampered_bundle_before_copying_it(
+    tmp_path: Path, keys: KeyPair
+) -> None:
     bundle = write_signed(tmp_path / "b", linear_files(1), keys, as_zip=False)
     (bundle / "model.json").write_text("{}")
     with EdgeDevice(tmp_path / "device", public_key=keys.public, device_id="pos-1") as device:
-        with pytest.raises(BundleRejected, match="model.json changed"):
+        with pytest.raises(BundleRejected, match=r"model\.json changed"):
             device.install(bundle)
         assert list((tmp_path / "device" / "bundles").iterdir()) == []
         with pytest.raises(EdgeError, match="has no bundle yet"):
@@ -84,7 +86,9 @@ def test_drift_flags_the_feature_that_moved(tmp_path: Path, keys: KeyPair) -> No
     assert report["features"]["city"]["psi"] < 0.01
 
 
-def test_the_command_line(tmp_path: Path, keys: KeyPair, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line(
+    tmp_path: Path, keys: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
     bundle = write_signed(tmp_path / "v1.zip", linear_files(1), keys)
     environ = {"MODELPILOT_EDGE_PUBLIC_KEY": keys.public, "MODELPILOT_EDGE_DEVICE": "pos-9"}
     assert run(["verify", str(bundle)], environ)["smoke_problems"] == []

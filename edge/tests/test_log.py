@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from edge_helpers import linear_files, write_signed
 
+from edge_helpers import linear_files, write_signed
 from modelpilot_edge import Bundle, KeyPair, LocalLog, LogPolicy
 from modelpilot_edge._log import encode_line
 
@@ -44,7 +44,7 @@ def test_a_damaged_line_is_skipped_and_counted(tmp_path: Path) -> None:
 def test_the_cursor_survives_a_restart(tmp_path: Path) -> None:
     with LocalLog(tmp_path) as log:
         log.append([{"id": str(i)} for i in range(5)])
-        records, cursor = log.pending(3)
+        _, cursor = log.pending(3)
         log.acknowledge(cursor)
     with LocalLog(tmp_path) as log:
         rest, _ = log.pending(10)
@@ -57,7 +57,7 @@ def test_the_oldest_segments_go_first_and_unsynced_losses_are_counted(tmp_path: 
     record = {"id": "x" * 20, "inputs": {"size": 1.0}, "pad": "p" * 40}
     with LocalLog(tmp_path, policy=policy) as log:
         log.append([record] * 10)
-        first, cursor = log.pending(5)
+        _, cursor = log.pending(5)
         log.acknowledge(cursor)  # five synced
         for _ in range(100):
             log.append([record])
@@ -75,7 +75,11 @@ def test_the_oldest_segments_go_first_and_unsynced_losses_are_counted(tmp_path: 
 def test_one_process_at_a_time(tmp_path: Path) -> None:
     with LocalLog(tmp_path):
         other = subprocess.run(
-            [sys.executable, "-c", f"from modelpilot_edge import LocalLog; LocalLog({str(tmp_path)!r})"],
+            [
+                sys.executable,
+                "-c",
+                f"from modelpilot_edge import LocalLog; LocalLog({str(tmp_path)!r})",
+            ],
             capture_output=True,
             text=True,
             timeout=60,

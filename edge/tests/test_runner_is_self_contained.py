@@ -15,7 +15,9 @@ PACKAGE = Path(modelpilot_edge.__file__).parent
 ALLOWED = {"numpy", "nacl", "onnxruntime"} | set(sys.stdlib_module_names)
 
 
-@pytest.mark.parametrize("module", sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")))
+@pytest.mark.parametrize(
+    "module", sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
+)
 def test_the_runner_imports_only_numpy_pynacl_and_the_standard_library(module: str) -> None:
     tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
     imported = set()
@@ -33,8 +35,14 @@ def test_the_kernels_import_nothing_but_numpy_and_each_other() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 0:
-                assert (node.module or "").split(".")[0] in {"__future__", "collections",
-                    "dataclasses", "functools", "typing", "numpy"}, (path.name, node.module)
+                assert (node.module or "").split(".")[0] in {
+                    "__future__",
+                    "collections",
+                    "dataclasses",
+                    "functools",
+                    "typing",
+                    "numpy",
+                }, (path.name, node.module)
 
 
 @pytest.mark.parametrize("heavy", ["sklearn", "scipy", "pandas", "starlette", "modelpilot"])

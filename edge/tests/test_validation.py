@@ -30,11 +30,19 @@ def test_every_problem_is_listed() -> None:
     assert result.valid_index == []
     assert result.problems == [
         {"instance": 0, "field": "size", "expected": "a number in [10, 500]", "got": 5},
-        {"instance": 0, "field": "city", "expected": "a value (the feature is not nullable)",
-         "got": None},
+        {
+            "instance": 0,
+            "field": "city",
+            "expected": "a value (the feature is not nullable)",
+            "got": None,
+        },
         {"instance": 0, "field": "garage", "expected": "true or false", "got": 2},
-        {"instance": 1, "field": "(record)", "expected": "an object of feature values",
-         "got": "str"},
+        {
+            "instance": 1,
+            "field": "(record)",
+            "expected": "an object of feature values",
+            "got": "str",
+        },
         {"instance": 2, "field": "size", "expected": "a number in [10, 500]", "got": True},
         {"instance": 2, "field": "garage", "expected": "true or false", "got": "(missing)"},
     ]

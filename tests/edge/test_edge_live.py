@@ -126,6 +126,11 @@ def test_syncs_that_lose_answers_store_each_prediction_once_and_resume(
     )
     devices = {s["labels"].get("device") for s in series["series"]}
     assert "pos-s" in devices, series
+    fleet = {d["device"]: d for d in server.get("/v1/edge/houses/devices")["devices"]}
+    # The server saw the second batch three times: stored once, then two duplicates (the
+    # resumed sync's lost first attempt, and its retry).
+    assert fleet["pos-s"]["uploaded"] == 120 and fleet["pos-s"]["duplicates"] == 100
+    assert 0.0 <= fleet["pos-s"]["drift_share"] <= 1.0  # the dashboard's edge panel shows it
 
 
 def test_a_fleet_canary_moves_half_the_devices_and_its_gates_promote_it(

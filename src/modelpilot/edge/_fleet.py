@@ -28,6 +28,7 @@ import pandas as pd
 
 from modelpilot.edge._fleet_store import PROMOTED, ROLLED_BACK, EdgeRollout, FleetStore
 from modelpilot.errors import ConflictError, ModelpilotError, NotFoundError
+from modelpilot.monitoring import TimeSeriesStore, parse_labels
 from modelpilot.project import Project
 from modelpilot.rollout import StepWindow, analyze, bucket_of
 from modelpilot.spec import DeploymentSpec
@@ -190,8 +191,10 @@ class EdgeFleet:
         latest = self.store.latest(name)
         devices = self.store.devices(name)
         running = latest if latest is not None and latest.running else None
+        drift = self._drift_shares(name)
         for device in devices:
             device["canary"] = running is not None and in_canary(running, device["device"])
+            device["drift_share"] = drift.get(device["device"])
         return {
             "deployment": name,
             "model": self._model(spec),
@@ -199,6 +202,12 @@ class EdgeFleet:
             "rollout": None if latest is None else latest.to_dict(),
             "devices": devices,
         }
+
+    def _drift_shares(self, name: str) -> dict[str, float | None]:
+        """Each labelled device's latest ``edge_drift_share`` of the last day."""
+        series = TimeSeriesStore(self.project.engine, clock=self.clock)
+        points = series.query("edge_drift_share", deployment=name, start=self.clock() - 86400)
+        return {parse_labels(p.labels).get("device", ""): p.value for p in points}
 
 
 def _version(frame: pd.DataFrame, version: int) -> pd.DataFrame:

@@ -41,7 +41,14 @@ import pandas as pd
 
 from modelpilot_edge.kernels import LinearArrays
 
-__all__ = ["LINEAR_MODELS", "LinearKernel", "frame_array", "kernels_enabled", "linear_kernel", "same_answers"]
+__all__ = [
+    "LINEAR_MODELS",
+    "LinearKernel",
+    "frame_array",
+    "kernels_enabled",
+    "linear_kernel",
+    "same_answers",
+]
 
 logger = logging.getLogger("modelpilot.runtime")
 

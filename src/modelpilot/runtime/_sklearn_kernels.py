@@ -66,7 +66,9 @@ def why_no_kernel(estimator: Any) -> str:
         return f"{name} is neither a linear model nor a tree ensemble the kernels know"
     for step in steps[:-1]:
         if step is not None and step != "passthrough" and type(step).__name__ != "StandardScaler":
-            return f"the step {type(step).__name__} before {name} (linear kernels take scalers only)"
+            return (
+                f"the step {type(step).__name__} before {name} (linear kernels take scalers only)"
+            )
     return f"the kernel of {name} differs from scikit-learn on its check rows"
 
 

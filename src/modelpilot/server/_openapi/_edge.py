@@ -79,6 +79,7 @@ def _fleet() -> dict[str, Any]:
             "duplicates": INTEGER,
             "dropped": INTEGER,
             "canary": BOOLEAN,
+            "drift_share": nullable(NUMBER),
         },
         required=["device"],
     )

@@ -42,17 +42,23 @@ def onnx_form(
     classifier = getattr(estimator, "classes_", None) is not None
     options = {id(final): {"zipmap": False}} if classifier else None
     feeds: list[dict[str, Any]]
-    if getattr(estimator, "feature_names_in_", None) is None:
+    text = {n for n in columns if types.get(n) in ("categorical", "text")}
+    # One float matrix whenever every column is a number: converters of a bare estimator
+    # (HistGradientBoosting*, most ensembles) take a single input, and one feed is cheaper
+    # per call on the device than a column each.
+    if getattr(estimator, "feature_names_in_", None) is None or not text:
         initial: list[Any] = [("input", FloatTensorType([None, len(columns)]))]
         feeds = [{"input": "input", "columns": columns, "type": "float"}]
     else:
         initial, feeds = [], []
         for name in columns:
-            text = types.get(name) in ("categorical", "text")
+            is_text = name in text
             initial.append(
-                (name, StringTensorType([None, 1]) if text else FloatTensorType([None, 1]))
+                (name, StringTensorType([None, 1]) if is_text else FloatTensorType([None, 1]))
             )
-            feeds.append({"input": name, "columns": [name], "type": "string" if text else "float"})
+            feeds.append(
+                {"input": name, "columns": [name], "type": "string" if is_text else "float"}
+            )
     try:
         graph = convert_sklearn(estimator, initial_types=initial, options=options)
     except Exception as exc:  # the converter names the step it has no converter for

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -160,7 +161,10 @@ def _sizes(work: Path, *, offline: bool) -> list[tuple[str, str, str, str]]:
     holds uncompressed: what pip writes, before byte-compiling.
     """
     core, onnx = work / "wheels-core", work / "wheels-onnx"
-    _pip("wheel", "--no-deps", "-w", str(core), str(ROOT / "edge"))
+    # Built from a copy: pip builds in the source tree and would leave edge/build behind.
+    source = work / "edge-source"
+    shutil.copytree(ROOT / "edge", source, ignore=shutil.ignore_patterns(".venv", "build"))
+    _pip("wheel", "--no-deps", "-w", str(core), str(source))
     if not offline:
         _pip("download", "--only-binary=:all:", "-d", str(core), "numpy>=1.26", "pynacl>=1.5")
         _pip("download", "--only-binary=:all:", "-d", str(onnx), "onnxruntime>=1.17")

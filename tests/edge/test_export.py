@@ -31,6 +31,16 @@ def _answers_without_ids(answers: list[dict]) -> list[dict]:
     return [{k: v for k, v in a.items() if k not in ("id", "confidence")} for a in answers]
 
 
+def _export(
+    project: Path, ref: str, out: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> dict:
+    """``modelpilot export edge REF -o OUT --json``: its report (the command must succeed)."""
+    code = run_cli(["-p", str(project), "export", "edge", ref, "-o", str(out), "--json", *extra])
+    assert code == 0
+    report: dict = json.loads(capsys.readouterr().out)
+    return report
+
+
 def test_a_bundle_answers_the_holdout_bit_for_bit(
     edge_project: Path,
     public_key: str,
@@ -38,21 +48,7 @@ def test_a_bundle_answers_the_holdout_bit_for_bit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = edge_project / "exports" / "houses.zip"
-    code = run_cli(
-        [
-            "-p",
-            str(edge_project),
-            "export",
-            "edge",
-            "houses@production",
-            "-o",
-            str(out),
-            "--zip",
-            "--json",
-        ]
-    )
-    assert code == 0
-    report = json.loads(capsys.readouterr().out)
+    report = _export(edge_project, "houses@production", out, capsys, "--zip")
     assert report["engine"] == "trees" and report["version"] == 1
     assert report["candidates"]["kernels"]["exact"] is True
     assert report["candidates"]["onnx"]["ok"] is False  # skl2onnx fails on this pipeline
@@ -147,27 +143,14 @@ def test_a_classifiers_probabilities_are_bit_for_bit_and_a_model_without_kernel_
     )
     sio.dump(logistic, tmp_path / "logistic.skops")
     register(project, tmp_path / "logistic.skops", production=True, name="expensive")
-    bayes = make_pipeline(StandardScaler(), GaussianNB())  # no kernel: an ONNX graph
+    # No kernel: an ONNX graph. A bare estimator fitted on a DataFrame of numbers: its
+    # converter takes one input, so the graph reads one matrix, not a column each.
+    bayes = GaussianNB()
     sio.dump(bayes.fit(train[names], labelled(train)["expensive"]), tmp_path / "bayes.skops")
     register(project, tmp_path / "bayes.skops", production=False, name="expensive")
     assert run_cli(["-p", str(project), "keys", "create"]) == 0
     capsys.readouterr()
-    assert (
-        run_cli(
-            [
-                "-p",
-                str(project),
-                "export",
-                "edge",
-                "expensive@production",
-                "-o",
-                str(tmp_path / "linear"),
-                "--json",
-            ]
-        )
-        == 0
-    )
-    report = json.loads(capsys.readouterr().out)
+    report = _export(project, "expensive@production", tmp_path / "linear", capsys)
     assert report["engine"] == "linear" and report["candidates"]["kernels"]["exact"]
     onnx = report["candidates"]["onnx"]
     assert onnx["ok"] and not onnx["exact"] and onnx["largest_probability_difference"] < 1e-4
@@ -181,22 +164,7 @@ def test_a_classifiers_probabilities_are_bit_for_bit_and_a_model_without_kernel_
         project_handle.engine.dispose()
     with Bundle.open(tmp_path / "linear", public_key=key, logging=False) as bundle:
         assert _answers_without_ids(bundle.predict(records)) == expected
-    assert (
-        run_cli(
-            [
-                "-p",
-                str(project),
-                "export",
-                "edge",
-                "expensive:2",
-                "-o",
-                str(tmp_path / "graph"),
-                "--json",
-            ]
-        )
-        == 0
-    )
-    report = json.loads(capsys.readouterr().out)
+    report = _export(project, "expensive:2", tmp_path / "graph", capsys)
     assert report["engine"] == "onnx"
     assert "GaussianNB is neither a linear model" in report["candidates"]["kernels"]["why"]
     project_handle = Project.open(project, environ={})

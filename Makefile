@@ -5,14 +5,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# The device runner (edge/) is tested in a virtualenv of its own holding only its dependencies
+# (NumPy, PyNaCl) and pytest: no scikit-learn, no Starlette, nothing of modelpilot.
+EDGE_VENV := edge/.venv
+EDGE_PY := $(EDGE_VENV)/bin/python
+EDGE_STAMP := $(EDGE_VENV)/.installed-stamp
 
-.PHONY: demo test check format install clean bench cluster-demo
+.PHONY: demo test test-edge check format install clean bench cluster-demo
 
-$(STAMP): pyproject.toml
+# modelpilot depends on modelpilot-edge, which lives in this repository: install it first.
+$(STAMP): pyproject.toml edge/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./edge -e '.[dev]'
 	touch $(STAMP)
+
+$(EDGE_STAMP): edge/pyproject.toml
+	test -x $(EDGE_PY) || $(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_PY) -m pip install --quiet --upgrade pip
+	$(EDGE_PY) -m pip install --quiet -e './edge[test]'
+	touch $(EDGE_STAMP)
 
 install: $(STAMP)
 
@@ -25,20 +37,24 @@ cluster-demo: $(STAMP)
 	$(VENV)/bin/modelpilot cluster demo
 
 check: $(STAMP)
-	$(VENV)/bin/ruff format --check src tests benchmarks
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks edge/src edge/tests
+	$(VENV)/bin/ruff check src tests benchmarks edge/src edge/tests
 	$(VENV)/bin/mypy src
+	cd edge && ../$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports --no-cache
 
-test: check
+test-edge: $(EDGE_STAMP)
+	cd edge && .venv/bin/python -m pytest -q -p no:cacheprovider
+
+test: check test-edge
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src tests benchmarks
-	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks edge/src edge/tests
+	$(VENV)/bin/ruff check --fix src tests benchmarks edge/src edge/tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/log_throughput.py
 
 clean:
-	rm -rf $(VENV) demo-project .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EDGE_VENV) demo-project .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from modelpilot_edge import problems_message
+
 __all__ = [
     "ArtifactError",
     "AuthError",
@@ -194,22 +196,8 @@ class ValidationFailed(ModelpilotError):
 
     def __init__(self, problems: Sequence[dict[str, Any]]) -> None:
         self.problems = list(problems)
-        shown = "; ".join(_describe(p) for p in self.problems[:5])
-        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
-        super().__init__(f"{len(self.problems)} invalid input value(s): {shown}{more}")
+        # The device runner's wording: a device refuses a record with the server's message.
+        super().__init__(problems_message(self.problems))
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.kind, "message": self.message, "problems": self.problems}
-
-
-def _describe(problem: dict[str, Any]) -> str:
-    where = problem.get("field", "?")
-    if "instance" in problem:
-        where = f"instances[{problem['instance']}].{where}"
-    return f"{where}: expected {problem.get('expected')}, got {_plain(problem.get('got'))!r}"
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar as the Python value it holds, so messages say -5.0, not np.float64(-5.0)."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) and getattr(value, "shape", None) == () else value

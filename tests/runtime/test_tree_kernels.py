@@ -7,7 +7,6 @@ A model the arrays cannot express answers through the library, with the reason i
 
 from __future__ import annotations
 
-import ast
 import io
 import logging
 import warnings
@@ -39,18 +38,12 @@ from sklearn.tree import (
 )
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-import modelpilot.runtime._evaluate_linear as evaluate_linear
-import modelpilot.runtime._evaluate_links as evaluate_links
-import modelpilot.runtime._evaluate_steps as evaluate_steps
-import modelpilot.runtime._evaluate_trees as evaluate_trees
 from modelpilot.runtime import ModelRuntime, load_runtime
-from modelpilot.runtime._evaluate_linear import LinearArrays
-from modelpilot.runtime._evaluate_steps import ColumnSteps
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._extract_sklearn_trees import sklearn_tree_arrays
 from modelpilot.runtime._kernels import LinearKernel
 from modelpilot.runtime._sklearn_kernels import sklearn_kernel
 from modelpilot.runtime._tree_kernel import TreeKernel
+from modelpilot_edge.kernels import ColumnSteps, LinearArrays, TreeEnsembleArrays
 
 WIDTH = 6
 
@@ -256,26 +249,6 @@ def test_the_arrays_round_trip_through_npz() -> None:
     buffer.seek(0)
     again = LinearArrays.load(buffer)
     assert np.array_equal(again.decision(np.nan_to_num(X)), linear.decision(np.nan_to_num(X)))
-
-
-@pytest.mark.parametrize(
-    "module",
-    [evaluate_trees, evaluate_links, evaluate_steps, evaluate_linear],
-    ids=["trees", "links", "steps", "linear"],
-)
-def test_the_evaluators_import_nothing_but_numpy(module: Any) -> None:
-    """A runner with only NumPy reuses these modules as they are (they import each other
-    relatively, never through the modelpilot package)."""
-    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            sibling = node.level == 1 and (node.module or "").startswith("_evaluate_")
-            imported.add("sibling" if sibling else (node.module or "").split(".")[0])
-    allowed = {"__future__", "collections", "dataclasses", "functools", "typing", "numpy"}
-    assert imported <= allowed | {"sibling"}
 
 
 def test_the_demos_house_price_model_takes_the_fast_path(

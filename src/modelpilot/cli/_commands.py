@@ -7,6 +7,7 @@ from modelpilot.cli import (  # noqa: F401
     _data,
     _demo,
     _drift,
+    _edge,
     _init,
     _log,
     _models,

@@ -278,11 +278,11 @@ class Monitor:
             return []
         version = deployment.primary.version
         frame = self.project.prediction_log.window(
-            model=version.name,
-            version=version.version,
-            start=now - settings.window_s,
-            source="online",
+            model=version.name, version=version.version, start=now - settings.window_s
         )
+        # The inputs the version met, online and on devices (synced edge logs); a shadow's
+        # copies repeat online requests.
+        frame = frame[frame["source"].isin(("online", "edge"))] if len(frame) else frame
         if "error" in frame:
             frame = frame[frame["error"].isna()]
         if len(frame) < settings.min_rows:

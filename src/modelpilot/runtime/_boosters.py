@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.errors import ArtifactError
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._kernels import kernels_enabled
 from modelpilot.runtime._protocol import ModelInput, column_positions
 from modelpilot.runtime._tree_kernel import Answers, TreeKernel, checked_kernel
 from modelpilot.runtime._tree_layout import Unsupported
+from modelpilot_edge.kernels import TreeEnsembleArrays
 
 __all__ = ["BoosterRuntime", "load_catboost", "load_lightgbm", "load_xgboost"]
 

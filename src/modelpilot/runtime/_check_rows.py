@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
+from modelpilot_edge.kernels import TreeEnsembleArrays
 
 __all__ = ["check_rows"]
 

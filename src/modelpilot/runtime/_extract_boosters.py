@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._tree_layout import Tree, Unsupported, assemble
+from modelpilot_edge.kernels import TreeEnsembleArrays
 
 __all__ = ["catboost_arrays", "lightgbm_arrays", "xgboost_arrays"]
 

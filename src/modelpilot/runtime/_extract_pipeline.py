@@ -11,45 +11,15 @@ the code (its ``0``/``1`` value compared with the threshold decides which codes 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from modelpilot.runtime._evaluate_steps import ColumnSteps
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._tree_layout import Unsupported
+from modelpilot_edge.kernels import CategoryCodes, ColumnSteps, TreeEnsembleArrays, is_missing
 
-__all__ = ["CategoryCodes", "PipelineForm", "pipeline_form"]
-
-
-@dataclass(frozen=True)
-class CategoryCodes:
-    """Codes of one input column's categories: the category's index; ``unknown`` for a value
-    the encoder never saw (None: the library answers, and raises its error), ``missing`` for
-    None/NaN."""
-
-    categories: dict[Any, int]
-    unknown: float | None
-    missing: float | None
-
-    def encode(self, values: Sequence[Any]) -> np.ndarray | None:
-        codes = np.empty(len(values))
-        for i, value in enumerate(values):
-            known = self.categories.get(value)
-            code = float(known) if known is not None else None
-            if code is None:
-                code = self.missing if _is_missing(value) else self.unknown
-                if code is None:
-                    return None
-            codes[i] = code
-        return codes
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+__all__ = ["PipelineForm", "pipeline_form"]
 
 
 # What each transformed column is: ("column", input index) or ("onehot", input index, code,
@@ -205,7 +175,7 @@ def _codes(
     mapping: dict[Any, int] = {}
     nan_code: float | None = unknown
     for code, category in enumerate(categories.tolist()):
-        if _is_missing(category):
+        if is_missing(category):
             nan_code = float(code) if missing is None else missing
         else:
             mapping[category] = code

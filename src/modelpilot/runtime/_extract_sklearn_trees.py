@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._tree_layout import Tree, Unsupported, assemble
+from modelpilot_edge.kernels import TreeEnsembleArrays
 
 __all__ = ["sklearn_tree_arrays"]
 

@@ -39,9 +39,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.runtime._evaluate_linear import LinearArrays
+from modelpilot_edge.kernels import LinearArrays
 
-__all__ = ["LinearKernel", "frame_array", "kernels_enabled", "linear_kernel", "same_answers"]
+__all__ = [
+    "LINEAR_MODELS",
+    "LinearKernel",
+    "frame_array",
+    "kernels_enabled",
+    "linear_kernel",
+    "same_answers",
+]
 
 logger = logging.getLogger("modelpilot.runtime")
 
@@ -51,6 +58,8 @@ _REGRESSORS = frozenset(
 )
 # Classifiers whose probabilities are expit (binary) or softmax (multinomial) of the decision.
 _CLASSIFIERS = frozenset({"LogisticRegression", "LogisticRegressionCV"})
+#: Every estimator a linear kernel can stand for.
+LINEAR_MODELS = _REGRESSORS | _CLASSIFIERS
 _SAMPLE_SIZES = (1, 2, 3, 17, 64)
 
 

@@ -13,15 +13,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
 from modelpilot.runtime._extract_boosters import lightgbm_arrays, xgboost_arrays
 from modelpilot.runtime._extract_pipeline import pipeline_form
 from modelpilot.runtime._extract_sklearn_trees import TREE_MODELS, sklearn_tree_arrays
-from modelpilot.runtime._kernels import LinearKernel, kernels_enabled, linear_kernel
+from modelpilot.runtime._kernels import (
+    LINEAR_MODELS,
+    LinearKernel,
+    kernels_enabled,
+    linear_kernel,
+)
 from modelpilot.runtime._tree_kernel import Answers, TreeKernel, checked_kernel
 from modelpilot.runtime._tree_layout import Unsupported
+from modelpilot_edge.kernels import TreeEnsembleArrays
 
-__all__ = ["sklearn_kernel"]
+__all__ = ["sklearn_kernel", "why_no_kernel"]
 
 logger = logging.getLogger("modelpilot.runtime")
 
@@ -36,6 +41,35 @@ def sklearn_kernel(
     if type(final).__name__ not in TREE_MODELS | WRAPPERS:
         return linear_kernel(estimator, environ=environ)
     return tree_kernel(estimator)
+
+
+def why_no_kernel(estimator: Any) -> str:
+    """Why :func:`sklearn_kernel` has no kernel for ``estimator``, naming the step that stops
+    it (for an error message; the server only logs it).
+
+    Examples
+    --------
+    >>> from sklearn.svm import SVR
+    >>> why_no_kernel(SVR())
+    'SVR is neither a linear model nor a tree ensemble the kernels know'
+    """
+    steps = [s for _, s in getattr(estimator, "steps", [(None, estimator)])]
+    final = steps[-1]
+    name = type(final).__name__
+    if name in TREE_MODELS | WRAPPERS:
+        try:
+            pipeline_form(estimator).remap(_final_arrays(final))
+        except Unsupported as exc:
+            return f"{name}: {exc}"
+        return f"the kernel of {name} differs from the library on its check rows"
+    if name not in LINEAR_MODELS:
+        return f"{name} is neither a linear model nor a tree ensemble the kernels know"
+    for step in steps[:-1]:
+        if step is not None and step != "passthrough" and type(step).__name__ != "StandardScaler":
+            return (
+                f"the step {type(step).__name__} before {name} (linear kernels take scalers only)"
+            )
+    return f"the kernel of {name} differs from scikit-learn on its check rows"
 
 
 # The scikit-learn interfaces of the boosting libraries, read through their boosters.

@@ -20,11 +20,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.runtime._check_rows import check_rows
-from modelpilot.runtime._evaluate_steps import ColumnSteps
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
-from modelpilot.runtime._extract_pipeline import CategoryCodes
 from modelpilot.runtime._kernels import frame_array, same_answers
-from modelpilot.runtime._libm import c_expf
+from modelpilot_edge.kernels import CategoryCodes, ColumnSteps, TreeEnsembleArrays, c_expf
 
 __all__ = ["TreeKernel", "checked_kernel"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from modelpilot.runtime._evaluate_trees import TreeEnsembleArrays
+from modelpilot_edge.kernels import TreeEnsembleArrays
 
 __all__ = ["Tree", "Unsupported", "assemble"]
 

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 
 from modelpilot.errors import ModelpilotError
 from modelpilot.server._deployments import DeploymentRoutes
+from modelpilot.server._edge import EdgeRoutes
 from modelpilot.server._errors import MethodNotAllowed, NoRoute, error_response
 from modelpilot.server._feedback import FeedbackRoutes
 from modelpilot.server._health import HealthRoutes
@@ -31,6 +32,7 @@ def starlette_app(state: ServerState) -> Starlette:
         *FeedbackRoutes(state).routes(),
         *PeopleRoutes(state).routes(),
         *ObservationRoutes(state).routes(),
+        *EdgeRoutes(state).routes(),  # devices: uploads, assignments, bundles, rollouts
         *deployments.action_routes(),
         *dashboard_routes(state),  # GET /, /static, /v1/metrics/*, /v1/project
     ]

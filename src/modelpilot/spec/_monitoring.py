@@ -64,6 +64,11 @@ ALERT_METRICS: tuple[str, ...] = (
     "cpu_percent",
     "log_queue_depth",
     "log_lag_seconds",
+    # Written when an edge device syncs (modelpilot.edge), labelled by device.
+    "edge_predictions",
+    "edge_dropped_predictions",
+    "edge_drift_share",
+    "edge_drift_score",
 )
 AlertAction = Literal["rollback_canary", "lower_automation", "retrain"]
 Severity = Literal["info", "warning", "critical"]

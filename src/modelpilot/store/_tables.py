@@ -312,3 +312,42 @@ traffic_intervals = Table(
     Index("ix_traffic_intervals_consumed", "consumed_at"),
     Index("ix_traffic_intervals_ended", "ended_at"),
 )
+
+# ---- edge devices (migration 0008) -------------------------------------------------------------
+# A fleet of devices running exported bundles (modelpilot/edge/, docs/edge.md). One row per edge
+# rollout: the share of devices (stable by device id) that run the candidate while the gates
+# judge the synced logs; the newest finished row says which version the fleet runs. One row per
+# device: what it was last assigned, when it last synced, and what it uploaded and dropped.
+edge_rollouts = Table(
+    "edge_rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("primary_version", Integer, nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("share", Float, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("analyzed_at", Float, nullable=True),
+    Column("gates_json", Text, nullable=False, default="[]"),
+    Index("ix_edge_rollouts_deployment", "deployment", "id"),
+)
+
+edge_devices = Table(
+    "edge_devices",
+    metadata,
+    Column("deployment", String(200), primary_key=True),
+    Column("device", String(64), primary_key=True),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("assigned_version", Integer, nullable=True),
+    Column("last_sync", Float, nullable=True),
+    Column("uploaded", Integer, nullable=False, default=0),
+    Column("duplicates", Integer, nullable=False, default=0),
+    Column("dropped", Integer, nullable=False, default=0),
+)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from modelpilot._version import __version__
 from modelpilot.server._openapi._blocks import DEPLOYMENT, V2_MODEL, path_param
 from modelpilot.server._openapi._control import automation_paths, deployment_paths
+from modelpilot.server._openapi._edge import edge_paths
 from modelpilot.server._openapi._predictions import infer_operation, predict_operation
 from modelpilot.server._openapi._routes import health_paths, monitoring_paths
 from modelpilot.server._openapi._schemas import component_schemas
@@ -67,6 +68,7 @@ _TAGS = {
     "monitoring": "Metrics",
     "dashboard": "The dashboard and the data it reads",
     "health": "Health and this document",
+    "edge": "Edge devices: uploads, assignments, bundles, fleet rollouts",
 }
 
 
@@ -96,7 +98,13 @@ def openapi_document(state: ServerState) -> dict[str, Any]:
         "post": infer_operation("v2_infer_version", "V2 inference (the version is not pinned)"),
     }
     paths.update(
-        {**deployment_paths(), **automation_paths(), **monitoring_paths(), **health_paths()}
+        {
+            **deployment_paths(),
+            **automation_paths(),
+            **monitoring_paths(),
+            **health_paths(),
+            **edge_paths(),
+        }
     )
     # The series' window is bounded by how long points are kept.
     for parameter in paths["/v1/metrics/series"]["get"]["parameters"]:

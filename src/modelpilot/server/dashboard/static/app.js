@@ -201,6 +201,7 @@
       renderAlerts(alerts, series ? series.now : Date.now() / 1000);
       renderCharts(series);
       renderTiles(series, alerts);
+      renderEdge(await loadEdge(), series ? series.now : Date.now() / 1000);
       setStatus("ok", "live · updated " + clock(Date.now() / 1000, true));
     } catch (err) {
       if (err instanceof AuthNeeded) {
@@ -247,6 +248,36 @@
       points: "300",
     });
     return api("/v1/metrics/series?" + query.toString());
+  }
+
+  // ---- edge devices (docs/edge.md) ---------------------------------------------------------
+  async function loadEdge() {
+    if (!state.selected) return null;
+    try {
+      return await api("/v1/edge/" + encodeURIComponent(state.selected) + "/devices");
+    } catch (err) {
+      if (err instanceof AuthNeeded) throw err;
+      return null; // a server without the edge routes: no panel
+    }
+  }
+
+  function renderEdge(fleet, now) {
+    const panel = $("edge-panel");
+    panel.hidden = !fleet || !fleet.devices.length;
+    if (panel.hidden) return;
+    const rollout = fleet.rollout;
+    $("edge-heading").textContent = "Edge devices · fleet on v" + fleet.version +
+      (rollout && rollout.state === "running"
+        ? " · canary v" + rollout.candidate_version + " to " + plain(rollout.share) + "%" : "");
+    $("edge-devices").tBodies[0].replaceChildren(...fleet.devices.map((d) => el("tr", {}, [
+      el("td", { text: d.device + (d.canary ? " (canary)" : "") }),
+      el("td", { text: d.assigned_version === null ? "–" : "v" + d.assigned_version }),
+      el("td", { text: d.last_sync === null ? "never" : ago(d.last_sync, now) + " ago" }),
+      el("td", { text: String(d.uploaded) }),
+      el("td", { text: String(d.dropped), className: d.dropped ? "bad" : "" }),
+      el("td", { text: d.drift_share === null || d.drift_share === undefined
+        ? "–" : plain(d.drift_share) }),
+    ])));
   }
 
   // ---- header and selection -----------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Evaluate a linear model given as plain arrays: scikit-learn's arithmetic, NumPy only.
 
-This module imports nothing but NumPy (no scikit-learn, no SciPy, nothing of modelpilot), so a
-runner that has only NumPy can use it unchanged. Building the arrays from a fitted estimator and
-checking them against it is the job of ``_kernels.py``.
+This module imports nothing but NumPy (no scikit-learn, no SciPy, nothing of modelpilot): it
+lives in the device runner, and modelpilot's server imports it from there. Building the arrays
+from a fitted estimator and checking them against it is the job of modelpilot's
+``runtime/_kernels.py``.
 
 Every operation is the one scikit-learn does, in the same order:
 
@@ -11,7 +12,7 @@ Every operation is the one scikit-learn does, in the same order:
   same result for the same array in the same memory layout);
 - ``expit``: SciPy computes ``1 / (1 + exp(-x))`` with the C library's ``exp``; NumPy's
   float64 ``exp`` calls the same function on CPUs without AVX-512 and is checked against SciPy
-  when a kernel is built (``_kernels.py``);
+  when a kernel is built (modelpilot's ``runtime/_kernels.py``);
 - ``softmax``: ``sklearn.utils.extmath.softmax`` (subtract the row maximum, ``exp``, divide by
   ``np.sum(axis=1)``).
 """

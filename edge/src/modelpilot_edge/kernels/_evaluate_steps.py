@@ -1,5 +1,5 @@
 """Column-wise arithmetic before a kernel, as scikit-learn's transformers do it. NumPy only,
-like ``_evaluate_trees.py``, so a NumPy-only runner can reuse it."""
+like ``_evaluate_trees.py``."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Evaluate a tree ensemble given as plain arrays, NumPy only, with the library's arithmetic.
 
 This module imports nothing but NumPy and its sibling evaluators (``_evaluate_links.py``,
-``_evaluate_steps.py``; no scikit-learn, no SciPy, nothing else of modelpilot), so a runner
-that has only NumPy can use the three files unchanged. Turning a fitted model into
-:class:`TreeEnsembleArrays` and checking the result against the library is done elsewhere
-(``_extract_sklearn_trees.py``, ``_extract_boosters.py``, ``_tree_kernel.py``).
+``_evaluate_steps.py``; no scikit-learn, no SciPy, nothing of modelpilot): it lives in the
+device runner (``modelpilot_edge``), and modelpilot's server imports it from there. Turning a
+fitted model into :class:`TreeEnsembleArrays` and checking the result against the library is
+done in modelpilot (``runtime/_extract_sklearn_trees.py``, ``_extract_boosters.py``,
+``_tree_kernel.py``).
 
 How: every tree of the ensemble is walked at once, one level per step, over all rows x trees
 ("lanes"): a node's children are adjacent (right = left + 1) and a leaf points to itself, so a
@@ -56,8 +57,7 @@ from typing import Any
 
 import numpy as np
 
-# Relative: the evaluator modules import only NumPy and each other, so a NumPy-only runner
-# can copy them as they are into a package of its own.
+# Relative: the evaluator modules import only NumPy and each other (a test holds them to it).
 from ._evaluate_links import decide, link
 from ._evaluate_links import expf as default_expf
 

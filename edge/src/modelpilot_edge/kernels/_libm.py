@@ -8,8 +8,6 @@ bits; one call per value costs ~0.3 us, nothing next to a request for a few rows
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from collections.abc import Callable
 from functools import cache
 
@@ -28,6 +26,10 @@ def c_expf() -> Callable[[np.ndarray], np.ndarray] | None:
     >>> expf is None or expf(np.array([0.0], dtype=np.float32)).tolist() == [1.0]
     True
     """
+    # Imported here: ctypes.util costs ~10 ms at start-up, and only XGBoost's links need it.
+    import ctypes
+    import ctypes.util
+
     name = ctypes.util.find_library("m")
     if name is None:
         return None

@@ -286,6 +286,27 @@ alerts = Table(
     Column("resolved_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
     Column("details_json", Text, nullable=False),
+    # Migration 0006: who acknowledged the alert ("someone is on it"), and when.
+    Column("acknowledged_at", Float, nullable=True),
+    Column("acknowledged_by", String(200), nullable=True),
     Index("ix_alerts_state", "state"),
     Index("ix_alerts_updated_at", "updated_at"),
+)
+
+# ---- alert silences (migration 0006) ------------------------------------------------------------
+# A silence mutes the notifications of one alert's series (rule, deployment, label set) until
+# ``ends_at``: the alert keeps firing, resolving and acting; nobody is told. Kept after they end,
+# so the deployment's history shows who silenced what.
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(200), nullable=False),
+    Column("deployment", String(200), nullable=False),
+    Column("labels", String(300), nullable=False, default=""),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_alert_silences_ends_at", "ends_at"),
 )

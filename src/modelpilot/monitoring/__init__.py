@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from modelpilot.monitoring._drift_check import DriftCheck, DriftChecker
     from modelpilot.monitoring._leader import MonitorLeader
     from modelpilot.monitoring._metrics import CONTENT_TYPE, InputStats, ServingMetrics
     from modelpilot.monitoring._monitor import Monitor
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_TYPE",
+    "DriftCheck",
+    "DriftChecker",
     "InputStats",
     "Monitor",
     "MonitorLeader",
@@ -30,6 +33,7 @@ __all__ = [
 # Each name is imported on first use (PEP 562): reading time series should not pay for the
 # monitor's drift engine.
 _SOURCES = {
+    "_drift_check": ("DriftCheck", "DriftChecker"),
     "_metrics": ("CONTENT_TYPE", "InputStats", "ServingMetrics"),
     "_leader": ("MonitorLeader",),
     "_monitor": ("Monitor",),

@@ -26,8 +26,9 @@ from typing import Any, Protocol
 import numpy as np
 import psutil
 
-from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare
+from modelpilot.drift import ConceptDriftMonitor
 from modelpilot.inference import Deployment, DeploymentManager
+from modelpilot.monitoring._drift_check import DriftChecker
 from modelpilot.monitoring._metrics import ServingMetrics
 from modelpilot.monitoring._shadow import ShadowAgreement
 from modelpilot.monitoring._timeseries import (
@@ -64,9 +65,6 @@ class _DeploymentWatch:
     last_label_ts: float = 0.0
     concept: ConceptDriftMonitor | None = None
     concept_version: int | None = None
-    reference: DriftReference | None = None
-    prediction_reference: DriftReference | None = None
-    reference_version: int | None = None
 
 
 class Monitor:
@@ -86,6 +84,7 @@ class Monitor:
         self.clock = clock
         self.settings = project.spec.monitoring
         self.series = TimeSeriesStore(project.engine, clock=clock)
+        self.drift = DriftChecker(project)
         self.listeners: list[Listener] = []
         self.series_ended: list[SeriesEndedListener] = []
         self.reviews: ReviewStats | None = None  # the server's review queue, when it has one
@@ -243,23 +242,6 @@ class Monitor:
         return points
 
     # ---- drift ------------------------------------------------------------------------
-    def _references(self, deployment: Deployment, watch: _DeploymentWatch) -> None:
-        version = deployment.primary.version
-        if watch.reference_version == version.version:
-            return
-        watch.reference_version = version.version
-        watch.reference = watch.prediction_reference = None
-        profile = version.profile
-        if not profile.get("features"):
-            return  # registered without --data: no reference to compare with
-        watch.reference = DriftReference.from_profile(profile, features=version.features)
-        target = profile.get("target")
-        if target:
-            # The predictions' reference is the training labels' distribution: a model whose
-            # outputs leave it is seeing different inputs or has broken, labels or not.
-            renamed = {"features": {"prediction": {k: v for k, v in target.items() if k != "name"}}}
-            watch.prediction_reference = DriftReference.from_profile(renamed)
-
     def _drift_points(
         self, deployment: Deployment, watch: _DeploymentWatch, now: float
     ) -> list[Point]:
@@ -272,30 +254,12 @@ class Monitor:
         )
         if not due:
             return []
-        self._references(deployment, watch)
-        if watch.reference is None:
-            return []
-        version = deployment.primary.version
-        frame = self.project.prediction_log.window(
-            model=version.name,
-            version=version.version,
-            start=now - settings.window_s,
-            source="online",
-        )
-        if "error" in frame:
-            frame = frame[frame["error"].isna()]
-        if len(frame) < settings.min_rows:
+        check = self.drift.check(deployment, now)
+        report = check.report
+        if report is None:
             return []
         watch.last_drift = now
         watch.predictions_at_drift = predicted
-        features = [f.name for f in version.features if f.name in frame]
-        report = compare(
-            watch.reference,
-            frame[features],
-            features=version.features,
-            correction=settings.correction,
-            dataset_threshold=settings.dataset_threshold,
-        )
         name = deployment.name
         points = []
         for item in report.features:
@@ -306,18 +270,16 @@ class Monitor:
             self.metrics.drift_detected.labels(name, item.name).set(float(item.drifted))
         points.append(Point("drift_share", name, report.share_drifted, now))
         self.metrics.drift_share.labels(name).set(report.share_drifted)
-        if watch.prediction_reference is not None and "prediction" in frame:
-            predictions = frame[["prediction"]].dropna()
-            if len(predictions) >= settings.min_rows:
-                result = compare(watch.prediction_reference, predictions).features[0]
-                labels = format_labels({"feature": "(prediction)"})
-                points.append(Point("drift_score", name, result.statistic, now, labels))
-                points.append(Point("drift_detected", name, float(result.drifted), now, labels))
-                points.append(Point("prediction_drift", name, float(result.drifted), now))
-                self.metrics.drift_score.labels(name, "(prediction)", result.method).set(
-                    result.statistic
-                )
-        points.append(Point("drift_window_rows", name, float(len(frame)), now))
+        result = check.prediction
+        if result is not None:
+            labels = format_labels({"feature": "(prediction)"})
+            points.append(Point("drift_score", name, result.statistic, now, labels))
+            points.append(Point("drift_detected", name, float(result.drifted), now, labels))
+            points.append(Point("prediction_drift", name, float(result.drifted), now))
+            self.metrics.drift_score.labels(name, "(prediction)", result.method).set(
+                result.statistic
+            )
+        points.append(Point("drift_window_rows", name, float(check.rows), now))
         return points
 
     # ---- people ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, Integer, cast, delete, func, insert, select
 
 from modelpilot.store._tables import metric_points
 from modelpilot.types import Clock
@@ -118,6 +118,54 @@ class TimeSeriesStore:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return [Point(r.name, r.deployment, r.value, r.ts, r.labels) for r in reversed(rows)]
+
+    def bucketed(
+        self,
+        names: Sequence[str],
+        *,
+        start: float,
+        end: float,
+        buckets: int,
+        deployment: str | None = None,
+    ) -> list[Point]:
+        """The points of ``names`` in ``[start, end]``, averaged per series over at most
+        ``buckets`` equal spans of time, each stamped with its newest point's time.
+
+        The spans divide the time the data covers (from its first point on), so a young
+        series is drawn at full detail, and a month of 10-second samples costs a chart as
+        many points as an hour. Averaged in the database: the rows never leave it. A span of
+        only missing values stays missing.
+
+        Examples
+        --------
+        >>> from modelpilot.store import create_database
+        >>> series = TimeSeriesStore(create_database("sqlite://"))
+        >>> series.write([Point("latency_p99_ms", "houses", float(i), ts=float(i))
+        ...               for i in range(10)])
+        >>> [(p.ts, p.value) for p in series.bucketed(["latency_p99_ms"], start=0.0,
+        ...                                           end=10.0, buckets=2)]
+        [(4.0, 2.0), (9.0, 7.0)]
+        """
+        c = metric_points.c
+        where = [c.name.in_(list(names)), c.ts >= start, c.ts <= end]
+        if deployment is not None:
+            where.append(c.deployment == deployment)
+        with self.engine.connect() as connection:
+            first = connection.execute(select(func.min(c.ts)).where(*where)).scalar()
+            if first is None:
+                return []
+            width = max((end - float(first)) / max(buckets, 1), 1e-6)
+            bucket = cast((c.ts - float(first)) / width, Integer).label("bucket")
+            rows = connection.execute(
+                select(c.name, c.deployment, c.labels, func.max(c.ts), func.avg(c.value))
+                .where(*where)
+                .group_by(c.name, c.deployment, c.labels, bucket)
+                .order_by(c.name, c.deployment, c.labels, bucket)
+            ).all()
+        return [
+            Point(name, dep, None if value is None else float(value), float(ts), labels)
+            for name, dep, labels, ts, value in rows
+        ]
 
     def latest(self, name: str, *, deployment: str | None = None) -> list[Point]:
         """The newest point of each label set of one metric."""

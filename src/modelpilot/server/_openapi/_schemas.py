@@ -25,6 +25,7 @@ from modelpilot.server._openapi._blocks import (
     ref,
 )
 from modelpilot.server._openapi._operation_schemas import operation_schemas
+from modelpilot.server._openapi._screens import screen_schemas
 from modelpilot.spec import DEGREES
 
 __all__ = ["component_schemas"]
@@ -292,4 +293,5 @@ def component_schemas() -> dict[str, Any]:
         **_predictions(),
         **_deployments(STRATEGIES),
         **operation_schemas(DEGREES),
+        **screen_schemas(),
     }

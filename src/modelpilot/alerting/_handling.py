@@ -101,7 +101,7 @@ class Freshness:
         cadence = self.cadence.get(metric or "")
         if cadence is None:
             return self.stale_after_s
-        return max(3 * cadence, cadence + 30.0)
+        return max(3 * cadence, cadence + 10.0)
 
     def stale(self, alert: Alert, *, now: float) -> dict[str, Any] | None:
         """``{"since": ts, "reason": text}`` when the data behind ``alert`` stopped arriving."""

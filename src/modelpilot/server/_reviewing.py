@@ -29,9 +29,14 @@ def _number(value: float) -> str:
 
 
 def atypical_inputs(
-    inputs: Mapping[str, Any], features: Sequence[FeatureSpec], profile: Mapping[str, Any]
+    inputs: Mapping[str, Any],
+    features: Sequence[FeatureSpec],
+    profile: Mapping[str, Any],
+    *,
+    below: float = 1.0,
 ) -> list[str]:
-    """The inputs outside what the training data covered, each said in words.
+    """The inputs outside what the training data covered (their typicality under ``below``:
+    the ones that made the confidence low), each said in words.
 
     Examples
     --------
@@ -52,7 +57,7 @@ def atypical_inputs(
         if value is None or not entry:
             continue
         [score] = typicality_confidence({feature.name: [value]}, [feature], profile)
-        if score >= 1.0:
+        if score >= below:
             continue
         if feature.type == "categorical":
             out.append(f"{feature.name} = {value!r} never occurs in the training data")
@@ -105,7 +110,7 @@ def why_deferred(
         f"{threshold:g}"
     )
     if not classifier and profile:
-        atypical = atypical_inputs(item.inputs, features, profile)
+        atypical = atypical_inputs(item.inputs, features, profile, below=threshold)
         if atypical:
             reason += "; " + "; ".join(atypical[:3])
     return reason

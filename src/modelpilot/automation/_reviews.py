@@ -7,6 +7,7 @@ decision stands.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -297,7 +298,7 @@ class ReviewQueue:
 
     def agreement_over_time(
         self, *, since: float, bucket_s: float, deployment: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:  # `list` is a method of this class
         """How often people agreed with the model, per ``bucket_s`` of decision time.
 
         One entry per bucket with decisions since ``since``, oldest first: ``start`` (the

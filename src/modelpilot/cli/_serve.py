@@ -92,7 +92,7 @@ def token_create(
 
     if role not in ROLES:
         raise ModelpilotError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
-    secret = _tokens().create(name, role)  # type: ignore[arg-type]
+    secret = _tokens().create(name, role)
     console.print(f"token for [bold]{name}[/] ({role}); store it now, it is not shown again:")
     print(secret)
 

@@ -18,6 +18,7 @@ import * as drift from "./drift.js";
 import * as alerts from "./alerts.js";
 
 const POLL_MS = 5000;
+const WINDOW_KEY = "modelpilot.window";
 const SLOW_POLL_MS = 30000; // windows of days: the data moves slowly, the queries cost more
 
 // Each screen: who may see it, how to show it, and whether it follows the server live.
@@ -179,6 +180,7 @@ function start() {
   });
   $("range-select").addEventListener("change", (event) => {
     state.since = Number(event.target.value);
+    sessionStorage.setItem(WINDOW_KEY, event.target.value); // kept across a reload
     refresh();
   });
   $("deployment-select").addEventListener("change", (event) => {
@@ -197,6 +199,10 @@ function start() {
       if (route().view === "overview") overview.redraw();
     }, 150);
   });
+  const kept = sessionStorage.getItem(WINDOW_KEY);
+  if (kept && $("range-select").querySelector('option[value="' + kept + '"]')) {
+    $("range-select").value = kept;
+  }
   state.since = Number($("range-select").value);
   state.token = initialToken();
   if (!state.token && document.body.dataset.auth !== "open") {

@@ -10,6 +10,7 @@ import { drawChart } from "./charts.js";
 
 const review = {
   items: [], // pending items, oldest first
+  shown: null, // the item on the card: what a key decides, whatever the queue has become
   answer: { kind: "number", classes: [] }, // what a decision is (GET /v1/reviews)
   stats: null,
   skipped: new Set(),
@@ -86,9 +87,7 @@ function answerField(item) {
   });
 }
 
-function renderCard() {
-  const card = $("review-card");
-  const item = current();
+function renderProgress() {
   const pending = review.items.length;
   const skipped = review.items.filter((i) => review.skipped.has(i.id)).length;
   const stats = review.stats;
@@ -97,6 +96,14 @@ function renderCard() {
       stats.oldest_age_s) : "") + (skipped ? " · " + skipped + " skipped" : "") +
       (review.decided ? " · " + review.decided + " decided by you" : "")
     : "Nothing waits for a person." + (review.decided ? " You decided " + review.decided + "." : "");
+  return skipped;
+}
+
+function renderCard() {
+  const card = $("review-card");
+  const item = current();
+  review.shown = item;
+  const skipped = renderProgress();
   if (!item) {
     card.dataset.review = "";
     card.replaceChildren(skipped
@@ -169,7 +176,7 @@ function confidenceBar(confidence) {
 }
 
 async function decide(value) {
-  const item = current();
+  const item = review.shown;
   if (!item || review.busy) return;
   review.busy = true;
   try {
@@ -183,14 +190,10 @@ async function decide(value) {
     review.items = review.items.filter((i) => i.id !== item.id);
   } catch (err) {
     say(err.message, "bad");
-    // Decided elsewhere (or expired): the first decision stands; move on. Not logged yet:
-    // the item stays for another try.
-    if (err.status === 409 && !/not in the prediction log yet/.test(err.message)) {
-      review.items = review.items.filter((i) => i.id !== item.id);
-    } else {
-      review.busy = false;
-      return;
-    }
+    // Not logged yet (written within a second): the item stays for another try. Decided
+    // elsewhere, or expired: the first decision stands; move on.
+    if (err.status !== 409 || /not in the prediction log yet/.test(err.message)) return;
+    review.items = review.items.filter((i) => i.id !== item.id);
   } finally {
     review.busy = false;
   }
@@ -200,7 +203,7 @@ async function decide(value) {
 }
 
 function accept() {
-  const item = current();
+  const item = review.shown;
   if (!item) return;
   if (item.suggestion === null || item.suggestion === undefined) {
     say("There is no suggestion to accept at " + item.degree + " automation: type the answer.",
@@ -211,7 +214,7 @@ function accept() {
 }
 
 function skip() {
-  const item = current();
+  const item = review.shown;
   if (!item) return;
   review.skipped.add(item.id);
   say("Skipped: it waits for someone else (or for you at the end of the queue).", "muted");
@@ -221,7 +224,7 @@ function skip() {
 
 function onSubmit(event) {
   event.preventDefault();
-  const item = current();
+  const item = review.shown;
   if (!item) return;
   let value;
   try {
@@ -267,7 +270,7 @@ export function onKey(event) {
     const choice = review.answer.classes[Number(key) - 1];
     if (choice !== undefined) {
       event.preventDefault();
-      const item = current();
+      const item = review.shown;
       decide(decisionOf(choice, review.answer, item ? item.suggestion : null));
     }
   }
@@ -282,7 +285,10 @@ async function refreshSide() {
   try {
     const [, agreement] = await Promise.all([loadQueue(), loadAgreement()]);
     renderSide(agreement);
-    renderCard();
+    // The card on screen stays as it is (the reviewer may be typing): only an empty one
+    // shows what arrived meanwhile.
+    if ($("review-card").dataset.review) renderProgress();
+    else renderCard();
   } catch (err) {
     say(err.message, "bad");
   }

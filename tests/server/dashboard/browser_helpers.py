@@ -96,8 +96,13 @@ def severe(driver: WebDriver) -> list[dict[str, Any]]:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def open_screen(driver: WebDriver, url: str, token: str, view: str) -> None:
-    """The page with ``token`` (as a person opens it: ``/?token=...``), showing ``#/view``."""
+def open_screen(
+    driver: WebDriver, url: str, token: str, view: str, size: tuple[int, int] = DESKTOP
+) -> None:
+    """The page with ``token`` (as a person opens it: ``/?token=...``), showing ``#/view`` on a
+    screen of ``size``; the console's earlier messages are dropped."""
+    severe(driver)
+    screen(driver, *size)
     driver.get(f"{url}/?token={token}#/{view}")
     wait(
         driver,

@@ -74,9 +74,7 @@ def test_the_dashboard_shows_the_live_server_at_a_glance(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    severe(browser)  # what an earlier test of this browser left
-    screen(browser, 1600, 1000)
-    open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "overview")
+    open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "overview", (1600, 1000))
     charts = wait(browser, _charts_drawn, "every chart to draw lines of data")
     # The token went to session storage, out of the address bar.
     assert "token=" not in browser.current_url
@@ -129,8 +127,7 @@ def test_an_empty_chart_keeps_its_reason_inside_its_card(
 ) -> None:
     # At 1400 px three charts share a row: the reason of an empty drift chart, one SVG text
     # line before, ran out of its card on both sides.
-    screen(browser, 1400, 900)
-    open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "overview")
+    open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "overview", (1400, 900))
     left, right, text_left, text_right, height = browser.execute_async_script(_EMPTY_DRIFT_CHART)
     assert left <= text_left and text_right <= right, (left, right, text_left, text_right)
     assert height > 20  # wrapped on two lines or more, not cut

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from browser_helpers import DESKTOP, PHONE, open_screen, overflow, picture, screen, severe, wait
+from browser_helpers import PHONE, open_screen, overflow, picture, severe, wait
 from dashboard_helpers import REVIEWED, Dashboard
 
 from live_server import ADMIN_TOKEN, DEPLOYMENT, PREDICT_TOKEN, REVIEW_TOKEN, auth, poll
@@ -69,9 +69,7 @@ def test_a_reviewer_decides_three_predictions_with_the_keyboard_on_a_phone(
     from selenium.webdriver.common.keys import Keys
 
     _defer(dashboard, 5)
-    severe(browser)
-    screen(browser, *PHONE)
-    open_screen(browser, dashboard.server.url, REVIEW_TOKEN, "reviews")
+    open_screen(browser, dashboard.server.url, REVIEW_TOKEN, "reviews", PHONE)
     # A review token sees the review queue and nothing else.
     shown = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#nav a") if a.is_displayed()]
     assert shown == ["Reviews"]
@@ -141,8 +139,6 @@ def test_the_registry_links_a_version_to_its_rollouts_and_their_steps(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    severe(browser)
-    screen(browser, *DESKTOP)
     open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "registry")
     rows = {
         row.get_attribute("data-version"): row.text
@@ -189,8 +185,6 @@ def test_drift_detail_draws_a_features_distributions_and_its_statistic(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    severe(browser)
-    screen(browser, *DESKTOP)
     open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "drift")
     button = wait(
         browser,
@@ -222,8 +216,6 @@ def test_an_admin_acknowledges_and_silences_an_alert(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    severe(browser)
-    screen(browser, *DESKTOP)
     open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "alerts")
     row = wait(
         browser,

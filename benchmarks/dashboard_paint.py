@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -171,9 +170,14 @@ def _browser(url: str, since: int, profile: Path) -> dict[str, float]:
     os.environ["SE_OFFLINE"] = "true"
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,900",
-                     f"--user-data-dir={profile}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
@@ -217,9 +221,11 @@ def main() -> None:
         )
         engine = create_database(f"sqlite:///{database}")
         store = TimeSeriesStore(engine)
-        deployment = sqlite3.connect(database).execute(
-            "SELECT deployment FROM metric_points WHERE name = 'request_rate' LIMIT 1"
-        ).fetchone()[0]
+        deployment = (
+            sqlite3.connect(database)
+            .execute("SELECT deployment FROM metric_points WHERE name = 'request_rate' LIMIT 1")
+            .fetchone()[0]
+        )
         since = args.days * 86400
         cpu = time.process_time()
         started = time.perf_counter()
@@ -227,16 +233,19 @@ def main() -> None:
         before = {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
         cpu = time.process_time()
         started = time.perf_counter()
-        store.bucketed(NAMES.split(","), deployment=deployment, start=now - since,
-                       end=time.time(), buckets=300)
+        store.bucketed(
+            NAMES.split(","), deployment=deployment, start=now - since, end=time.time(), buckets=300
+        )
         after = {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
         engine.dispose()
         print(f"\nthe overview's query over {args.days:g} days, in process (SQLite):")
         print(f"  {'':28}{'wall s':>10}{'CPU s':>10}")
         print(f"  {'rows read, then thinned':28}{before['wall_s']:>10.2f}{before['cpu_s']:>10.2f}")
         print(f"  {'bucketed in the database':28}{after['wall_s']:>10.2f}{after['cpu_s']:>10.2f}")
-        print(f"  ratio (before / now): wall {before['wall_s'] / after['wall_s']:.1f}x, "
-              f"CPU {before['cpu_s'] / max(after['cpu_s'], 1e-9):.1f}x")
+        print(
+            f"  ratio (before / now): wall {before['wall_s'] / after['wall_s']:.1f}x, "
+            f"CPU {before['cpu_s'] / max(after['cpu_s'], 1e-9):.1f}x"
+        )
 
         process, url = _serve(project)
         try:
@@ -245,14 +254,18 @@ def main() -> None:
             print(f"  {'window':10}{'wall s':>9}{'server CPU s':>14}{'points':>9}{'bytes':>11}")
             for label, window in (("15 min", 900), ("24 hours", 86400), ("30 days", since)):
                 polled = _poll(url, deployment, window, server)
-                print(f"  {label:10}{polled['wall_s']:>9.2f}{polled['cpu_s']:>14.2f}"
-                      f"{polled['points']:>9,}{polled['bytes']:>11,}")
+                print(
+                    f"  {label:10}{polled['wall_s']:>9.2f}{polled['cpu_s']:>14.2f}"
+                    f"{polled['points']:>9,}{polled['bytes']:>11,}"
+                )
             print("\nheadless Chromium, the overview at 1280 px:")
             print(f"  {'window':10}{'first paint ms':>16}{'charts drawn ms':>17}{'points':>9}")
             for label, window in (("15 min", 900), ("30 days", int(since))):
                 seen = _browser(url, window, Path(tmp) / f"chromium-{window}")
-                print(f"  {label:10}{seen['first_paint_ms']:>16.0f}{seen['charts_ms']:>17.0f}"
-                      f"{seen['points']:>9,.0f}")
+                print(
+                    f"  {label:10}{seen['first_paint_ms']:>16.0f}{seen['charts_ms']:>17.0f}"
+                    f"{seen['points']:>9,.0f}"
+                )
         finally:
             process.terminate()
             process.wait(60)

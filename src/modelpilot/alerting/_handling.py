@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelpilot.alerting._actions import AuditFn
 from modelpilot.alerting._alert import Alert
 from modelpilot.alerting._store import AlertStore, Silence
 from modelpilot.errors import ConflictError, ModelpilotError, NotFoundError
 from modelpilot.monitoring import format_labels, parse_labels
+from modelpilot.types import Clock
 
 __all__ = ["AlertHandling", "Freshness", "describe_open"]
 
 logger = logging.getLogger("modelpilot.alerting")
 
-AuditFn = Callable[[str, str, str, Mapping[str, Any]], None]
 #: The metric that says a deployment is receiving requests at all.
 TRAFFIC_METRIC = "request_rate"
 #: Silences longer than this are refused: a forgotten silence hides every later alert.
@@ -150,7 +151,7 @@ class AlertHandling:
         store: AlertStore,
         *,
         audit: AuditFn | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> None:
         self.store = store
         self.audit = audit

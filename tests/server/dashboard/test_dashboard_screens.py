@@ -213,33 +213,63 @@ def test_drift_detail_draws_a_features_distributions_and_its_statistic(
 def test_an_admin_acknowledges_and_silences_an_alert(
     dashboard: Dashboard, browser: WebDriver, tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    ours = f'#alerts-active tr[data-deployment="{DEPLOYMENT}"]'
+
+    def text_of(driver: WebDriver, selector: str) -> str:
+        """The text of an element as drawn now (the screen redraws while it is polled)."""
+        try:
+            return str(driver.find_element(By.CSS_SELECTOR, selector).text)
+        except (NoSuchElementException, StaleElementReferenceException):
+            return ""
+
+    def use(driver: WebDriver, selector: str, how: Any) -> bool:
+        try:
+            how(driver.find_element(By.CSS_SELECTOR, selector))
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+        return True
+
     open_screen(browser, dashboard.server.url, PREDICT_TOKEN, "alerts")
-    row = wait(
+    wait(
         browser,
-        lambda d: d.find_elements(
-            By.CSS_SELECTOR, f'#alerts-active tr[data-deployment="{DEPLOYMENT}"]'
-        ),
+        lambda d: "admin token needed" in text_of(d, ours),  # a predict token reads only
         f"an active alert of {DEPLOYMENT} (its inputs drifted)",
-    )[0]
-    assert "admin token needed" in row.text  # a predict token reads, an admin acts
-
+    )
     open_screen(browser, dashboard.server.url, ADMIN_TOKEN, "alerts")
-    selector = f'#alerts-active tr[data-deployment="{DEPLOYMENT}"]'
-    row = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, selector), "the alert")[0]
-    alert_id = row.get_attribute("data-alert")
-    row.find_element(By.CSS_SELECTOR, '[data-action="acknowledge"]').click()
-
-    def row_text(driver: WebDriver) -> str:
-        return str(driver.find_element(By.CSS_SELECTOR, f'tr[data-alert="{alert_id}"]').text)
-
-    wait(browser, lambda d: "ack env:admin" in row_text(d), "the acknowledgement")
-    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-alert="{alert_id}"]')
-    Select(row.find_element(By.CSS_SELECTOR, "select")).select_by_visible_text("4 hours")
-    row.find_element(By.CSS_SELECTOR, '[data-action="silence"]').click()
-    wait(browser, lambda d: "silenced until" in row_text(d), "the silence")
+    alert_id = wait(
+        browser,
+        lambda d: d.execute_script(
+            f"const row = document.querySelector('{ours}'); return row && row.dataset.alert;"
+        ),
+        "the alert",
+    )
+    mine = f'#alerts-active tr[data-alert="{alert_id}"]'
+    wait(
+        browser,
+        lambda d: use(d, f'{mine} [data-action="acknowledge"]', lambda e: e.click()),
+        "the acknowledge button",
+    )
+    wait(browser, lambda d: "ack env:admin" in text_of(d, mine), "the acknowledgement")
+    # The durations keep what a person picks: polls wait while the focus is in the list.
+    wait(
+        browser,
+        lambda d: use(
+            d,
+            f'{mine} [data-action="silence-for"]',
+            lambda e: Select(e).select_by_visible_text("4 hours"),
+        ),
+        "the durations",
+    )
+    wait(
+        browser,
+        lambda d: use(d, f'{mine} [data-action="silence"]', lambda e: e.click()),
+        "the silence button",
+    )
+    wait(browser, lambda d: "silenced until" in text_of(d, mine), "the silence")
     picture(browser, tmp_path, "dashboard-alerts")
 
     alerts = dashboard.server.get("/v1/alerts")

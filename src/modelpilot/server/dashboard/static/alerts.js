@@ -4,6 +4,7 @@
 import { $, ago, api, can, clock, dateTime, el, note, pill, plain } from "./core.js";
 
 const SILENCES = [["15 min", 900], ["1 hour", 3600], ["4 hours", 14400], ["24 hours", 86400]];
+const chosen = new Map(); // alert id: the silence duration picked, kept across redraws
 const TONES = { critical: "red", warning: "amber", info: "blue" };
 
 /** The small marks an active alert carries wherever it is listed. */
@@ -38,17 +39,18 @@ async function act(path, body, message) {
   } catch (err) {
     box.replaceChildren(note(err.message, "bad"));
   }
-  await show();
+  await show({ force: true });
 }
 
 function actions(a) {
   if (!can("admin")) return el("span", { className: "muted small", text: "admin token needed" });
   const id = a.id;
   const select = el("select", { "aria-label": "silence " + a.rule + " for",
-                                "data-silence-for": String(id) },
+                                "data-action": "silence-for" },
                     SILENCES.map(([label, seconds]) => el("option", { value: seconds,
                                                                       text: label })));
-  select.value = "3600";
+  select.value = String(chosen.get(id) || 3600);
+  select.addEventListener("change", () => chosen.set(id, Number(select.value)));
   return el("div", { className: "alert-actions" }, [
     el("button", {
       type: "button", text: a.acknowledged_by ? "Acknowledged" : "Acknowledge",
@@ -113,8 +115,13 @@ function recentTable(recent) {
   ]);
 }
 
-export async function show() {
+/** Show the alerts; a poll while someone works a control here waits (a redraw would take
+ * their focus and their choice away), an action redraws at once and gives the focus back. */
+export async function show(options) {
   const view = $("view-alerts");
+  const focused = document.activeElement;
+  const working = focused && $("alerts-body").contains(focused) && focused !== $("alerts-body");
+  if (working && !(options && options.force)) return;
   let body;
   try {
     body = await api("/v1/alerts");
@@ -133,4 +140,11 @@ export async function show() {
     el("h3", { text: "Recently resolved" }), el("div", { className: "scroll" }, [
       recentTable(body.recent || [])]),
   );
+  if (working) {
+    const row = focused.closest("tr[data-alert]");
+    const again = row && $("alerts-body").querySelector(
+      'tr[data-alert="' + row.dataset.alert + '"] [data-action="' +
+      (focused.dataset.action || "") + '"]');
+    if (again) again.focus();
+  }
 }

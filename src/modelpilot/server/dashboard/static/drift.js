@@ -151,7 +151,9 @@ export async function show(parts) {
   }
   report = await api("/v1/deployments/" + encodeURIComponent(name) + "/drift");
   chosen = parts[0] ? decodeURIComponent(parts[0]) : null;
-  let features = report.features.concat(report.prediction ? [report.prediction] : []);
+  // The predictions' series are labelled "(prediction)", as in the overview's drift chart.
+  const prediction = report.prediction ? [{ ...report.prediction, name: "(prediction)" }] : [];
+  let features = report.features.concat(prediction);
   $("drift-title").textContent = "Drift of " + name + " · v" + report.version + " · last " +
     span(report.window_s) + ", " + plain(report.rows) + " predictions";
   const intro = [];

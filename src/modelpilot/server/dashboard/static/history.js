@@ -69,7 +69,7 @@ function rolloutEntry(e) {
     e.reason ? el("div", { className: "small", text: e.reason }) : null,
     steps.length ? el("details", { open: steps.length <= 6 }, [
       el("summary", { text: steps.length + " step(s)" }),
-      el("ol", { className: "steps" }, steps.slice().reverse().map(stepItem)),
+      el("ol", { className: "steps", reversed: true }, steps.slice().reverse().map(stepItem)),
     ]) : el("div", { className: "muted small", text: "no step yet" }),
   ];
 }
@@ -166,7 +166,7 @@ export async function show(parts) {
     if (target) {
       target.classList.add("highlight");
       for (const details of target.querySelectorAll("details")) details.open = true;
-      target.scrollIntoView({ block: "start" });
+      target.scrollIntoView({ block: "nearest" });
       target.focus({ preventScroll: true });
     }
   }

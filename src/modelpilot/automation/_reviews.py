@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Integer, cast, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from modelpilot.errors import ConflictError, NotFoundError
-from modelpilot.store import FeedbackItem, PredictionLog, new_ids
+from modelpilot.store import FeedbackItem, PredictionLog, floor_int, new_ids
 from modelpilot.store._tables import reviews
 from modelpilot.types import Clock
 
@@ -325,7 +325,7 @@ class ReviewQueue:
          {'start': 160.0, 'cases': 1, 'agreed': 1, 'rate': 1.0}]
         """
         # Bucketed in the database: a year of decisions is a few dozen rows, not the decisions.
-        bucket = cast((reviews.c.decided_at - since) / bucket_s, Integer).label("bucket")
+        bucket = floor_int((reviews.c.decided_at - since) / bucket_s).label("bucket")
         query = (
             select(bucket, func.count(), func.sum(reviews.c.agreed))
             .where(

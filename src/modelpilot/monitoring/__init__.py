@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from modelpilot.monitoring._metrics import CONTENT_TYPE, InputStats, ServingMetrics
     from modelpilot.monitoring._monitor import Monitor
     from modelpilot.monitoring._timeseries import (
+        ROLLUP_S,
         Point,
         TimeSeriesStore,
         format_labels,
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_TYPE",
+    "ROLLUP_S",
     "DriftCheck",
     "DriftChecker",
     "InputStats",
@@ -37,7 +39,7 @@ _SOURCES = {
     "_metrics": ("CONTENT_TYPE", "InputStats", "ServingMetrics"),
     "_leader": ("MonitorLeader",),
     "_monitor": ("Monitor",),
-    "_timeseries": ("Point", "TimeSeriesStore", "format_labels", "parse_labels"),
+    "_timeseries": ("ROLLUP_S", "Point", "TimeSeriesStore", "format_labels", "parse_labels"),
 }
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name

@@ -91,6 +91,7 @@ class Monitor:
         self._watch: dict[str, _DeploymentWatch] = {}
         self._last_snapshot = 0.0
         self._last_prune = 0.0
+        self._last_rollup = 0.0
         self._process = psutil.Process()
         self._process.cpu_percent(None)
         self._shadow = ShadowAgreement(
@@ -149,6 +150,12 @@ class Monitor:
         if now - self._last_prune > 3600:
             self._last_prune = now
             self.series.prune(now - self.settings.retention_days * 86400)
+        if now - self._last_rollup >= 60:
+            self._last_rollup = now
+            try:  # the charts of long windows read the roll-ups; a failure costs only speed
+                self.series.roll_up(now)
+            except Exception:
+                logger.exception("rolling up the time series failed")
         return points
 
     # ---- software ---------------------------------------------------------------------

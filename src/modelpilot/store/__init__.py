@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         output_columns,
         row_records,
     )
+    from modelpilot.store._sql import floor_int
 
 __all__ = [
     "CompactionResult",
@@ -42,6 +43,7 @@ __all__ = [
     "PredictionRecord",
     "compact_segments",
     "create_database",
+    "floor_int",
     "join_rows",
     "load_pii_key",
     "log_stats",
@@ -67,6 +69,7 @@ _SOURCES = {
         "new_ids",
     ),
     "_rows": ("LogRows", "MatrixColumns", "join_rows", "output_columns", "row_records"),
+    "_sql": ("floor_int",),
 }
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name

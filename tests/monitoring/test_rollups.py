@@ -10,7 +10,7 @@ import pytest
 from modelpilot.monitoring import ROLLUP_S, Point, TimeSeriesStore
 from modelpilot.store import create_database
 
-START = 1_700_000_400.0  # a multiple of ROLLUP_S: the spans and the first point line up
+START = 1_699_999_200.0  # a whole hour: the spans, the hours and the first point line up
 DAYS = 3
 
 
@@ -68,3 +68,32 @@ def test_pruning_forgets_old_roll_ups_too(series: TimeSeriesStore) -> None:
     series.prune(START + 86400.0)
     kept = series.bucketed(["drift_score"], start=START, end=now, buckets=10)
     assert kept and min(p.ts for p in kept) >= START + 86400.0 - ROLLUP_S
+
+
+def test_hours_are_folded_from_the_spans_and_count_the_same_values(
+    series: TimeSeriesStore,
+) -> None:
+    from sqlalchemy import func, select
+
+    from modelpilot.store._tables import metric_rollups as rollups
+
+    series.roll_up(START + DAYS * 86400.0, max_span_s=DAYS * 86400.0)
+    query = (
+        select(rollups.c.span, func.count(), func.sum(rollups.c.n))
+        .where(rollups.c.name == "latency_p99_ms", rollups.c.deployment == "houses")
+        .group_by(rollups.c.span)
+    )
+    with series.engine.connect() as connection:
+        levels = {span: (rows, n) for span, rows, n in connection.execute(query)}
+    assert levels == {600.0: (DAYS * 144, DAYS * 1440), 3600.0: (DAYS * 24, DAYS * 1440)}
+    # A window that starts inside an hour reads that half hour from the 10-minute spans.
+    head = [Point("request_rate", "houses", 7.0, START + 60.0 * i) for i in range(30, 60)]
+    tail = [Point("request_rate", "houses", 1.0, START + 86400.0 + 60.0 * i) for i in range(60)]
+    series.write(head + tail)
+    with series.engine.begin() as connection:  # fold them anew, as if they had been there
+        connection.execute(rollups.delete())
+    series.roll_up(START + DAYS * 86400.0, max_span_s=DAYS * 86400.0)
+    means = series.bucketed(
+        ["request_rate"], start=START + 1800.0, end=START + DAYS * 86400.0, buckets=36
+    )
+    assert [p.value for p in means] == [7.0, 1.0]

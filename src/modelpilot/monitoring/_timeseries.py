@@ -8,16 +8,14 @@ nothing else installed. Finished 10-minute spans are also kept folded (``roll_up
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, insert, select
 
-from modelpilot.store import floor_int
+from modelpilot.monitoring._rollups import ROLLUP_S, fold, read_buckets
 from modelpilot.store._tables import metric_points, metric_rollups
 from modelpilot.types import Clock
 
@@ -29,10 +27,6 @@ __all__ = [
     "format_labels",
     "parse_labels",
 ]
-
-#: The span of one roll-up: a chart reads roll-ups once its buckets are at least this wide.
-ROLLUP_S = 600.0
-_Key = tuple[str, str, str, int]  # name, deployment, labels, bucket
 
 
 def format_labels(labels: Mapping[str, str] | None) -> str:
@@ -148,9 +142,9 @@ class TimeSeriesStore:
 
         The spans divide the time the data covers (from its first point on), so a young
         series is drawn at full detail, and a month of 10-second samples costs a chart as
-        many points as an hour. Averaged in the database: the rows never leave it; once the
-        spans are ``ROLLUP_S`` or wider, from the roll-ups (``roll_up``) up to the newest one,
-        and from the points after it. A span of only missing values stays missing.
+        many points as an hour. Averaged in the database, from the roll-ups (``roll_up``)
+        where the spans are wide enough and from the points after them (``_rollups.py``).
+        A span of only missing values stays missing.
 
         Examples
         --------
@@ -162,88 +156,20 @@ class TimeSeriesStore:
         ...                                           end=10.0, buckets=2)]
         [(4.0, 2.0), (9.0, 7.0)]
         """
-        points, rollups = metric_points.c, metric_rollups.c
-        where = [points.name.in_(list(names)), points.ts >= start, points.ts <= end]
-        folded = [rollups.name.in_(list(names)), rollups.start >= start]
-        if deployment is not None:
-            where.append(points.deployment == deployment)
-            folded.append(rollups.deployment == deployment)
         with self.engine.connect() as connection:
-            first_folded, last_folded = connection.execute(
-                select(func.min(rollups.start), func.max(rollups.start)).where(*folded)
-            ).one()
-            # Roll-ups when a bucket holds whole spans of them; else the points alone.
-            folding = (
-                first_folded is not None
-                and (end - float(first_folded)) / max(buckets, 1) >= ROLLUP_S
-            )
-            first = (
-                first_folded
-                if folding
-                else connection.execute(select(func.min(points.ts)).where(*where)).scalar()
-            )
-            if first is None:
-                return []
-            first = float(first)
-            width = max((end - first) / max(buckets, 1), 1e-6)
-            sums: dict[_Key, list[float]] = {}
-            if folding:
-                # Whole spans from the roll-ups; the points of the spans not folded yet.
-                after = float(last_folded) + ROLLUP_S
-                bucket = floor_int((rollups.start - first) / width)
-                self._add(
-                    sums,
-                    connection.execute(
-                        select(
-                            rollups.name,
-                            rollups.deployment,
-                            rollups.labels,
-                            bucket,
-                            func.sum(rollups.n),
-                            func.sum(rollups.total),
-                            func.max(rollups.last_ts),
-                        )
-                        .where(*folded, rollups.start < after)
-                        .group_by(rollups.name, rollups.deployment, rollups.labels, bucket)
-                    ),
+            return [
+                Point(name, dep, value, ts, labels)
+                for name, dep, labels, ts, value in read_buckets(
+                    connection, names, start=start, end=end, buckets=buckets, deployment=deployment
                 )
-                where.append(points.ts >= after)
-            bucket = floor_int((points.ts - first) / width)
-            self._add(
-                sums,
-                connection.execute(
-                    select(
-                        points.name,
-                        points.deployment,
-                        points.labels,
-                        bucket,
-                        func.count(points.value),
-                        func.sum(points.value),
-                        func.max(points.ts),
-                    )
-                    .where(*where)
-                    .group_by(points.name, points.deployment, points.labels, bucket)
-                ),
-            )
-        return [
-            Point(key[0], key[1], total / n if n else None, last, key[2])
-            for key, (n, total, last) in sorted(sums.items())
-        ]
-
-    @staticmethod
-    def _add(sums: dict[_Key, list[float]], rows: Any) -> None:
-        """Add ``(name, deployment, labels, bucket, count, sum, newest)`` rows to ``sums``."""
-        for name, dep, labels, index, n, total, last in rows:
-            entry = sums.setdefault((name, dep, labels, int(index)), [0.0, 0.0, -math.inf])
-            entry[0] += int(n or 0)
-            entry[1] += float(total or 0.0)
-            entry[2] = max(entry[2], float(last))
+            ]
 
     def roll_up(self, now: float, *, max_span_s: float = 86400.0) -> float | None:
-        """Fold the points of the finished ``ROLLUP_S`` spans into roll-ups, oldest first, at
-        most ``max_span_s`` of them per call (a first call on a month of points catches up
-        over 30 calls instead of holding the database for a minute). Returns the end of
-        the time folded so far (None: no point yet).
+        """Fold the points of the finished 10-minute spans (and then hours) into roll-ups,
+        oldest first, at most ``max_span_s`` of them per call (a first call on a month of
+        points catches up over 30 calls instead of holding the database for a minute).
+        Returns the end of the time folded so far (None: no point yet, or another process
+        folded these spans meanwhile).
 
         Examples
         --------
@@ -257,41 +183,7 @@ class TimeSeriesStore:
         ...                                           end=1800.0, buckets=3)]
         [(540.0, 0.5), (1140.0, 0.5), (1740.0, 0.5)]
         """
-        cutoff = math.floor(now / ROLLUP_S) * ROLLUP_S
-        points, rollups = metric_points.c, metric_rollups.c
-        try:
-            with self.engine.begin() as connection:
-                done = connection.execute(select(func.max(rollups.start))).scalar()
-                if done is None:
-                    oldest = connection.execute(select(func.min(points.ts))).scalar()
-                    if oldest is None:
-                        return None
-                    begin = math.floor(float(oldest) / ROLLUP_S) * ROLLUP_S
-                else:
-                    begin = float(done) + ROLLUP_S
-                stop = min(cutoff, begin + max_span_s)
-                if stop <= begin:
-                    return begin
-                span = (floor_int(points.ts / ROLLUP_S) * ROLLUP_S).label("start")
-                connection.execute(
-                    insert(metric_rollups).from_select(
-                        ["start", "name", "deployment", "labels", "n", "total", "last_ts"],
-                        select(
-                            span,
-                            points.name,
-                            points.deployment,
-                            points.labels,
-                            func.count(points.value),
-                            func.sum(points.value),
-                            func.max(points.ts),
-                        )
-                        .where(points.ts >= begin, points.ts < stop)
-                        .group_by(span, points.name, points.deployment, points.labels),
-                    )
-                )
-        except IntegrityError:  # another process folded these spans meanwhile: theirs stand
-            return None
-        return stop
+        return fold(self.engine, now, max_span_s=max_span_s)
 
     def latest(self, name: str, *, deployment: str | None = None) -> list[Point]:
         """The newest point of each label set of one metric."""

@@ -17,6 +17,7 @@ def upgrade() -> None:
     op.create_table(
         "metric_rollups",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("span", sa.Float(), nullable=False),
         sa.Column("start", sa.Float(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("deployment", sa.String(length=200), nullable=False),
@@ -26,18 +27,20 @@ def upgrade() -> None:
         sa.Column("last_ts", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
-            "name", "deployment", "labels", "start", name="uq_metric_rollups_series"
+            "name", "deployment", "labels", "span", "start", name="uq_metric_rollups_series"
         ),
     )
     with op.batch_alter_table("metric_rollups", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_metric_rollups_name_start", ["name", "deployment", "start"], unique=False
+            "ix_metric_rollups_name_span_start",
+            ["name", "deployment", "span", "start"],
+            unique=False,
         )
-        batch_op.create_index("ix_metric_rollups_start", ["start"], unique=False)
+        batch_op.create_index("ix_metric_rollups_span_start", ["span", "start"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("metric_rollups", schema=None) as batch_op:
-        batch_op.drop_index("ix_metric_rollups_start")
-        batch_op.drop_index("ix_metric_rollups_name_start")
+        batch_op.drop_index("ix_metric_rollups_span_start")
+        batch_op.drop_index("ix_metric_rollups_name_span_start")
     op.drop_table("metric_rollups")

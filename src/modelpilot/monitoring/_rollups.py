@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Float, func, insert, literal, or_, select
+from sqlalchemy import Connection, Engine, Float, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from modelpilot.store import floor_int
@@ -156,28 +156,35 @@ def read_buckets(
     covered: tuple[float, float] | None = None  # what a coarser level read: [low, high)
     for span in usable:  # coarsest first; a finer level fills in around it
         low, high = levels[span]
-        folded = [rollups.span == span, rollups.name.in_(list(names)), rollups.start >= start]
-        if deployment is not None:
-            folded.append(rollups.deployment == deployment)
-        if covered is not None:
-            folded.append(or_(rollups.start < covered[0], rollups.start >= covered[1]))
-        bucket = floor_int((rollups.start - first) / width)
-        _add(
-            sums,
-            connection.execute(
-                select(
-                    rollups.name,
-                    rollups.deployment,
-                    rollups.labels,
-                    bucket,
-                    func.sum(rollups.n),
-                    func.sum(rollups.total),
-                    func.max(rollups.last_ts),
-                )
-                .where(*folded)
-                .group_by(rollups.name, rollups.deployment, rollups.labels, bucket)
-            ),
-        )
+        # Two ranges rather than one OR, so that each one is a range of the index.
+        ranges = [(start, None)] if covered is None else [(start, covered[0]), (covered[1], None)]
+        for begin, stop in ranges:
+            folded = [
+                rollups.name.in_(list(names)),
+                rollups.span == span,
+                rollups.start >= begin,
+            ]
+            if stop is not None:
+                folded.append(rollups.start < stop)
+            if deployment is not None:
+                folded.append(rollups.deployment == deployment)
+            bucket = floor_int((rollups.start - first) / width)
+            _add(
+                sums,
+                connection.execute(
+                    select(
+                        rollups.name,
+                        rollups.deployment,
+                        rollups.labels,
+                        bucket,
+                        func.sum(rollups.n),
+                        func.sum(rollups.total),
+                        func.max(rollups.last_ts),
+                    )
+                    .where(*folded)
+                    .group_by(rollups.name, rollups.deployment, rollups.labels, bucket)
+                ),
+            )
         covered = (
             (low, high + span)
             if covered is None

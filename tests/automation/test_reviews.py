@@ -231,7 +231,8 @@ def test_agreement_over_time_is_counted_per_bucket_on_every_backend(
         ids = log_predictions(queue, 4, ts=start)
         items = queue.add("d", "m", 1, "assist", [(pid, {}, 100.0, 0.5) for pid in ids])
         # Two decisions in the first minute (one agrees), two in the second (both agree).
-        for item, after, answer in zip(items, (10.0, 59.9, 60.0, 119.0), (100, 200, 101, 99)):
+        decisions = zip(items, (10.0, 59.9, 60.0, 119.0), (100, 200, 101, 99), strict=True)
+        for item, after, answer in decisions:
             clock.now = start + after
             queue.decide(item.id, float(answer), actor="ann")
         buckets = queue.agreement_over_time(since=start, bucket_s=60.0)

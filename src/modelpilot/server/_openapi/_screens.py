@@ -61,7 +61,7 @@ def screen_schemas() -> dict[str, Any]:
         "ModelVersionSummary": obj(
             {
                 "version": INTEGER,
-                "status": enum(["registered", "rejected"]),
+                "status": enum(["registered", "rejected", "archived"]),
                 "flavor": STRING,
                 "aliases": array(STRING),
                 "serving": array(STRING),

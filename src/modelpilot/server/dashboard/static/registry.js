@@ -16,6 +16,9 @@ function checkChips(checks) {
 
 function statusPill(v) {
   if (v.status === "rejected") return pill("rejected", "red", "misses a key metric's target");
+  if (v.status === "archived") {
+    return pill("archived", "grey", "hidden from listings; no alias may point at it");
+  }
   if (v.serving && v.serving.length) return pill("serving", "green", v.serving.join(", "));
   return pill(v.status, "grey");
 }

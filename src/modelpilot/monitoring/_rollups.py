@@ -169,22 +169,8 @@ def read_buckets(
             if deployment is not None:
                 folded.append(rollups.deployment == deployment)
             bucket = floor_int((rollups.start - first) / width)
-            _add(
-                sums,
-                connection.execute(
-                    select(
-                        rollups.name,
-                        rollups.deployment,
-                        rollups.labels,
-                        bucket,
-                        func.sum(rollups.n),
-                        func.sum(rollups.total),
-                        func.max(rollups.last_ts),
-                    )
-                    .where(*folded)
-                    .group_by(rollups.name, rollups.deployment, rollups.labels, bucket)
-                ),
-            )
+            measures = (func.sum(rollups.n), func.sum(rollups.total), func.max(rollups.last_ts))
+            _add(sums, connection.execute(_per_bucket(rollups, bucket, measures, folded)))
         covered = (
             (low, high + span)
             if covered is None
@@ -193,26 +179,18 @@ def read_buckets(
     if covered is not None:
         where.append(points.ts >= covered[1])
     bucket = floor_int((points.ts - first) / width)
-    _add(
-        sums,
-        connection.execute(
-            select(
-                points.name,
-                points.deployment,
-                points.labels,
-                bucket,
-                func.count(points.value),
-                func.sum(points.value),
-                func.max(points.ts),
-            )
-            .where(*where)
-            .group_by(points.name, points.deployment, points.labels, bucket)
-        ),
-    )
+    counted = (func.count(points.value), func.sum(points.value), func.max(points.ts))
+    _add(sums, connection.execute(_per_bucket(points, bucket, counted, where)))
     return [
         (key[0], key[1], key[2], last, total / n if n else None)
         for key, (n, total, last) in sorted(sums.items())
     ]
+
+
+def _per_bucket(source: Any, bucket: Any, measures: tuple[Any, ...], where: list[Any]) -> Any:
+    """``(name, deployment, labels, bucket, count, sum, newest)`` per series and bucket."""
+    series = (source.name, source.deployment, source.labels)
+    return select(*series, bucket, *measures).where(*where).group_by(*series, bucket)
 
 
 def _add(sums: dict[_Key, list[float]], rows: Any) -> None:

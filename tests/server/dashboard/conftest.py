@@ -87,9 +87,10 @@ def dashboard(
         assert not traffic.failures, traffic.failures[:3]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    """Headless Chromium, one per test module (starting one costs a second or two)."""
+    """Headless Chromium, one for the session (starting one costs seconds on a busy machine);
+    each test opens its screen with its own token and screen size (``open_screen``)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not download anything
         driver = start_browser(tmp_path_factory.mktemp("chromium"))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from browser_helpers import PHONE, open_screen, overflow, picture, severe, wait
 from dashboard_helpers import REVIEWED, Dashboard
 
@@ -76,6 +77,12 @@ def test_a_reviewer_decides_three_predictions_with_the_keyboard_on_a_phone(
     first = wait(browser, _card, "the oldest waiting prediction")
     assert "Why a person" in browser.find_element(By.ID, "review-why").text
     assert "assist automation" in browser.find_element(By.ID, "review-why").text
+    # Its inputs and the model's suggestion, as the queue has them.
+    waiting = _review(dashboard, first)
+    inputs = browser.find_element(By.CSS_SELECTOR, "#review-card table.inputs").text
+    assert all(name in inputs for name in waiting["inputs"]), inputs
+    suggested = browser.find_element(By.ID, "review-suggestion").text
+    assert float(suggested.replace(",", "")) == pytest.approx(waiting["suggestion"], rel=1e-3)
     picture(browser, tmp_path, "dashboard-reviews")
     assert overflow(browser) == 0, "the review screen is wider than a phone"
 
@@ -98,9 +105,18 @@ def test_a_reviewer_decides_three_predictions_with_the_keyboard_on_a_phone(
     second = press("a")
     # 2. Skip one (S): it stays in the queue for someone else.
     third = press("s")
-    # 3. Type the right answer (E, the price, Enter).
+    # 3. Type the right answer (E, the price, Enter); what cannot be a price is refused on
+    # the page, before anything is sent, and the card stays.
+    keys.send_keys("e", "lots", Keys.ENTER).perform()
+    refused = wait(
+        browser,
+        lambda d: d.find_element(By.ID, "review-message").text,
+        "the page to refuse an answer that is not a number",
+    )
+    assert refused == 'this model\'s answer is a number (for example 312000); got "lots"'
+    assert _card(browser) == third and _review(dashboard, third)["status"] == "pending"
     decided[third] = 312000
-    fourth = press("e", "312000", Keys.ENTER)
+    fourth = press(Keys.BACKSPACE * 4, "312000", Keys.ENTER)
     # 4. Accept again.
     decided[fourth] = _review(dashboard, fourth)["suggestion"]
     press("a")
@@ -116,6 +132,15 @@ def test_a_reviewer_decides_three_predictions_with_the_keyboard_on_a_phone(
         labeled = log.labeled(model=DEPLOYMENT)
     found = dict(zip(labeled["id"], labeled["label"], strict=True))
     assert {pid: found.get(pid) for pid in wanted} == wanted
+    # Agreement with the model, per degree and over time, counts the decisions.
+    wait(
+        browser,
+        lambda d: (
+            "assist" in d.find_element(By.ID, "review-stats").text
+            and d.find_elements(By.CSS_SELECTOR, "#chart-agreement path.line")
+        ),
+        "the agreement with the model",
+    )
 
     # Someone else decides the card on screen first: the reviewer gets the API's 409.
     current = _card(browser)
@@ -271,6 +296,7 @@ def test_an_admin_acknowledges_and_silences_an_alert(
     )
     wait(browser, lambda d: "silenced until" in text_of(d, mine), "the silence")
     picture(browser, tmp_path, "dashboard-alerts")
+    assert overflow(browser) == 0
 
     alerts = dashboard.server.get("/v1/alerts")
     [alert] = [a for a in alerts["active"] if str(a["id"]) == alert_id]
@@ -280,4 +306,13 @@ def test_an_admin_acknowledges_and_silences_an_alert(
     history = dashboard.server.get(f"/v1/deployments/{DEPLOYMENT}/history", since=3600)
     actions = {e.get("action") for e in history["entries"] if e["kind"] == "audit"}
     assert {"alert.acknowledge", "alert.silence"} <= actions
+    assert severe(browser) == []
+
+
+def test_every_screen_reads_at_a_phones_width(dashboard: Dashboard, browser: WebDriver) -> None:
+    # At a laptop's 1280 pixels the tests above check each screen; here, at a phone's 390:
+    # nothing needs sideways scrolling (tables scroll inside their cards, forms wrap).
+    for view in ("registry", f"registry/{DEPLOYMENT}/2", "history", "drift", "alerts"):
+        open_screen(browser, dashboard.server.url, ADMIN_TOKEN, view, PHONE)
+        assert overflow(browser) == 0, f"#/{view} is wider than a phone"
     assert severe(browser) == []

@@ -120,6 +120,25 @@ def test_the_history_of_a_deployment_tells_rollouts_steps_and_the_audit_log(
     times = [e["at"] for e in history]
     assert times == sorted(times, reverse=True)
 
+    # An alert that fired (the drifted inputs) is told at the time it fired, as the alerts'
+    # own list has it.
+    fired = poll(
+        lambda: [e for e in _history(dashboard) if e["kind"] == "alert" and e["fired_at"]],
+        what="a fired alert in the history",
+    )
+    alerts = dashboard.server.get("/v1/alerts")
+    listed = {a["id"]: a for a in alerts["active"] + alerts["recent"]}
+    assert fired[0]["at"] == fired[0]["fired_at"] == listed[fired[0]["id"]]["fired_at"]
+    assert fired[0]["rule"] == listed[fired[0]["id"]]["rule"]
+
+    # An automation change, by whom and why (the review deployment stays at assist).
+    change = {"degree": "assist", "reason": "kept at assist by the history test"}
+    assert _post(dashboard, f"/v1/deployments/{REVIEWED}/automation", change).status_code == 200
+    reviewed = _get(dashboard, f"/v1/deployments/{REVIEWED}/history", since=3600).json()
+    [automation] = [e for e in reviewed["entries"] if e.get("action") == "automation.set"]
+    assert automation["by"] == "env:admin" and automation["target"] == REVIEWED
+    assert automation["details"] == {"from": "assist", "to": "assist", "reason": change["reason"]}
+
     bad = _get(dashboard, f"/v1/deployments/{DEPLOYMENT}/history", since="soon")
     assert bad.status_code == 400 and "'since' must be a whole number" in bad.json()["message"]
     assert _get(dashboard, "/v1/deployments/flats/history").status_code == 404

@@ -60,6 +60,9 @@ class DriftRoutes:
             "rows": check.rows,
             "message": check.reason,
             "importance_known": importance is not None,
+            # What an importance is measured in: the worsening of this metric (register
+            # --importance writes it beside the values).
+            "importance_metric": version.lineage.get("importance_metric"),
             "features": [],
             "prediction": None,
         }

@@ -43,8 +43,8 @@ def build_dashboard_project(
     settings: Mapping[str, Any] = SETTINGS,
 ) -> Path:
     """The house-price project: v1 in production (with a reference profile, so drift is
-    checked), and v2, a copy, registered for a canary."""
-    build_project(directory, holdout, model_file, train=train, settings=settings)
+    checked, and its features' importance), and v2, a copy, registered for a canary."""
+    build_project(directory, holdout, model_file, train=train, settings=settings, importance=True)
     # The candidate needs no reference profile: drift is v1's.
     register(directory, model_file, production=False)
     return directory

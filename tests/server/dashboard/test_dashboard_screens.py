@@ -13,7 +13,7 @@ from browser_helpers import PHONE, open_screen, overflow, picture, severe, wait
 from dashboard_helpers import REVIEWED, Dashboard
 
 from live_server import ADMIN_TOKEN, DEPLOYMENT, PREDICT_TOKEN, REVIEW_TOKEN, auth, poll
-from modelpilot.datasets import house_prices
+from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from project_helpers import as_instances, open_prediction_log
 
 if TYPE_CHECKING:
@@ -229,7 +229,10 @@ def test_drift_detail_draws_a_features_distributions_and_its_statistic(
     assert len(bars) >= 20  # reference and current, side by side, per bin
     points = detail.find_element(By.CSS_SELECTOR, "#chart-statistic path.line")
     assert int(points.get_attribute("data-points")) >= 2
-    assert "importance: not recorded for this version" in detail.text
+    # v1 was registered with --importance: how much worse its key metric gets without it.
+    assert "(mae worse with it shuffled)" in detail.text
+    bars = browser.find_elements(By.CSS_SELECTOR, "#drift-features .importance-cell")
+    assert len(bars) == len(HOUSE_FEATURES)
     picture(browser, tmp_path, "dashboard-drift")
     assert overflow(browser) == 0
     assert severe(browser) == []

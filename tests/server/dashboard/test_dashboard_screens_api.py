@@ -158,8 +158,11 @@ def test_drift_detail_has_both_distributions_of_every_feature(dashboard: Dashboa
     summary = size["summary"]
     assert len(summary["reference"]) == len(summary["current"]) == len(summary["edges"]) - 1
     assert sum(summary["reference"]) == pytest.approx(1.0, abs=1e-3)
-    assert size["threshold_on"] in ("p_value", "statistic") and size["importance"] is None
-    assert drift["importance_known"] is False
+    assert size["threshold_on"] in ("p_value", "statistic")
+    # v1 was registered with --importance: each feature's, size the largest (price follows it).
+    assert drift["importance_known"] is True and drift["importance_metric"] == "mae"
+    importance = {f["name"]: f["importance"] for f in drift["features"]}
+    assert max(importance, key=importance.__getitem__) == "size_sqft"
     location = next(f for f in drift["features"] if f["name"] == "location")
     assert location["summary"]["kind"] == "categories"
     assert drift["prediction"]["name"] == "prediction"

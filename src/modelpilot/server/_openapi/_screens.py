@@ -371,6 +371,7 @@ def screen_paths() -> dict[str, Any]:
                             "rows": INTEGER,
                             "message": STRING,
                             "importance_known": BOOLEAN,
+                            "importance_metric": nullable(STRING),
                             "features": array(ref("DriftFeature")),
                             "prediction": nullable(ref("DriftFeature")),
                             "correction": STRING,

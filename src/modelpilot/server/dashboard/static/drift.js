@@ -76,7 +76,9 @@ async function detail(feature) {
         (f.threshold_on === "p_value" ? "adjusted p-value" : "statistic") +
         " · " + plain(f.n_reference) + " reference and " + plain(f.n_current) + " current values",
       f.importance !== null && f.importance !== undefined
-        ? el("span", {}, [" · importance to the model ", el("b", { text: plain(f.importance) })])
+        ? el("span", {}, [" · importance to the model ", el("b", { text: plain(f.importance) }),
+                          report.importance_metric
+                            ? " (" + report.importance_metric + " worse with it shuffled)" : ""])
         : el("span", { className: "muted", text: report.importance_known
           ? " · importance: not measured for this feature"
           : " · importance: not recorded for this version" }),

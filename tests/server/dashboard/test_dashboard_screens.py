@@ -30,6 +30,20 @@ import("/static/history.js").then((history) => {
 });
 """
 
+# A classifier's answers, checked by the page's own module: one of the classes (GET /v1/reviews
+# names them as text; the keys 1-9 and the select pick them), typed as the model's labels are:
+# a class "1" of a model that answers numbers is the number 1.
+_CLASS_ANSWERS = """
+const done = arguments[arguments.length - 1];
+import("/static/reviews.js").then((reviews) => {
+  const answer = {kind: "class", classes: ["cheap", "dear"]};
+  let refused = "";
+  try { reviews.decisionOf("pricey", answer, "cheap"); } catch (err) { refused = err.message; }
+  done([reviews.decisionOf(" dear ", answer, "cheap"), refused,
+        reviews.decisionOf("1", {kind: "class", classes: ["0", "1"]}, 0)]);
+});
+"""
+
 
 def _defer(dashboard: Dashboard, count: int) -> list[str]:
     """Predictions of the review deployment (assist: each waits for a person), once logged."""
@@ -155,6 +169,10 @@ def test_a_reviewer_decides_three_predictions_with_the_keyboard_on_a_phone(
         "the page to say the review was decided already",
     )
     assert message == again.json()["message"]
+    # A classifier's reviewer picks one of its classes; anything else is refused on the page.
+    picked, refused, numbered = browser.execute_async_script(_CLASS_ANSWERS)
+    assert picked == "dear" and numbered == 1
+    assert refused == 'pick one of the classes: cheap, dear; got "pricey"'
     # Failed requests (the 409) are reported by the browser itself; nothing else.
     assert all(" 409 " in entry["message"] for entry in severe(browser))
 

@@ -32,7 +32,9 @@ function table(features) {
   const highest = Math.max(0, ...features.map((f) => Math.abs(f.importance || 0)));
   return el("table", { className: "table", id: "drift-features" }, [
     el("thead", {}, [el("tr", {}, ["Feature", "Verdict", "Method · statistic", "Threshold",
-                                   "Importance"].map((h) => el("th", { text: h })))]),
+      // report is the page's module state, set before the table is drawn
+      report.importance_metric ? "Importance (" + report.importance_metric + " worse)"
+        : "Importance"].map((h) => el("th", { text: h })))]),
     el("tbody", {}, features.map((f) => el("tr", {
       "data-feature": f.name, className: f.name === chosen ? "selected" : "",
     }, [

@@ -39,13 +39,23 @@ def _engine(
     return AlertEngine([SLOW], store=store, notifiers=[notifier], audit=audit, clock=clock)
 
 
+def _firing(
+    store: AlertStore, clock: FakeClock
+) -> tuple[AlertEngine, Any, RecordingNotifier, Audit]:
+    """An engine whose alert fires (a p99 of 250 ms against 100), with what it told and
+    audited; ``engine.handling`` is there."""
+    audit, notifier = Audit(), RecordingNotifier()
+    engine = _engine(store, clock, notifier, audit)
+    feed(engine, clock, "latency_p99_ms", [250.0])
+    [alert] = engine.active()
+    assert engine.handling is not None
+    return engine, alert, notifier, audit
+
+
 def test_an_acknowledgement_is_kept_audited_and_seen_by_every_process(
     store: AlertStore, clock: FakeClock
 ) -> None:
-    audit, notifier = Audit(), RecordingNotifier()
-    leader = _engine(store, clock, notifier, audit)
-    feed(leader, clock, "latency_p99_ms", [250.0])
-    [alert] = leader.active()
+    leader, alert, _, audit = _firing(store, clock)
     assert leader.handling is not None
     leader.handling.acknowledge(alert.id, actor="ann")
     clock.advance(10)
@@ -79,11 +89,8 @@ def test_acknowledging_a_resolved_or_unknown_alert_says_why_not(
 def test_a_silence_mutes_the_series_until_it_ends_even_when_it_fires_again(
     store: AlertStore, clock: FakeClock
 ) -> None:
-    audit, notifier = Audit(), RecordingNotifier()
-    engine = _engine(store, clock, notifier, audit)
-    feed(engine, clock, "latency_p99_ms", [250.0])
+    engine, alert, notifier, audit = _firing(store, clock)
     assert notifier.statuses() == [("slow", "firing")]
-    [alert] = engine.active()
     assert engine.handling is not None
     silence = engine.handling.silence(alert.id, duration_s=600, actor="ann", reason="known")
     assert silence.ends_at == clock() + 600
@@ -102,10 +109,7 @@ def test_a_silence_mutes_the_series_until_it_ends_even_when_it_fires_again(
 def test_a_silence_of_zero_seconds_lifts_it_and_a_long_one_is_refused(
     store: AlertStore, clock: FakeClock
 ) -> None:
-    audit, notifier = Audit(), RecordingNotifier()
-    engine = _engine(store, clock, notifier, audit)
-    feed(engine, clock, "latency_p99_ms", [250.0])
-    [alert] = engine.active()
+    engine, alert, notifier, audit = _firing(store, clock)
     assert engine.handling is not None
     engine.handling.silence(alert.id, duration_s=3600, actor="ann", reason="")
     engine.handling.silence(alert.id, duration_s=0, actor="ann", reason="fixed")

@@ -90,10 +90,12 @@ def test_the_dashboard_shows_the_live_server_at_a_glance(
     legend = browser.find_element(By.CSS_SELECTOR, "#chart-drift .legend").text
     assert "size_sqft" in legend and "(prediction)" in legend
 
-    tiles = {
-        tile.get_attribute("data-tile"): tile.text
-        for tile in browser.find_elements(By.CSS_SELECTOR, ".tile")
-    }
+    # Read in one go: the page redraws its tiles at every poll (elements found one by one
+    # could be replaced in between).
+    tiles = browser.execute_script(
+        "return Object.fromEntries(Array.from(document.querySelectorAll('.tile'),"
+        " (t) => [t.dataset.tile, t.innerText]));"
+    )
     assert {"Requests", "Latency p99", "Error rate", "Drift", "mae", "r2", "Alerts"} <= set(tiles)
     assert tiles["Latency p99"].split("\n")[1].endswith(" ms")
     # The page says how many points it drew (benchmarks/dashboard_paint.py reads it).

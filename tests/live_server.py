@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 PREDICT_TOKEN = "predict-token-for-tests"
 ADMIN_TOKEN = "admin-token-for-tests"
+REVIEW_TOKEN = "review-token-for-tests"  # a server gets it from MODELPILOT_REVIEW_TOKEN
 DEPLOYMENT = "houses"  # the tests' project's name: its model's and its deployment's
 CONSOLE_SCRIPT = Path(sys.executable).with_name("modelpilot")
 # A cold start imports pandas, scikit-learn and skops; on a busy 2-core machine that is slow.

@@ -219,3 +219,27 @@ def test_deciding_before_the_prediction_is_logged_changes_nothing(queue: ReviewQ
     queue.log.append([PredictionRecord("late", 0.0, "m", 1, {"x": 1}, {"prediction": 1.0})])
     assert queue.decide(item.id, 2.0, actor="ann").status == "decided"
     assert queue.log.labeled(model="m")["label"].tolist() == [2.0]
+
+
+def test_agreement_over_time_is_counted_per_bucket_on_every_backend(
+    database_url: str, clock: FakeClock
+) -> None:
+    engine = create_database(database_url)
+    try:
+        queue = ReviewQueue(engine, PredictionLog(engine, clock=clock), clock=clock)
+        start = clock()
+        ids = log_predictions(queue, 4, ts=start)
+        items = queue.add("d", "m", 1, "assist", [(pid, {}, 100.0, 0.5) for pid in ids])
+        # Two decisions in the first minute (one agrees), two in the second (both agree).
+        decisions = zip(items, (10.0, 59.9, 60.0, 119.0), (100, 200, 101, 99), strict=True)
+        for item, after, answer in decisions:
+            clock.now = start + after
+            queue.decide(item.id, float(answer), actor="ann")
+        buckets = queue.agreement_over_time(since=start, bucket_s=60.0)
+        assert buckets == [
+            {"start": start, "cases": 2, "agreed": 1, "rate": 0.5},
+            {"start": start + 60.0, "cases": 2, "agreed": 2, "rate": 1.0},
+        ]
+        assert queue.agreement_over_time(since=start, bucket_s=60.0, deployment="other") == []
+    finally:
+        engine.dispose()

@@ -78,7 +78,7 @@ def test_status_and_alerts(server: LiveServer) -> None:
         status = client.status("houses")
         assert status["deployment"] == "houses" and status["version"] == 1
         alerts = client.alerts()
-        assert set(alerts) == {"active", "recent"}
+        assert set(alerts) == {"active", "recent", "silences"}
         with pytest.raises(ClientError, match="HTTP 404"):
             client.status("nope")
 

@@ -16,7 +16,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from modelpilot.datasets import HOUSE_FEATURES
-from modelpilot.errors import ArtifactError, DataError, NotFoundError, UntrustedArtifactError
+from modelpilot.errors import (
+    ArtifactError,
+    DataError,
+    ModelpilotError,
+    NotFoundError,
+    UntrustedArtifactError,
+)
 from modelpilot.project import Project
 from modelpilot.registry import register_model
 from modelpilot.spec import FeatureSpec, render_project
@@ -307,3 +313,27 @@ def test_binary_labels_read_from_csv_match_the_model_classes(tmp_path: Path, lab
         project.engine.dispose()
     assert version.status == "registered", version.checks
     assert version.metrics["accuracy"] > 0.95
+
+
+def test_importance_is_measured_on_the_holdout_when_asked(
+    project: Project, house_model_file: Path, dummy_model_file: Path
+) -> None:
+    holdout = project.directory / "holdout.parquet"
+    version = register_model(project, house_model_file, eval_file=holdout, importance=True)
+    importance = version.lineage["importance"]
+    # On the first key metric (mae <= 25000): how many dollars worse with a feature shuffled.
+    assert version.lineage["importance_metric"] == "mae"
+    assert set(importance) == set(project.spec.feature_names)
+    assert max(importance, key=importance.get) == "size_sqft"  # price follows size
+    assert importance["size_sqft"] > 10_000
+    # A model that ignores its inputs relies on none of them.
+    ignorant = register_model(project, dummy_model_file, eval_file=holdout, importance=True)
+    assert set(ignorant.lineage["importance"].values()) == {0.0}
+    # Without --importance nothing is measured (it costs a prediction per feature and repeat).
+    assert "importance" not in register_model(project, house_model_file).lineage
+
+
+def test_importance_needs_a_holdout(project: Project, house_model_file: Path) -> None:
+    with pytest.raises(ModelpilotError, match=r"--importance needs a holdout to measure on"):
+        register_model(project, house_model_file, importance=True)
+    assert _nothing_registered(project)

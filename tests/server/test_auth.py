@@ -1,4 +1,4 @@
-"""TokenStore: predict and admin tokens, from the environment or a file of hashes."""
+"""TokenStore: predict, review and admin tokens, from the environment or a file of hashes."""
 
 from __future__ import annotations
 
@@ -26,7 +26,19 @@ def test_environment_tokens_have_their_roles() -> None:
     )
     assert store.authenticate("Bearer a-secret", role="admin") == Principal("env:admin", "admin")
     assert store.authenticate("Bearer a-secret", role="predict").name == "env:admin"
-    assert store.configured == {"predict": 1, "admin": 1}
+    assert store.configured == {"predict": 1, "review": 0, "admin": 1}
+
+
+def test_a_review_token_reads_and_decides_reviews_and_nothing_else() -> None:
+    store = TokenStore(path=None, environ={**ENVIRON, "MODELPILOT_REVIEW_TOKEN": "r-secret"})
+    assert store.authenticate("Bearer r-secret", role="review") == Principal("env:review", "review")
+    assert store.authenticate("Bearer a-secret", role="review").name == "env:admin"
+    for role in ("predict", "admin"):
+        with pytest.raises(AuthError, match=f"has role 'review'; this endpoint needs a {role}"):
+            store.authenticate("Bearer r-secret", role=role)  # type: ignore[arg-type]
+    with pytest.raises(AuthError, match="has role 'predict'; this endpoint needs a review"):
+        store.authenticate("Bearer p-secret", role="review")
+    assert store.configured == {"predict": 1, "review": 1, "admin": 1}
 
 
 def test_a_predict_token_on_an_admin_endpoint_is_403() -> None:
@@ -102,7 +114,7 @@ def test_created_tokens_work_and_only_their_hash_is_stored(tokens_file: Path) ->
 def test_file_and_environment_tokens_are_both_accepted(tokens_file: Path) -> None:
     token = TokenStore(path=tokens_file, environ={}).create("alice", "predict")
     store = TokenStore(path=tokens_file, environ=ENVIRON)
-    assert store.configured == {"predict": 2, "admin": 1}
+    assert store.configured == {"predict": 2, "review": 0, "admin": 1}
     assert store.authenticate(f"Bearer {token}", role="predict").name == "alice"
     assert store.authenticate("Bearer p-secret", role="predict").name == "env:predict"
 
@@ -115,7 +127,9 @@ def test_a_name_is_used_once(tokens_file: Path) -> None:
 
 
 def test_an_unknown_role_is_refused(tokens_file: Path) -> None:
-    with pytest.raises(ModelpilotError, match="role must be predict or admin, got 'root'"):
+    with pytest.raises(
+        ModelpilotError, match="role must be one of predict, review, admin, got 'root'"
+    ):
         TokenStore(path=tokens_file, environ={}).create("alice", "root")  # type: ignore[arg-type]
 
 

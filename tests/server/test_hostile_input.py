@@ -102,7 +102,7 @@ def test_a_series_query_past_its_limits_is_422_naming_them(http: httpx.Client) -
     response = http.get("/v1/metrics/series", params={"name": names}, headers=auth())
     assert response.status_code == 422, response.text
     message = response.json()["message"]
-    assert "21 different metric names (limits: 20 names, 100,000 stored points" in message
+    assert "21 different metric names (limits: 20 names, 50,000 points answered" in message
 
 
 # ---- the Open Inference Protocol ---------------------------------------------------------------

@@ -27,7 +27,15 @@ from modelpilot.spec import render_project
 
 PREDICT_TOKEN = "predict-token-for-openapi"
 ADMIN_TOKEN = "admin-token-for-openapi"
-ENVIRON = {"MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN, "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN}
+REVIEW_TOKEN = "review-token-for-openapi"
+ENVIRON = {
+    "MODELPILOT_PREDICT_TOKEN": PREDICT_TOKEN,
+    "MODELPILOT_ADMIN_TOKEN": ADMIN_TOKEN,
+    "MODELPILOT_REVIEW_TOKEN": REVIEW_TOKEN,
+}
+# Who may call these, beside their documented role: the requester reads its review, and
+# every token asks who it is.
+ANY_TOKEN = {("GET", "/v1/reviews/{id}"), ("GET", "/v1/whoami")}
 # ServingApp answers these itself, before Starlette's router sees the request.
 FAST_PATHS = {
     ("POST", "/v1/deployments/{name}/predict"),
@@ -178,6 +186,7 @@ def test_each_operation_asks_for_the_token_role_it_documents(project_directory: 
             role = _role(operation)
             anonymous = client.request(method, _concrete(path))
             with_predict = client.request(method, _concrete(path), token=PREDICT_TOKEN)
+            with_review = client.request(method, _concrete(path), token=REVIEW_TOKEN)
             where = f"{method} {path} (documented role {role}): {anonymous.text[:200]}"
             if role is None:
                 assert anonymous.status_code not in (401, 403), where
@@ -185,8 +194,14 @@ def test_each_operation_asks_for_the_token_role_it_documents(project_directory: 
                 assert anonymous.status_code == 401, where
             if role == "admin":
                 assert with_predict.status_code == 403, where
+                assert with_review.status_code == 403, where
             elif role == "predict":
                 assert with_predict.status_code not in (401, 403), where
+                if (method, path) not in ANY_TOKEN:
+                    assert with_review.status_code == 403, where
+            elif role == "review":
+                assert with_predict.status_code == 403, where
+                assert with_review.status_code not in (401, 403), where
 
 
 @pytest.mark.usefixtures("clean_environ")

@@ -108,10 +108,15 @@ GUARDED = [
     ("admin", "POST", "/v1/deployments/no-such-deployment/no-such-action"),
     ("predict", "GET", "/v1/deployments/no-such-deployment/status"),
     ("predict", "GET", "/v1/deployments"),
-    ("admin", "GET", "/v1/reviews?limit=abc&status=nonsense"),
-    ("admin", "GET", "/v1/reviews/next"),
+    ("review", "GET", "/v1/reviews?limit=abc&status=nonsense"),
+    ("review", "GET", "/v1/reviews/next"),
     ("predict", "GET", "/v1/reviews/no-such-review"),
-    ("admin", "POST", "/v1/reviews/no-such-review/decision"),
+    ("review", "POST", "/v1/reviews/no-such-review/decision"),
+    ("review", "GET", "/v1/reviews/agreement?since=abc"),
+    ("predict", "GET", "/v1/models/no-such-model"),
+    ("predict", "GET", "/v1/deployments/no-such-deployment/history?since=abc"),
+    ("predict", "GET", "/v1/deployments/no-such-deployment/drift"),
+    ("admin", "POST", "/v1/alerts/no-such-alert/silence"),
     ("admin", "POST", "/v1/retrain"),
     ("predict", "POST", "/v1/feedback"),
     ("predict", "GET", "/v1/alerts"),
@@ -129,7 +134,7 @@ def test_the_token_is_checked_before_anything_else(
     anonymous = _error(client.request(method, path, content=content), 401, "unauthorized")
     article = "an" if role == "admin" else "a"
     assert f"needs {article} {role} token" in anonymous["message"]
-    if role == "admin":
+    if role in ("admin", "review"):
         with_predict = client.request(method, path, token=PREDICT_TOKEN, content=content)
         assert "has role 'predict'" in _error(with_predict, 403, "forbidden")["message"]
 

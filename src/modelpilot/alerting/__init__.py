@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from modelpilot.alerting._actions import ActionHandler, rollback_canary
     from modelpilot.alerting._alert import Alert, AlertState
     from modelpilot.alerting._engine import AlertEngine
+    from modelpilot.alerting._handling import AlertHandling, Freshness
     from modelpilot.alerting._notifiers import (
         CommandNotifier,
         LogNotifier,
@@ -17,17 +18,20 @@ if TYPE_CHECKING:
         build_notifiers,
     )
     from modelpilot.alerting._rules import aggregate, alert_rules, breaches, default_rules
-    from modelpilot.alerting._store import AlertStore
+    from modelpilot.alerting._store import AlertStore, Silence
 
 __all__ = [
     "ActionHandler",
     "Alert",
     "AlertEngine",
+    "AlertHandling",
     "AlertState",
     "AlertStore",
     "CommandNotifier",
+    "Freshness",
     "LogNotifier",
     "Notifier",
+    "Silence",
     "WebhookNotifier",
     "aggregate",
     "alert_environ",
@@ -44,6 +48,7 @@ _SOURCES = {
     "_actions": ("ActionHandler", "rollback_canary"),
     "_alert": ("Alert", "AlertState"),
     "_engine": ("AlertEngine",),
+    "_handling": ("AlertHandling", "Freshness"),
     "_notifiers": (
         "CommandNotifier",
         "LogNotifier",
@@ -53,7 +58,7 @@ _SOURCES = {
         "build_notifiers",
     ),
     "_rules": ("aggregate", "alert_rules", "breaches", "default_rules"),
-    "_store": ("AlertStore",),
+    "_store": ("AlertStore", "Silence"),
 }
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name

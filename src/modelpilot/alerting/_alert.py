@@ -41,6 +41,8 @@ class Alert:
     updated_at: float = 0.0
     id: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -71,4 +73,6 @@ class Alert:
             "resolved_at": self.resolved_at,
             "annotations": dict(details.get("annotations", {})),
             "actions": {k: dict(v) for k, v in details.get("actions", {}).items()},
+            "acknowledged_at": self.acknowledged_at,
+            "acknowledged_by": self.acknowledged_by,
         }

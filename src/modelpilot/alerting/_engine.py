@@ -18,7 +18,8 @@ good (:meth:`AlertEngine.resolve_absent`: a shadow's agreement once the shadow i
 Why one module of ~460 lines: it is one state machine under one lock (the series windows, the
 open alerts, their persistence and notifications move together in each transition); the parts
 that stand alone already live beside it (rules and aggregation ``_rules.py``, actions
-``_actions.py``, notifiers ``_notifiers.py``, persistence ``_store.py``).
+``_actions.py``, notifiers ``_notifiers.py``, persistence ``_store.py``, what people do with
+an alert and whether its data is stale ``_handling.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from modelpilot.alerting._actions import (
     rollback_canary,
 )
 from modelpilot.alerting._alert import Alert
+from modelpilot.alerting._handling import AlertHandling, Freshness, describe_open
 from modelpilot.alerting._notifiers import Notifier, build_notifiers
 from modelpilot.alerting._rules import aggregate, alert_rules, breaches
 from modelpilot.alerting._store import AlertStore
@@ -68,7 +70,9 @@ class AlertEngine:
     ``store`` persists the alerts (open ones are reloaded here, so a restart keeps them);
     without it they live in memory. ``audit`` is called as ``audit(actor, action, target,
     details)`` for every action (``project.registry.audit``). ``action_cooldown_s`` is the
-    least time between two runs of one action on one deployment.
+    least time between two runs of one action on one deployment. ``stale_after_s``: how long
+    an open alert may go without a new value before it is shown as stale, while the rhythm of
+    its metric is not known yet (``_handling.Freshness``).
 
     Examples
     --------
@@ -97,6 +101,7 @@ class AlertEngine:
         action_cooldown_s: float = 1800.0,
         firing_gauge: Gauge | None = None,
         project: str | None = None,
+        stale_after_s: float = 300.0,
     ) -> None:
         names = [rule.name for rule in rules]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -118,6 +123,10 @@ class AlertEngine:
         for rule in rules:
             self._windows[rule.metric] = max(self._windows.get(rule.metric, 0.0), rule.window_s)
         self._runner = ActionRunner(cooldown_s=action_cooldown_s, audit=audit, clock=clock)
+        self.freshness = Freshness(stale_after_s)
+        self.handling = (
+            AlertHandling(store, audit=audit, clock=clock) if store is not None else None
+        )
         self._reload()
         self._update_gauge()
 
@@ -134,6 +143,7 @@ class AlertEngine:
         ``rollback_canary`` wired to ``controller`` when one is given, and the
         ``modelpilot_alerts_firing`` gauge of ``metrics`` (a ``ServingMetrics``)."""
         settings = project.spec.alerts
+        monitoring = project.spec.monitoring
         engine = cls(
             alert_rules(project.spec),
             store=AlertStore(project.engine),
@@ -143,6 +153,7 @@ class AlertEngine:
             action_cooldown_s=settings.action_cooldown_s,
             firing_gauge=metrics.alerts_firing if metrics is not None else None,
             project=project.spec.project,
+            stale_after_s=3 * max(monitoring.interval_s, monitoring.drift.interval_s) + 30.0,
         )
         if controller is not None:
             engine.register_action(
@@ -184,10 +195,16 @@ class AlertEngine:
             return list(reversed(self._resolved))[:limit]
 
     def snapshot(self, *, limit: int = 50) -> dict[str, list[dict[str, Any]]]:
-        """``{"active": [...], "recent": [...]}`` as JSON-ready data (``GET /v1/alerts``)."""
+        """``{"active": [...], "recent": [...], "silences": [...]}`` as JSON-ready data
+        (``GET /v1/alerts``); an active alert says who acknowledged it, until when it is
+        silenced and whether its data went stale."""
+        active, silences = describe_open(
+            self.active(), self.store, self.freshness, now=self.clock()
+        )
         return {
-            "active": [a.to_dict() for a in self.active()],
+            "active": active,
             "recent": [a.to_dict() for a in self.recent(limit=limit)],
+            "silences": [s.to_dict() for s in silences],
         }
 
     # ---- evaluation -----------------------------------------------------------------------
@@ -202,6 +219,7 @@ class AlertEngine:
         """
         with self._lock:
             now = self.clock()
+            self.freshness.observe(points)
             touched = self._ingest(points, now)
             changed: list[Alert] = []
             for key in sorted(touched):
@@ -425,6 +443,8 @@ class AlertEngine:
         return event
 
     def _notify(self, event: Mapping[str, Any]) -> None:
+        if self.handling is not None and self.notifiers and self.handling.mutes(event):
+            return
         for notifier in self.notifiers:
             try:
                 notifier.notify(event)

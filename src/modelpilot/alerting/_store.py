@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 
 from modelpilot.alerting._alert import Alert
 from modelpilot.store import check_fence
-from modelpilot.store._tables import alerts
+from modelpilot.store._tables import alert_silences, alerts
 
-__all__ = ["AlertStore"]
+__all__ = ["AlertStore", "Silence"]
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Notifications of one series (rule, deployment, label set) muted until ``ends_at``."""
+
+    rule: str
+    deployment: str
+    labels: str
+    starts_at: float
+    ends_at: float
+    created_by: str
+    reason: str = ""
+
+    def covers(self, key: tuple[str, str, str]) -> bool:
+        return (self.rule, self.deployment, self.labels) == key
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "deployment": self.deployment,
+            "labels": self.labels,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "created_by": self.created_by,
+            "reason": self.reason,
+        }
 
 
 class AlertStore:
@@ -81,6 +109,67 @@ class AlertStore:
             query = query.where(alerts.c.updated_at >= since)
         return self._fetch(query.order_by(alerts.c.resolved_at.desc(), alerts.c.id.desc()), limit)
 
+    def get(self, alert_id: int) -> Alert | None:
+        found = self._fetch(select(alerts).where(alerts.c.id == alert_id))
+        return found[0] if found else None
+
+    def of_deployment(self, deployment: str, *, since: float, limit: int = 200) -> list[Alert]:
+        """The deployment's alerts that were open at some time since ``since``, newest first."""
+        query = select(alerts).where(
+            alerts.c.deployment == deployment,
+            or_(alerts.c.resolved_at.is_(None), alerts.c.resolved_at >= since),
+        )
+        return self._fetch(query.order_by(alerts.c.started_at.desc(), alerts.c.id.desc()), limit)
+
+    # ---- what people did (``_handling.py``) ---------------------------------------------------
+    def acknowledge(self, alert_id: int, *, actor: str, at: float) -> None:
+        # Its own columns, which save() leaves alone: the process that evaluates the rules
+        # saves its copy of the alert on every evaluation and must not erase the note.
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.acknowledged_at.is_(None))
+                .values(acknowledged_at=at, acknowledged_by=actor)
+            )
+
+    def acknowledgements(self, ids: list[int]) -> dict[int, tuple[float, str]]:
+        """``{alert id: (when, by whom)}`` of the acknowledged alerts among ``ids``."""
+        if not ids:
+            return {}
+        query = select(alerts.c.id, alerts.c.acknowledged_at, alerts.c.acknowledged_by).where(
+            alerts.c.id.in_(ids), alerts.c.acknowledged_at.is_not(None)
+        )
+        with self.engine.connect() as connection:
+            return {int(i): (float(at), str(by)) for i, at, by in connection.execute(query)}
+
+    def add_silence(self, silence: Silence) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(alert_silences).values(**silence.to_dict()))
+
+    def end_silences(self, key: tuple[str, str, str], *, at: float) -> None:
+        """End the series' running silences now (a new one replaces them)."""
+        rule, deployment, labels = key
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(alert_silences)
+                .where(
+                    alert_silences.c.rule == rule,
+                    alert_silences.c.deployment == deployment,
+                    alert_silences.c.labels == labels,
+                    alert_silences.c.ends_at > at,
+                )
+                .values(ends_at=at)
+            )
+
+    def silences(self, *, now: float) -> list[Silence]:
+        """The silences running at ``now``."""
+        query = select(alert_silences).where(
+            alert_silences.c.starts_at <= now, alert_silences.c.ends_at > now
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(alert_silences.c.id)).mappings().all()
+        return [Silence(**{k: v for k, v in r.items() if k != "id"}) for r in rows]
+
     def _fetch(self, query: Any, limit: int | None = None) -> list[Alert]:
         if limit is not None:
             query = query.limit(limit)
@@ -101,6 +190,8 @@ class AlertStore:
                 updated_at=r.updated_at,
                 id=r.id,
                 details=orjson.loads(r.details_json),
+                acknowledged_at=r.acknowledged_at,
+                acknowledged_by=r.acknowledged_by,
             )
             for r in rows
         ]

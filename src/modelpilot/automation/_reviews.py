@@ -7,6 +7,7 @@ decision stands.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ import orjson
 from sqlalchemy import Engine, func, insert, select, update
 
 from modelpilot.errors import ConflictError, NotFoundError
-from modelpilot.store import FeedbackItem, PredictionLog, new_ids
+from modelpilot.store import FeedbackItem, PredictionLog, floor_int, new_ids
 from modelpilot.store._tables import reviews
 from modelpilot.types import Clock
 
@@ -300,3 +301,57 @@ class ReviewQueue:
                 c: {"rate": sum(v) / len(v), "cases": len(v)} for c, v in by_class.items()
             },
         }
+
+    def agreement_over_time(
+        self, *, since: float, bucket_s: float, deployment: str | None = None
+    ) -> builtins.list[dict[str, Any]]:  # `list` is a method of this class
+        """How often people agreed with the model, per ``bucket_s`` of decision time.
+
+        One entry per bucket with decisions since ``since``, oldest first: ``start`` (the
+        bucket's start), ``cases`` (decisions with a suggestion to agree with), ``agreed`` and
+        ``rate``. A trend the all-time rate of :meth:`stats` hides: the model getting worse (or
+        better) shows as falling (or rising) buckets.
+
+        Examples
+        --------
+        >>> from modelpilot.store import create_database, PredictionLog, PredictionRecord
+        >>> engine = create_database("sqlite://")
+        >>> log = PredictionLog(engine)
+        >>> _ = log.append([PredictionRecord(f"p{i}", 1.0, "m", 1, {"x": i}, {"prediction": "a"})
+        ...                 for i in range(3)])
+        >>> now = [100.0]
+        >>> queue = ReviewQueue(engine, log, clock=lambda: now[0])
+        >>> items = queue.add("d", "m", 1, "assist", [(f"p{i}", {"x": i}, "a", 0.5)
+        ...                                            for i in range(3)])
+        >>> for item, answer, at in zip(items, ["a", "b", "a"], [100.0, 110.0, 170.0]):
+        ...     now[0] = at
+        ...     _ = queue.decide(item.id, answer, actor="ann")
+        >>> queue.agreement_over_time(since=100.0, bucket_s=60.0)  # doctest: +NORMALIZE_WHITESPACE
+        [{'start': 100.0, 'cases': 2, 'agreed': 1, 'rate': 0.5},
+         {'start': 160.0, 'cases': 1, 'agreed': 1, 'rate': 1.0}]
+        """
+        # Bucketed in the database: a year of decisions is a few dozen rows, not the decisions.
+        bucket = floor_int((reviews.c.decided_at - since) / bucket_s).label("bucket")
+        query = (
+            select(bucket, func.count(), func.sum(reviews.c.agreed))
+            .where(
+                reviews.c.status == "decided",
+                reviews.c.agreed.is_not(None),
+                reviews.c.decided_at >= since,
+            )
+            .group_by(bucket)
+            .order_by(bucket)
+        )
+        if deployment is not None:
+            query = query.where(reviews.c.deployment == deployment)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            {
+                "start": since + int(index) * bucket_s,
+                "cases": int(cases),
+                "agreed": int(agreed or 0),
+                "rate": int(agreed or 0) / int(cases),
+            }
+            for index, cases, agreed in rows
+        ]

@@ -96,6 +96,14 @@ def register(
         bool,
         typer.Option("--trust", help="Allow pickle/joblib files, which can run code when loaded."),
     ] = False,
+    importance: Annotated[
+        bool,
+        typer.Option(
+            "--importance",
+            help="Also measure each feature's permutation importance on the --eval holdout "
+            "(the dashboard's drift screen shows it).",
+        ),
+    ] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable.")] = None,
     alias: Annotated[
         list[str] | None,
@@ -116,6 +124,7 @@ def register(
         trust=trust,
         tags=_parse_tags(tag or []),
         flavor=flavor,
+        importance=importance,
     )
     if version.rejected and alias:
         # Registered, but not given the alias: say what it scored and what it missed.

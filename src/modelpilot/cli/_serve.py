@@ -79,12 +79,20 @@ def _tokens() -> TokenStore:
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Argument(help="Who uses it (kept in the audit log).")],
-    role: Annotated[str, typer.Option(help="predict or admin.")] = "predict",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="predict (predictions, read-only endpoints), review (the review queue only) "
+            "or admin (everything)."
+        ),
+    ] = "predict",
 ) -> None:
     """Create a token; it is printed once and only its hash is stored."""
-    if role not in ("predict", "admin"):
-        raise ModelpilotError(f"--role must be predict or admin, got {role!r}")
-    secret = _tokens().create(name, role)  # type: ignore[arg-type]
+    from modelpilot.server import ROLES  # not at the top: `modelpilot --help` stays light
+
+    if role not in ROLES:
+        raise ModelpilotError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    secret = _tokens().create(name, role)
     console.print(f"token for [bold]{name}[/] ({role}); store it now, it is not shown again:")
     print(secret)
 

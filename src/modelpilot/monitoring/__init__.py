@@ -5,10 +5,12 @@ from typing import TYPE_CHECKING
 from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from modelpilot.monitoring._drift_check import DriftCheck, DriftChecker
     from modelpilot.monitoring._leader import MonitorLeader
     from modelpilot.monitoring._metrics import CONTENT_TYPE, InputStats, ServingMetrics
     from modelpilot.monitoring._monitor import Monitor
     from modelpilot.monitoring._timeseries import (
+        ROLLUP_S,
         Point,
         TimeSeriesStore,
         format_labels,
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_TYPE",
+    "ROLLUP_S",
+    "DriftCheck",
+    "DriftChecker",
     "InputStats",
     "Monitor",
     "MonitorLeader",
@@ -30,10 +35,11 @@ __all__ = [
 # Each name is imported on first use (PEP 562): reading time series should not pay for the
 # monitor's drift engine.
 _SOURCES = {
+    "_drift_check": ("DriftCheck", "DriftChecker"),
     "_metrics": ("CONTENT_TYPE", "InputStats", "ServingMetrics"),
     "_leader": ("MonitorLeader",),
     "_monitor": ("Monitor",),
-    "_timeseries": ("Point", "TimeSeriesStore", "format_labels", "parse_labels"),
+    "_timeseries": ("ROLLUP_S", "Point", "TimeSeriesStore", "format_labels", "parse_labels"),
 }
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name

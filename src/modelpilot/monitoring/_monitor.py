@@ -29,8 +29,9 @@ import numpy as np
 import psutil
 
 from modelpilot.data import TargetValidator
-from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare
+from modelpilot.drift import ConceptDriftMonitor
 from modelpilot.inference import Deployment, DeploymentManager
+from modelpilot.monitoring._drift_check import DriftChecker
 from modelpilot.monitoring._metrics import ServingMetrics
 from modelpilot.monitoring._shadow import ShadowAgreement
 from modelpilot.monitoring._sketch import sketch_quantile
@@ -73,9 +74,6 @@ class _DeploymentWatch:
     last_label_ts: float = 0.0
     concept: ConceptDriftMonitor | None = None
     concept_version: int | None = None
-    reference: DriftReference | None = None
-    prediction_reference: DriftReference | None = None
-    reference_version: int | None = None
 
 
 class Monitor:
@@ -106,12 +104,14 @@ class Monitor:
             clock=clock,
         )
         self.ledger = TrafficLedger(project.engine, clock=clock)
+        self.drift = DriftChecker(project)
         self.listeners: list[Listener] = []
         self.series_ended: list[SeriesEndedListener] = []
         self.reviews: ReviewStats | None = None  # the server's review queue, when it has one
         self._watch: dict[str, _DeploymentWatch] = {}
         self._last_snapshot = 0.0
         self._last_prune = 0.0
+        self._last_rollup = 0.0
         self._process = psutil.Process()
         self._process.cpu_percent(None)
         self._shadow = ShadowAgreement(
@@ -175,6 +175,12 @@ class Monitor:
             self._last_prune = now
             self.series.prune(now - self.settings.retention_days * 86400)
             self.ledger.prune()
+        if now - self._last_rollup >= 60:
+            self._last_rollup = now
+            try:  # the charts of long windows read the roll-ups; a failure costs only speed
+                self.series.roll_up(now)
+            except Exception:
+                logger.exception("rolling up the time series failed")
         return points
 
     # ---- software ---------------------------------------------------------------------
@@ -244,23 +250,6 @@ class Monitor:
         return points
 
     # ---- drift ------------------------------------------------------------------------
-    def _references(self, deployment: Deployment, watch: _DeploymentWatch) -> None:
-        version = deployment.primary.version
-        if watch.reference_version == version.version:
-            return
-        watch.reference_version = version.version
-        watch.reference = watch.prediction_reference = None
-        profile = version.profile
-        if not profile.get("features"):
-            return  # registered without --data: no reference to compare with
-        watch.reference = DriftReference.from_profile(profile, features=version.features)
-        target = profile.get("target")
-        if target:
-            # The predictions' reference is the training labels' distribution: a model whose
-            # outputs leave it is seeing different inputs or has broken, labels or not.
-            renamed = {"features": {"prediction": {k: v for k, v in target.items() if k != "name"}}}
-            watch.prediction_reference = DriftReference.from_profile(renamed)
-
     def _drift_points(
         self, deployment: Deployment, watch: _DeploymentWatch, now: float
     ) -> list[Point]:
@@ -273,30 +262,12 @@ class Monitor:
         )
         if not due:
             return []
-        self._references(deployment, watch)
-        if watch.reference is None:
-            return []
-        version = deployment.primary.version
-        frame = self.project.prediction_log.window(
-            model=version.name, version=version.version, start=now - settings.window_s
-        )
-        # The inputs the version met, online and on devices (synced edge logs); a shadow's
-        # copies repeat online requests.
-        frame = frame[frame["source"].isin(("online", "edge"))] if len(frame) else frame
-        if "error" in frame:
-            frame = frame[frame["error"].isna()]
-        if len(frame) < settings.min_rows:
+        check = self.drift.check(deployment, now)
+        report = check.report
+        if report is None:
             return []
         watch.last_drift = now
         watch.predictions_at_drift = predicted
-        features = [f.name for f in version.features if f.name in frame]
-        report = compare(
-            watch.reference,
-            frame[features],
-            features=version.features,
-            correction=settings.correction,
-            dataset_threshold=settings.dataset_threshold,
-        )
         name = deployment.name
         points = []
         for item in report.features:
@@ -307,18 +278,16 @@ class Monitor:
             self.metrics.drift_detected.labels(name, item.name).set(float(item.drifted))
         points.append(Point("drift_share", name, report.share_drifted, now))
         self.metrics.drift_share.labels(name).set(report.share_drifted)
-        if watch.prediction_reference is not None and "prediction" in frame:
-            predictions = frame[["prediction"]].dropna()
-            if len(predictions) >= settings.min_rows:
-                result = compare(watch.prediction_reference, predictions).features[0]
-                labels = format_labels({"feature": "(prediction)"})
-                points.append(Point("drift_score", name, result.statistic, now, labels))
-                points.append(Point("drift_detected", name, float(result.drifted), now, labels))
-                points.append(Point("prediction_drift", name, float(result.drifted), now))
-                self.metrics.drift_score.labels(name, "(prediction)", result.method).set(
-                    result.statistic
-                )
-        points.append(Point("drift_window_rows", name, float(len(frame)), now))
+        result = check.prediction
+        if result is not None:
+            labels = format_labels({"feature": "(prediction)"})
+            points.append(Point("drift_score", name, result.statistic, now, labels))
+            points.append(Point("drift_detected", name, float(result.drifted), now, labels))
+            points.append(Point("prediction_drift", name, float(result.drifted), now))
+            self.metrics.drift_score.labels(name, "(prediction)", result.method).set(
+                result.statistic
+            )
+        points.append(Point("drift_window_rows", name, float(check.rows), now))
         return points
 
     # ---- people ---------------------------------------------------------------------------

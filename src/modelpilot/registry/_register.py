@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelpilot.data import SchemaValidator, build_profile, read_table, sha256_file
-from modelpilot.errors import ArtifactError, ConfigError, DataError
+from modelpilot.errors import ArtifactError, ConfigError, DataError, ModelpilotError
+from modelpilot.registry._importance import importance_metric, permutation_importance
 from modelpilot.registry._metrics import check_targets, compute_metrics
 from modelpilot.registry._registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
@@ -71,6 +72,23 @@ def evaluate(
 
     ``features``: the version's schema (default: the project's).
     """
+    clean, truth = read_holdout(runtime, spec, holdout, features=features)
+    predictions = runtime.predict(clean)
+    proba = runtime.predict_proba(clean) if spec.task != "regression" else None
+    return compute_metrics(
+        spec.task, truth, predictions, proba=proba, classes=runtime.classes
+    ), len(truth)
+
+
+def read_holdout(
+    runtime: ModelRuntime,
+    spec: ProjectSpec,
+    holdout: Path,
+    *,
+    features: list[FeatureSpec] | None = None,
+) -> tuple[Any, Any]:
+    """The holdout's valid labelled rows: their features (as the model takes them) and labels
+    (as the model names its classes)."""
     schema = spec.features if features is None else features
     frame = read_table(holdout, types={f.name: f.type for f in schema})
     if spec.target not in frame:
@@ -91,13 +109,9 @@ def evaluate(
     if len(result.clean) == 0:
         raise DataError(f"{holdout}: no labelled rows to evaluate on")
     truth = frame[spec.target][result.valid].to_numpy()
-    predictions = runtime.predict(result.clean)
-    proba = runtime.predict_proba(result.clean) if spec.task != "regression" else None
     if spec.task != "regression" and runtime.classes is not None:
         truth = _align_labels(truth, runtime.classes)
-    return compute_metrics(
-        spec.task, truth, predictions, proba=proba, classes=runtime.classes
-    ), len(truth)
+    return result.clean, truth
 
 
 def _check_types(runtime: ModelRuntime, schema: list[FeatureSpec], artifact: str) -> None:
@@ -222,8 +236,18 @@ def register_model(
     tags: Mapping[str, str] | None = None,
     features: list[FeatureSpec] | None = None,
     flavor: str | None = None,
+    importance: bool = False,
 ) -> ModelVersion:
-    """The whole registration; nothing is written unless every step before the commit passed."""
+    """The whole registration; nothing is written unless every step before the commit passed.
+
+    ``importance``: also measure each feature's permutation importance on the holdout
+    (``eval_file``), kept in the lineage; the dashboard's drift screen shows it.
+    """
+    if importance and eval_file is None:
+        raise ModelpilotError(
+            "--importance needs a holdout to measure on: register with --eval HOLDOUT "
+            "--importance (a CSV or Parquet file with the target column)"
+        )
     spec = project.spec
     model_name = name or spec.model_name
     # Refuse what cannot be loaded, or does not fit the schema, before storing anything.
@@ -251,6 +275,10 @@ def register_model(
         checks = check_targets(values, spec.key_metrics)
         lineage["eval_sha256"] = sha256_file(eval_file)
         lineage["eval_path"] = str(eval_file.resolve())
+        if importance:
+            clean, truth = read_holdout(runtime, spec, eval_file, features=schema)
+            lineage["importance_metric"] = importance_metric(spec)[0]
+            lineage["importance"] = permutation_importance(runtime, spec, clean, truth)
     elif spec.key_metrics:
         checks = [
             {

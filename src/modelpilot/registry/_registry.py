@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelpilot.errors import ModelpilotError, NotFoundError, RejectedVersionError
@@ -412,10 +412,29 @@ class ModelRegistry:
             rows = connection.execute(query.order_by(alias_history.c.id)).mappings().all()
         return [dict(r) for r in rows]
 
-    def audit_entries(self, *, limit: int = 100) -> list[dict[str, Any]]:
+    def audit_entries(
+        self,
+        *,
+        limit: int = 100,
+        targets: Sequence[str] = (),
+        prefixes: Sequence[str] = (),
+        since: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest entries first; with ``targets`` or ``prefixes``, only those about them
+        (a target equal to one of ``targets``, or starting with one of ``prefixes``)."""
+        query = select(audit_log)
+        if targets or prefixes:
+            query = query.where(
+                or_(
+                    audit_log.c.target.in_(list(targets)),
+                    *(audit_log.c.target.startswith(p, autoescape=True) for p in prefixes),
+                )
+            )
+        if since is not None:
+            query = query.where(audit_log.c.at >= since)
         with self.engine.connect() as connection:
             rows = (
-                connection.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
+                connection.execute(query.order_by(audit_log.c.id.desc()).limit(limit))
                 .mappings()
                 .all()
             )

@@ -8,13 +8,14 @@ from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelpilot.server._app import ServingApp, create_app
-    from modelpilot.server._auth import Principal, TokenStore
+    from modelpilot.server._auth import ROLES, Principal, TokenStore
     from modelpilot.server._control import ControlLoop
     from modelpilot.server._http import PredictionProtocol
     from modelpilot.server._serve import app_factory, serve
     from modelpilot.server._state import ServerState, build_state
 
 __all__ = [
+    "ROLES",
     "ControlLoop",
     "PredictionProtocol",
     "Principal",
@@ -30,7 +31,7 @@ __all__ = [
 # `modelpilot token create` needs the token store, not uvicorn and every model runtime.
 _SOURCES = {
     "_app": ("ServingApp", "create_app"),
-    "_auth": ("Principal", "TokenStore"),
+    "_auth": ("ROLES", "Principal", "TokenStore"),
     "_control": ("ControlLoop",),
     "_http": ("PredictionProtocol",),
     "_serve": ("app_factory", "serve"),

@@ -1,8 +1,10 @@
-"""Tokens for the online server: a predict role and an admin role.
+"""Tokens for the online server: predict, review and admin roles.
 
 Tokens live hashed (sha256) in a JSON file that ``modelpilot token create`` maintains, so the
-file never holds a usable secret; ``MODELPILOT_PREDICT_TOKEN`` and ``MODELPILOT_ADMIN_TOKEN``
-add one token each from the environment. An admin token also allows predict calls.
+file never holds a usable secret; ``MODELPILOT_PREDICT_TOKEN``, ``MODELPILOT_REVIEW_TOKEN`` and
+``MODELPILOT_ADMIN_TOKEN`` add one token each from the environment. An admin token allows
+every call; a review token reads and decides the review queue and nothing else (a reviewer is
+rarely the engineer who may deploy or read the prediction log).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from modelpilot.errors import AuthError, ConfigError, ConflictError, ModelpilotE
 
 __all__ = ["ROLES", "Principal", "Role", "TokenStore"]
 
-Role = Literal["predict", "admin"]
-ROLES: tuple[Role, ...] = ("predict", "admin")
+Role = Literal["predict", "review", "admin"]
+ROLES: tuple[Role, ...] = ("predict", "review", "admin")
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class TokenStore:
 
     @property
     def configured(self) -> dict[Role, int]:
-        counts: dict[Role, int] = {"predict": 0, "admin": 0}
+        counts: dict[Role, int] = dict.fromkeys(ROLES, 0)
         for principal in self._by_digest.values():
             counts[principal.role] += 1
         return counts
@@ -185,7 +187,7 @@ class TokenStore:
     def create(self, name: str, role: Role, *, clock: Any = time.time) -> str:
         """Add a token and return it; only its hash is stored, so it is shown once."""
         if role not in ROLES:
-            raise ModelpilotError(f"role must be predict or admin, got {role!r}")
+            raise ModelpilotError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         entries = self._read()
         if any(e["name"] == name for e in entries):
             raise ConflictError(

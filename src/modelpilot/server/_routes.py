@@ -9,12 +9,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from modelpilot.errors import ModelpilotError
+from modelpilot.server._alert_actions import AlertRoutes
 from modelpilot.server._deployments import DeploymentRoutes
 from modelpilot.server._edge import EdgeRoutes
+from modelpilot.server._drift import DriftRoutes
 from modelpilot.server._errors import MethodNotAllowed, NoRoute, error_response
 from modelpilot.server._feedback import FeedbackRoutes
 from modelpilot.server._health import HealthRoutes
+from modelpilot.server._history import HistoryRoutes
 from modelpilot.server._lifespan import lifespan
+from modelpilot.server._models import ModelRoutes
 from modelpilot.server._observe import ObservationRoutes
 from modelpilot.server._people import PeopleRoutes
 from modelpilot.server._state import ServerState
@@ -33,6 +37,11 @@ def starlette_app(state: ServerState) -> Starlette:
         *PeopleRoutes(state).routes(),
         *ObservationRoutes(state).routes(),
         *EdgeRoutes(state).routes(),  # devices: uploads, assignments, bundles, rollouts
+        # The dashboard's screens: registry, history, drift detail, alert handling.
+        *ModelRoutes(state).routes(),
+        *HistoryRoutes(state).routes(),
+        *DriftRoutes(state).routes(),
+        *AlertRoutes(state).routes(),
         *deployments.action_routes(),
         *dashboard_routes(state),  # GET /, /static, /v1/metrics/*, /v1/project
     ]

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         output_columns,
         row_records,
     )
+    from modelpilot.store._sql import floor_int
 
 __all__ = [
     "CompactionResult",
@@ -57,6 +58,7 @@ __all__ = [
     "create_database",
     "current_fence",
     "fenced",
+    "floor_int",
     "join_rows",
     "load_pii_key",
     "log_stats",
@@ -92,6 +94,7 @@ _SOURCES = {
         "new_ids",
     ),
     "_rows": ("LogRows", "MatrixColumns", "join_rows", "output_columns", "row_records"),
+    "_sql": ("floor_int",),
 }
 
 if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name

@@ -220,6 +220,28 @@ metric_points = Table(
     Index("ix_metric_points_ts", "ts"),
 )
 
+# Migration 0007: each series folded into finished spans of ``span`` seconds (10 minutes, and
+# hours folded from those): count and sum of the known values, the newest point's time. A chart
+# of 30 days reads 720 rows a series, not 260,000 (``monitoring/_rollups.py``).
+metric_rollups = Table(
+    "metric_rollups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("span", Float, nullable=False),
+    Column("start", Float, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("deployment", String(200), nullable=False),
+    Column("labels", String(300), nullable=False, default=""),
+    Column("n", Integer, nullable=False),
+    Column("total", Float, nullable=True),
+    Column("last_ts", Float, nullable=False),
+    UniqueConstraint(
+        "name", "deployment", "labels", "span", "start", name="uq_metric_rollups_series"
+    ),
+    Index("ix_metric_rollups_name_span_start", "name", "deployment", "span", "start"),
+    Index("ix_metric_rollups_span_start", "span", "start"),
+)
+
 # ---- degrees of automation, the review queue, retraining runs -----------------------------------
 automation_states = Table(
     "automation_states",
@@ -291,6 +313,9 @@ alerts = Table(
     Column("resolved_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
     Column("details_json", Text, nullable=False),
+    # Migration 0006: who acknowledged the alert ("someone is on it"), and when.
+    Column("acknowledged_at", Float, nullable=True),
+    Column("acknowledged_by", String(200), nullable=True),
     Index("ix_alerts_state", "state"),
     Index("ix_alerts_updated_at", "updated_at"),
 )
@@ -350,4 +375,22 @@ edge_devices = Table(
     Column("uploaded", Integer, nullable=False, default=0),
     Column("duplicates", Integer, nullable=False, default=0),
     Column("dropped", Integer, nullable=False, default=0),
+)
+
+# ---- alert silences (migration 0009) ------------------------------------------------------------
+# A silence mutes the notifications of one alert's series (rule, deployment, label set) until
+# ``ends_at``: the alert keeps firing, resolving and acting; nobody is told. Kept after they end,
+# so the deployment's history shows who silenced what.
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(200), nullable=False),
+    Column("deployment", String(200), nullable=False),
+    Column("labels", String(300), nullable=False, default=""),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_alert_silences_ends_at", "ends_at"),
 )

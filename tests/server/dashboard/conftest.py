@@ -1,25 +1,32 @@
 """Fixtures of the dashboard tests: one live server with a canary running and traffic flowing,
-shared by the API and the browser tests (starting a server costs seconds)."""
+shared by the API and the browser tests (starting a server costs seconds), and one headless
+Chromium per test module."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pandas as pd
 import pytest
+from browser_helpers import start_browser
 from dashboard_helpers import Dashboard, Traffic, build_dashboard_project
 
 from live_server import (
     ADMIN_TOKEN,
     DEPLOYMENT,
     ONE_OPENMP_THREAD,
+    REVIEW_TOKEN,
     LiveServer,
     auth,
     live_server,
     poll,
 )
+
+if TYPE_CHECKING:
+    from selenium.webdriver.chrome.webdriver import WebDriver
 
 # What every chart of the dashboard draws, with a label set that must have points.
 CHARTED = {
@@ -60,7 +67,8 @@ def dashboard(
     directory = build_dashboard_project(
         tmp_path_factory.mktemp("dashboard") / "project", train, holdout, house_model_file
     )
-    with live_server(directory, env=ONE_OPENMP_THREAD) as server:
+    env = {**ONE_OPENMP_THREAD, "MODELPILOT_REVIEW_TOKEN": REVIEW_TOKEN}
+    with live_server(directory, env=env) as server:
         deployed = httpx.post(
             f"{server.url}/v1/deployments/{DEPLOYMENT}/deploy",
             json={"version": 2, "strategy": "canary", "reason": "dashboard test"},
@@ -77,3 +85,16 @@ def dashboard(
             )
             yield Dashboard(server, traffic, directory)
         assert not traffic.failures, traffic.failures[:3]
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """Headless Chromium, one for the session (starting one costs seconds on a busy machine);
+    each test opens its screen with its own token and screen size (``open_screen``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not download anything
+        driver = start_browser(tmp_path_factory.mktemp("chromium"))
+        try:
+            yield driver
+        finally:
+            driver.quit()

@@ -18,12 +18,17 @@ from live_server import DEPLOYMENT, LiveServer, auth
 from modelpilot.datasets import house_prices
 from project_helpers import build_project, register
 
+#: A second deployment of the model, at assist automation: every prediction it answers waits
+#: for a person in the review queue (the reviewers' tests send it a few).
+REVIEWED = "houses-review"
 # Measurements every second and drift checks every two, so a test sees charts fill in seconds.
 SETTINGS: dict[str, Any] = {
+    "deployments": [{"name": DEPLOYMENT}, {"name": REVIEWED, "automation": "assist"}],
     "monitoring": {
         "interval_s": 1,
         "label_window": 50,
-        "drift": {"interval_s": 2, "min_rows": 50, "window_s": 600},
+        # A share of 0.2: the larger houses drift enough features for the drift_share alert.
+        "drift": {"interval_s": 2, "min_rows": 50, "window_s": 600, "dataset_threshold": 0.2},
     },
     "rollout": {"steps": [25.0, 50.0, 100.0], "analysis_interval_s": 2, "step_interval_s": 900},
 }
@@ -38,8 +43,8 @@ def build_dashboard_project(
     settings: Mapping[str, Any] = SETTINGS,
 ) -> Path:
     """The house-price project: v1 in production (with a reference profile, so drift is
-    checked), and v2, a copy, registered for a canary."""
-    build_project(directory, holdout, model_file, train=train, settings=settings)
+    checked, and its features' importance), and v2, a copy, registered for a canary."""
+    build_project(directory, holdout, model_file, train=train, settings=settings, importance=True)
     # The candidate needs no reference profile: drift is v1's.
     register(directory, model_file, production=False)
     return directory

@@ -6,7 +6,7 @@ import re
 
 import httpx
 import pytest
-from dashboard_helpers import Dashboard
+from dashboard_helpers import REVIEWED, Dashboard
 
 from live_server import DEPLOYMENT, auth
 
@@ -23,7 +23,14 @@ def test_the_page_is_served_at_the_root_without_a_token(dashboard: Dashboard) ->
 
 @pytest.mark.parametrize(
     ("path", "media_type"),
-    [("/static/app.js", "javascript"), ("/static/style.css", "text/css")],
+    [
+        *(
+            (f"/static/{name}.js", "javascript")
+            for name in ("app", "core", "charts", "overview", "reviews", "registry", "history")
+        ),
+        *((f"/static/{name}.js", "javascript") for name in ("drift", "alerts")),
+        ("/static/style.css", "text/css"),
+    ],
 )
 def test_the_script_and_the_style_sheet_come_from_the_package(
     dashboard: Dashboard, path: str, media_type: str
@@ -74,7 +81,7 @@ def test_the_project_endpoint_gives_the_targets_the_charts_draw(dashboard: Dashb
     assert {m["text"] for m in project["key_metrics"]} == {"mae <= 25000", "r2 >= 0.8"}
     assert project["service_objectives"]["latency_p99_ms"] == 100
     assert project["monitoring"]["interval_s"] == 1
-    assert project["deployments"] == [DEPLOYMENT]
+    assert project["deployments"] == [DEPLOYMENT, REVIEWED]
     assert isinstance(project["endpoints"]["alerts"], bool)
 
 

@@ -113,3 +113,42 @@ def test_unknown_values_stay_gaps_and_never_become_nan_in_json(store: TimeSeries
     )
     points = series_payload(store, SeriesQuery(("key_metric",)), now=103.0)["series"][0]["points"]
     assert [p["value"] for p in points] == [None, None, 12.5]
+
+
+def test_a_young_series_in_a_long_window_keeps_every_point(store: TimeSeriesStore) -> None:
+    # A minute of data in a 30-day window: spread over the chart, not one averaged dot.
+    now = 40 * 86400.0
+    store.write([Point("request_rate", "houses", float(i), now - 60 + i) for i in range(60)])
+    query = SeriesQuery(("request_rate",), "houses", since=30 * 86400.0, max_points=300)
+    points = series_payload(store, query, now=now)["series"][0]["points"]
+    assert [p["value"] for p in points] == [float(i) for i in range(60)]
+
+
+def test_thirty_days_of_samples_cost_a_chart_max_points(store: TimeSeriesStore) -> None:
+    now = 31 * 86400.0
+    start = now - 30 * 86400.0
+    # Every two minutes (benchmarks/dashboard_paint.py measures 10-second ones).
+    store.write(
+        [
+            Point("latency_p99_ms", "houses", 100.0 + (i % 3), start + 120.0 * i)
+            for i in range(30 * 720)
+        ]
+        + [Point("latency_p99_ms", "houses", None, start + 120.0 * i + 5) for i in range(100)]
+    )
+    query = SeriesQuery(("latency_p99_ms",), "houses", since=30 * 86400.0, max_points=300)
+    points = series_payload(store, query, now=now)["series"][0]["points"]
+    assert 299 <= len(points) <= 301
+    assert all(p["value"] == pytest.approx(101.0, abs=0.02) for p in points)
+    stamps = [p["ts"] for p in points]
+    assert stamps == sorted(stamps) and start <= stamps[0] and stamps[-1] <= now
+
+
+def test_a_bucket_of_only_missing_values_stays_a_gap(store: TimeSeriesStore) -> None:
+    store.write(
+        [Point("key_metric", "houses", 1.0, float(t)) for t in range(0, 10)]
+        + [Point("key_metric", "houses", None, float(t)) for t in range(10, 20)]
+        + [Point("key_metric", "houses", 3.0, float(t)) for t in range(20, 30)]
+    )
+    query = SeriesQuery(("key_metric",), "houses", since=30.0, max_points=3)
+    points = series_payload(store, query, now=30.0)["series"][0]["points"]
+    assert [p["value"] for p in points] == [1.0, None, 3.0]

@@ -30,11 +30,12 @@ __all__ = [
     "request_body",
 ]
 
-Role = Literal["predict", "admin"] | None
+Role = Literal["predict", "review", "admin"] | None
 
 _ROLE_TEXT: dict[Role, str] = {
     None: "No token.",
     "predict": "Needs a predict or admin token (none with serving.open_predict: true).",
+    "review": "Needs a review or admin token.",
     "admin": "Needs an admin token.",
 }
 ANY: dict[str, Any] = {}  # any JSON value: a label, a prediction, a decision
@@ -111,6 +112,8 @@ ROUTING_KEY = {
 _AUTH_ERRORS = {
     "401": "unauthorized: no token, not 'Authorization: Bearer TOKEN', or an unknown token",
     "403": "forbidden: a predict token; this needs an admin token",
+    "403 review": "forbidden: a predict token; this needs a review or admin token",
+    "403 predict": "forbidden: a review token, which reads and decides reviews only",
 }
 NOT_READY = "not_ready: the server is still loading its models (or failed to); retry"
 
@@ -134,6 +137,8 @@ def operation(
         failures["401"] = _AUTH_ERRORS["401"]
     if role == "admin":
         failures["403"] = _AUTH_ERRORS["403"]
+    elif role is not None:
+        failures["403"] = _AUTH_ERRORS[f"403 {role}"]
     all_responses = {"200": ok, **(responses or {})}
     all_responses.update({status: error_response(text) for status, text in failures.items()})
     all_responses = dict(sorted(all_responses.items()))

@@ -167,9 +167,9 @@ def automation_paths() -> dict[str, Any]:
         "/v1/reviews": {
             "get": operation(
                 "list_reviews",
-                "The review queue",
+                "The review queue, each item with why it waits",
                 tag="reviews",
-                role="admin",
+                role="review",
                 parameters=[
                     query_param(
                         "status",
@@ -189,10 +189,14 @@ def automation_paths() -> dict[str, Any]:
                 ],
                 ok=json_response(
                     obj(
-                        {"reviews": reviews, "stats": ref("ReviewStats")},
-                        required=["reviews", "stats"],
+                        {
+                            "reviews": reviews,
+                            "stats": ref("ReviewStats"),
+                            "answer": ref("ReviewAnswer"),
+                        },
+                        required=["reviews", "stats", "answer"],
                     ),
-                    "the reviews, oldest first, and the queue's statistics",
+                    "the reviews, oldest first, the queue's statistics, and what a decision is",
                 ),
                 errors={
                     "400": "bad_request: status or limit is not a value the list takes",
@@ -205,7 +209,7 @@ def automation_paths() -> dict[str, Any]:
                 "next_review",
                 "The oldest pending review",
                 tag="reviews",
-                role="admin",
+                role="review",
                 parameters=[for_deployment],
                 ok=json_response(
                     obj(
@@ -222,6 +226,7 @@ def automation_paths() -> dict[str, Any]:
             "get": operation(
                 "get_review",
                 "One review: whether a person has decided it, and what",
+                description="A review token reads it too.",
                 tag="reviews",
                 role="predict",
                 ok=json_response(ref("Review")),
@@ -234,7 +239,7 @@ def automation_paths() -> dict[str, Any]:
                 "decide_review",
                 "Decide a review; the decision becomes the prediction's label",
                 tag="reviews",
-                role="admin",
+                role="review",
                 body=request_body(
                     obj(
                         {

@@ -11,6 +11,7 @@ from modelpilot.server._openapi._edge import edge_paths
 from modelpilot.server._openapi._predictions import infer_operation, predict_operation
 from modelpilot.server._openapi._routes import health_paths, monitoring_paths
 from modelpilot.server._openapi._schemas import component_schemas
+from modelpilot.server._openapi._screens import screen_paths
 from modelpilot.spec import FeatureSpec
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ _TAGS = {
     "rollout": "Canary, shadow, blue-green and rolling deployments",
     "automation": "Degrees of automation and retraining",
     "reviews": "The human review queue",
+    "registry": "Registered models, their versions and aliases",
     "alerts": "Alerts",
     "monitoring": "Metrics",
     "dashboard": "The dashboard and the data it reads",
@@ -102,6 +104,7 @@ def openapi_document(state: ServerState) -> dict[str, Any]:
             **deployment_paths(),
             **automation_paths(),
             **monitoring_paths(),
+            **screen_paths(),
             **health_paths(),
             **edge_paths(),
         }
@@ -139,7 +142,8 @@ def openapi_document(state: ServerState) -> dict[str, Any]:
             "title": f"modelpilot: {state.project.spec.project}",
             "version": __version__,
             "description": "Every error answers with the Error object. An operation's bearer "
-            "scope is the role its token needs: predict (an admin token works too) or admin.",
+            "scope is the role its token needs: predict, review (the review queue only) or "
+            "admin (an admin token works everywhere).",
         },
         "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
         "components": {
@@ -148,8 +152,9 @@ def openapi_document(state: ServerState) -> dict[str, Any]:
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "`modelpilot token create NAME --role predict|admin`, or "
-                    "MODELPILOT_PREDICT_TOKEN / MODELPILOT_ADMIN_TOKEN",
+                    "description": "`modelpilot token create NAME --role "
+                    "predict|review|admin`, or MODELPILOT_PREDICT_TOKEN / "
+                    "MODELPILOT_REVIEW_TOKEN / MODELPILOT_ADMIN_TOKEN",
                 }
             },
         },

@@ -174,8 +174,9 @@ def monitoring_paths() -> dict[str, Any]:
                         {
                             "active": {"type": "array", "items": ref("Alert")},
                             "recent": {"type": "array", "items": ref("Alert")},
+                            "silences": {"type": "array", "items": ref("Silence")},
                         },
-                        required=["active", "recent"],
+                        required=["active", "recent", "silences"],
                     )
                 ),
                 errors={"503": NOT_READY},

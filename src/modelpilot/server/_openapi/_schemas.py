@@ -27,6 +27,7 @@ from modelpilot.server._openapi._blocks import (
 )
 from modelpilot.server._openapi._operation_schemas import operation_schemas
 from modelpilot.server._v2_tensors import DATATYPES, MAX_DIMENSIONS
+from modelpilot.server._openapi._screens import screen_schemas
 from modelpilot.spec import DEGREES
 
 __all__ = ["component_schemas"]
@@ -325,4 +326,5 @@ def component_schemas() -> dict[str, Any]:
         **_predictions(),
         **_deployments(STRATEGIES),
         **operation_schemas(DEGREES),
+        **screen_schemas(),
     }

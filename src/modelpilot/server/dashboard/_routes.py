@@ -1,9 +1,10 @@
 """The dashboard's routes: the page at ``/``, its static files, and the JSON it polls.
 
-The page is three hand-written files shipped in the package (``static/``): no build step, no
-library, nothing fetched from the internet, so it works on a server without outside access.
-The HTML itself holds no data and needs no token; every JSON endpoint it polls needs a predict
-token (or none with ``serving.open_predict: true``), like the other read-only endpoints.
+The page is hand-written HTML, CSS and JavaScript modules shipped in the package
+(``static/``): no build step, no library, nothing fetched from the internet, so it works on a
+server without outside access. The HTML itself holds no data and needs no token; the JSON its
+screens read needs a predict token (or none with ``serving.open_predict: true``), the review
+queue a review token, handling alerts an admin token.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _json(value: Any) -> Response:
 def dashboard_routes(state: ServerState) -> list[BaseRoute]:
     """The routes the server adds for the dashboard.
 
-    ``GET /`` (the page), ``/static/{file}`` (its script and style sheet),
+    ``GET /`` (the page), ``/static/{file}`` (its scripts and style sheet),
     ``GET /v1/metrics/names``, ``GET /v1/metrics/series`` and ``GET /v1/project``.
     """
     page = (resources.files("modelpilot.server.dashboard") / "static" / "index.html").read_text(

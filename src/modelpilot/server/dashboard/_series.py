@@ -1,8 +1,9 @@
 """Time series for charts: which points a query asks for, grouped by label set, thinned out.
 
 ``GET /v1/metrics/series`` answers with this module's :func:`series_payload`. A chart needs a
-few hundred points, not every 10-second sample of a day: past ``max_points`` a series is
-averaged into equal time buckets, so a day-long window costs the browser what an hour does.
+few hundred points, not every 10-second sample of a month: each series is averaged into at most
+``max_points`` equal time buckets, in the database (``TimeSeriesStore.bucketed``), so a 30-day
+window costs the browser, and nearly the server, what an hour does.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Enough rows for a day of 10-second samples of a dozen label sets; more would make one
-# dashboard poll a noticeable load on the metadata database. It bounds a whole request (all
-# its names together), as MAX_POINTS bounds the answer: a query past either is refused.
-_ROW_LIMIT = 100_000
+# A request's bounds: the database averages each series into at most 'points' buckets, so
+# what it reads into memory is names x label sets x points; the answer is capped as a whole.
 MAX_NAMES = 20
 MAX_POINTS = 50_000
 
@@ -55,8 +54,8 @@ class SeriesTooLarge(ModelpilotError):
 
     def __init__(self, what: str) -> None:
         super().__init__(
-            f"this query asks for {what} (limits: {MAX_NAMES} names, {_ROW_LIMIT:,} stored "
-            f"points read, {MAX_POINTS:,} points answered, 'points' up to 10000 per series); "
+            f"this query asks for {what} (limits: {MAX_NAMES} names, {MAX_POINTS:,} points "
+            "answered, 'points' up to 10000 per series); "
             "ask for fewer names, a shorter 'since', a 'deployment' or 'labels', or fewer 'points'"
         )
 
@@ -142,22 +141,22 @@ def series_payload(store: TimeSeriesStore, query: SeriesQuery, *, now: float) ->
     [({'feature': 'size'}, [0.0, 0.1, 0.2])]
     """
     start = now - query.since
+    groups: dict[tuple[str, str, str], list[Point]] = {}
+    points = store.bucketed(
+        query.names, deployment=query.deployment, start=start, end=now, buckets=query.max_points
+    )
+    for point in points:
+        groups.setdefault((point.name, point.deployment, point.labels), []).append(point)
     series: list[dict[str, Any]] = []
-    rows = answered = 0
-    for name in query.names:
-        groups: dict[tuple[str, str], list[Point]] = {}
-        budget = _ROW_LIMIT - rows + 1  # one more than allowed: to know it was exceeded
-        for point in store.query(name, deployment=query.deployment, start=start, limit=budget):
-            groups.setdefault((point.deployment, point.labels), []).append(point)
-            rows += 1
-        if rows > _ROW_LIMIT:
-            raise SeriesTooLarge(f"more than {_ROW_LIMIT:,} stored points to read")
-        for (deployment, text), points in sorted(groups.items()):
+    answered = 0
+    for name in query.names:  # in the order asked for, then by deployment and labels
+        for (_, deployment, text), group in sorted(
+            (k, v) for k, v in groups.items() if k[0] == name
+        ):
             labels = parse_labels(text)
             if any(labels.get(k) != v for k, v in query.labels.items()):
                 continue
-            thinned = _thin(points, query.max_points, start, now)
-            answered += len(thinned)
+            answered += len(group)
             if answered > MAX_POINTS:
                 raise SeriesTooLarge(f"more than {MAX_POINTS:,} points in the answer")
             series.append(
@@ -166,7 +165,7 @@ def series_payload(store: TimeSeriesStore, query: SeriesQuery, *, now: float) ->
                     "deployment": deployment,
                     "labels": labels,
                     "points": [
-                        {"ts": ts, "value": value, "labels": labels} for ts, value in thinned
+                        {"ts": p.ts, "value": _finite(p.value), "labels": labels} for p in group
                     ],
                 }
             )
@@ -176,27 +175,6 @@ def series_payload(store: TimeSeriesStore, query: SeriesQuery, *, now: float) ->
         "labels": query.labels,
         "series": series,
     }
-
-
-def _thin(
-    points: list[Point], max_points: int, start: float, end: float
-) -> list[tuple[float, float | None]]:
-    """At most ``max_points`` (ts, value) pairs: the points, or the means of time buckets."""
-    if len(points) <= max_points:
-        return [(p.ts, _finite(p.value)) for p in points]
-    width = (end - start) / max_points or 1.0
-    buckets: dict[int, list[Point]] = {}
-    for point in points:
-        index = min(max_points - 1, max(0, int((point.ts - start) / width)))
-        buckets.setdefault(index, []).append(point)
-    thinned: list[tuple[float, float | None]] = []
-    for index in sorted(buckets):
-        bucket = buckets[index]
-        values = [v for v in (_finite(p.value) for p in bucket) if v is not None]
-        # A gap stays a gap: a bucket of only missing values is missing, not zero.
-        mean = sum(values) / len(values) if values else None
-        thinned.append((bucket[-1].ts, mean))
-    return thinned
 
 
 def _finite(value: float | None) -> float | None:

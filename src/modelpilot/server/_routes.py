@@ -11,8 +11,8 @@ from starlette.routing import BaseRoute
 from modelpilot.errors import ModelpilotError
 from modelpilot.server._alert_actions import AlertRoutes
 from modelpilot.server._deployments import DeploymentRoutes
-from modelpilot.server._edge import EdgeRoutes
 from modelpilot.server._drift import DriftRoutes
+from modelpilot.server._edge import EdgeRoutes
 from modelpilot.server._errors import MethodNotAllowed, NoRoute, error_response
 from modelpilot.server._feedback import FeedbackRoutes
 from modelpilot.server._health import HealthRoutes

@@ -220,7 +220,7 @@ metric_points = Table(
     Index("ix_metric_points_ts", "ts"),
 )
 
-# Migration 0007: each series folded into finished spans of ``span`` seconds (10 minutes, and
+# Migration 0010: each series folded into finished spans of ``span`` seconds (10 minutes, and
 # hours folded from those): count and sum of the known values, the newest point's time. A chart
 # of 30 days reads 720 rows a series, not 260,000 (``monitoring/_rollups.py``).
 metric_rollups = Table(

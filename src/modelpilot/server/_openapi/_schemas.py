@@ -26,8 +26,8 @@ from modelpilot.server._openapi._blocks import (
     ref,
 )
 from modelpilot.server._openapi._operation_schemas import operation_schemas
-from modelpilot.server._v2_tensors import DATATYPES, MAX_DIMENSIONS
 from modelpilot.server._openapi._screens import screen_schemas
+from modelpilot.server._v2_tensors import DATATYPES, MAX_DIMENSIONS
 from modelpilot.spec import DEGREES
 
 __all__ = ["component_schemas"]

@@ -23,8 +23,9 @@ core 0 (``taskset -c 0``), started fresh for every connection count, warmed up, 
 - ``fastapi``: FastAPI with a pydantic model of the 20 floats (peers/serving_fastapi.py);
 - ``mlserver``: mlserver with its runtime for the library (mlserver-sklearn on a joblib copy,
   mlserver-xgboost on the JSON file, mlserver-lightgbm on the text file), V2 ``/infer`` with
-  one [1, 20] FP64 tensor asking for ``predict_proba`` (LightGBM's runtime answers
-  probabilities as its predict); parallel_workers 0, metrics off;
+  one [1, 20] FP64 tensor asking for ``predict_proba`` (its LightGBM and XGBoost runtimes
+  answer the class-1 probability as their predict, see server_specs); parallel_workers 0,
+  metrics off;
 - ``bentoml``: a BentoML service (peers/serving_bentoml.py), one worker, access log and metrics
   off. FastAPI and BentoML load skops files only: n/a for the XGBoost and LightGBM models.
 
@@ -373,8 +374,15 @@ def server_specs(fixture: Fixture, *, baseline: Path | None = None) -> dict[str,
                     "data": list(fixture.record.values()),
                 }
             ],
-            # LightGBM's runtime answers its booster's predict (the probabilities) only.
-            **({} if fixture.model == "lightgbm" else {"outputs": [{"name": "predict_proba"}]}),
+            # MLServer's LightGBM runtime answers its booster's predict (the probabilities);
+            # its XGBoost runtime loads a native JSON classifier as an XGBRegressor (xgboost 3
+            # no longer refuses that), whose predict is the class-1 probability and which
+            # refuses predict_proba.
+            **(
+                {}
+                if fixture.model in ("xgboost", "lightgbm")
+                else {"outputs": [{"name": "predict_proba"}]}
+            ),
         }
     ).encode()
     python = "bin/python"
@@ -869,7 +877,7 @@ def versions(spec: ServerSpec) -> str:
         "        return f'{p} {m.version(p)}'\n"
         "    except m.PackageNotFoundError:\n"
         "        return None\n"
-        "print(', '.join(filter(None, map(v, %r))))" % (packages,)
+        f"print(', '.join(filter(None, map(v, {packages!r}))))"
     )
     try:
         out = subprocess.run(
@@ -1407,6 +1415,11 @@ def main() -> None:
             measured, lines = run_model(model, work / model, args, servers, connections)
             per_model[model] = measured
             sections += lines
+            # A long run leaves what it measured so far, should it be stopped.
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(
+                "\n".join([*header, *sections, "", "(run in progress)"]) + "\n", encoding="utf-8"
+            )
     if len(models) > 1 or models != ["logreg"]:
         lines = model_goals(per_model, connections)
         print("\n".join(lines), flush=True)
@@ -1496,9 +1509,7 @@ def run_model(
                     if m.result
                     else f"n/a ({m.error})"
                 )
-                print(
-                    f"  {model} round {index + 1}: {name:<10} {n:>3} conn: {status}", flush=True
-                )
+                print(f"  {model} round {index + 1}: {name:<10} {n:>3} conn: {status}", flush=True)
         rounds.append(measurements)
         section = ["", f"## {model}: round {index + 1} of {args.repeat}"]
         section += report_round(measurements, servers, connections)
@@ -1604,6 +1615,7 @@ def model_goals(
     for model, measured in per_model.items():
         me1, me8 = get(model, "modelpilot", 1), get(model, "modelpilot", 8)
         st1, st8 = get(model, "starlette", 1), get(model, "starlette", 8)
+        ml8, off8 = get(model, "mlserver", 8), get(model, "modelpilot-sklearn", 8)
         cpu = [
             measured.get((server, 1), Measurement(server, 1)).cpu_us
             for server in ("modelpilot", "modelpilot-sklearn", "starlette", "mlserver")
@@ -1612,16 +1624,19 @@ def model_goals(
         p50_vs_logreg = (
             "(itself)"
             if model == "logreg"
-            else cell(ratio(attr(me1, "p50_ms"), attr(get("logreg", "modelpilot", 1), "p50_ms")),
-                      1.5, True)
+            else cell(
+                ratio(attr(me1, "p50_ms"), attr(get("logreg", "modelpilot", 1), "p50_ms")),
+                1.5,
+                True,
+            )
         )
         lines.append(
             f"| {model} | {p50_vs_logreg} "
             f"| {cell(ratio(attr(me1, 'rps'), attr(st1, 'rps')), 4.0, False)} "
             f"| {cell(ratio(attr(me8, 'rps'), attr(st8, 'rps')), 4.0, False)} "
-            f"| {cell(ratio(attr(me8, 'rps'), attr(get(model, 'mlserver', 8), 'rps')), 5.0, False)} "
+            f"| {cell(ratio(attr(me8, 'rps'), attr(ml8, 'rps')), 5.0, False)} "
             f"| {cell(ratio(attr(me1, 'p99_ms'), attr(st1, 'p99_ms')), 1.5, True)} "
-            f"| {fmt(ratio(attr(get(model, 'modelpilot-sklearn', 8), 'rps'), attr(st8, 'rps')), '{:.2f}x')} "
+            f"| {fmt(ratio(attr(off8, 'rps'), attr(st8, 'rps')), '{:.2f}x')} "
             f"| {' / '.join(fmt(c) for c in cpu)} "
             f"| {'n/a' if not logs else ('all' if all(c.ok for c in logs) else 'MISMATCH')} |"
         )

@@ -50,7 +50,9 @@ def load(path: str) -> tuple[Callable[[np.ndarray], Any], list[str], list[str]]:
     model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
     names = getattr(model, "feature_names_in_", None)
     features = (
-        [str(n) for n in names] if names is not None else [f"f{i}" for i in range(model.n_features_in_)]
+        [str(n) for n in names]
+        if names is not None
+        else [f"f{i}" for i in range(model.n_features_in_)]
     )
     return model.predict_proba, features, [str(c) for c in model.classes_]
 

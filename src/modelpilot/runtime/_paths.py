@@ -41,9 +41,10 @@ def answer_path(runtime: Any, *, environ: Mapping[str, str] = os.environ) -> str
     >>> model = LogisticRegression().fit(X, [0, 0, 1, 1])
     >>> answer_path(SklearnRuntime(model, flavor="skops"))
     'the exact linear kernel (LogisticRegression)'
-    >>> off = {"MODELPILOT_NUMPY_KERNELS": "0"}
-    >>> answer_path(SklearnRuntime(model, flavor="skops"), environ=off)
-    "the library's own predict (kernels off: MODELPILOT_NUMPY_KERNELS=0)"
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> neighbours = KNeighborsClassifier(n_neighbors=1).fit(X, [0, 0, 1, 1])
+    >>> answer_path(SklearnRuntime(neighbours, flavor="skops"), environ={})[:60]
+    "the library's own predict (KNeighborsClassifier: no kernel c"
     """
     kernel = getattr(runtime, "kernel", None)
     if isinstance(kernel, LinearKernel):

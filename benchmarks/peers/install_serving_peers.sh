@@ -6,7 +6,8 @@
 #   bash benchmarks/peers/install_serving_peers.sh mlserver     # only one
 #
 # Peers: fastapi (FastAPI + uvicorn, the "minimal FastAPI app" baseline), mlserver
-# (mlserver + mlserver-sklearn), bentoml, and py-spy (the profiler, for benchmarks/serving.py
+# (mlserver + its sklearn, xgboost and lightgbm runtimes, for benchmarks/serving.py --model),
+# bentoml, and py-spy (the profiler, for benchmarks/serving.py
 # --profile). The raw Starlette baseline runs in modelpilot's own .venv (same starlette and
 # uvicorn as modelpilot). A peer that cannot be installed is reported and skipped;
 # benchmarks/serving.py then prints "n/a" for it. Every server environment also gets
@@ -20,14 +21,14 @@ mkdir -p "$envs"
 
 declare -A specs=(
   [fastapi]="fastapi uvicorn[standard] scikit-learn joblib skops"
-  [mlserver]="mlserver mlserver-sklearn scikit-learn joblib skops"
+  [mlserver]="mlserver mlserver-sklearn mlserver-xgboost mlserver-lightgbm scikit-learn joblib skops"
   [bentoml]="bentoml scikit-learn joblib skops"
   [py-spy]="py-spy"
 )
 # The module each environment must import to count as installed.
 declare -A probes=(
   [fastapi]="fastapi, uvicorn, sklearn, skops"
-  [mlserver]="mlserver, mlserver_sklearn, sklearn"
+  [mlserver]="mlserver, mlserver_sklearn, mlserver_xgboost, mlserver_lightgbm, sklearn"
   [bentoml]="bentoml, sklearn"
   [py-spy]="sys"
 )

@@ -1,6 +1,7 @@
 """A real server answering through tree kernels: a native XGBoost file and a scikit-learn
 HistGradientBoosting pipeline, registered with the CLI and served by ``modelpilot serve``, give
-the library's own predictions and probabilities over HTTP, missing values included."""
+the library's own predictions and probabilities over HTTP, missing values included; the
+server's output says at load which path each version takes."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from live_server import DEPLOYMENT, ONE_OPENMP_THREAD, auth, live_server
+from live_server import DEPLOYMENT, ONE_OPENMP_THREAD, LiveServer, auth, live_server
 from modelpilot.spec import FeatureSpec, render_project
 from project_helpers import run_cli
 
@@ -53,7 +54,7 @@ def _model(kind: str, directory: Path, frame: pd.DataFrame, y: np.ndarray) -> tu
 @pytest.fixture(params=["xgboost", "hist-gradient-boosting"], scope="module")
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Any, pd.DataFrame]]:
+) -> Iterator[tuple[str, Any, pd.DataFrame, LiveServer]]:
     directory = tmp_path_factory.mktemp(request.param)
     features = [FeatureSpec(name=n, type="numeric", nullable=True) for n in NAMES]
     (directory / "modelpilot.yaml").write_text(
@@ -67,13 +68,13 @@ def served(
     command = ["-p", str(directory), "register", str(path), "--alias", "production"]
     assert run_cli(command) == 0
     with live_server(directory, env=ONE_OPENMP_THREAD) as server:
-        yield server.url, model, frame[400:]
+        yield server.url, model, frame[400:], server
 
 
 def test_a_served_tree_model_answers_as_the_library(
-    served: tuple[str, Any, pd.DataFrame],
+    served: tuple[str, Any, pd.DataFrame, LiveServer],
 ) -> None:
-    url, model, rows = served
+    url, model, rows, _ = served
     instances = rows.astype(object).where(rows.notna(), None).to_dict("records")
     expected = model.predict(rows)
     expected_proba = model.predict_proba(rows)
@@ -91,3 +92,13 @@ def test_a_served_tree_model_answers_as_the_library(
             probabilities = [answer["probabilities"][str(c)] for c in (0, 1)]
             # JSON carries float32 probabilities as their float64 value: the same number.
             assert probabilities == [float(p) for p in expected_proba[i]]
+
+
+def test_the_server_says_at_load_which_path_a_version_takes(
+    served: tuple[str, Any, pd.DataFrame, LiveServer],
+) -> None:
+    *_, server = served
+    lines = [line for line in server.log.splitlines() if " answers through " in line]
+    assert len(lines) == 1, server.log
+    assert f"{DEPLOYMENT}:1" in lines[0]
+    assert "the exact tree kernel" in lines[0]

@@ -7,6 +7,7 @@ to the version the deployment's alias points to (:class:`StaticRouter`); rollout
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,11 +23,13 @@ from modelpilot.inference._pipeline import Pipeline, PipelineBuilder, steps_depl
 from modelpilot.inference._recorder import PredictionRecorder
 from modelpilot.inference._scoring import batch_scorer
 from modelpilot.registry import ModelRegistry, ModelVersion
-from modelpilot.runtime import ModelRuntime
+from modelpilot.runtime import ModelRuntime, answer_path
 from modelpilot.spec import DeploymentSpec, ServingSettings
 from modelpilot.types import Clock
 
 __all__ = ["Deployment", "DeploymentManager", "LoadedVersion", "Router", "StaticRouter"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,6 +160,15 @@ class DeploymentManager:
         if cached is not None:
             return cached
         runtime = self.registry.load(version, trust=self.trust, force=self.force or force)
+        # One line per version: whether its answers take a fast path (operators and the
+        # serving benchmark read it).
+        logger.info(
+            "%s:%s (%s) answers through %s",
+            version.name,
+            version.version,
+            runtime.flavor,
+            answer_path(runtime),
+        )
         spec = steps_deployment(self.specs, version.name)
         pipeline = self.pipelines.build(spec, version) if spec is not None else None
         loaded = _load(

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from modelpilot.data import SchemaValidator, build_profile, read_table, sha256_file
 from modelpilot.errors import ArtifactError, ConfigError, DataError
+from modelpilot.registry._assessment import align_labels as _align_labels
+from modelpilot.registry._assessment import assess_holdout
 from modelpilot.registry._metrics import check_targets, compute_metrics
 from modelpilot.registry._registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
@@ -98,17 +100,6 @@ def evaluate(
     return compute_metrics(
         spec.task, truth, predictions, proba=proba, classes=runtime.classes
     ), len(truth)
-
-
-def _align_labels(truth: Any, classes: list[object]) -> Any:
-    # CSV readers turn integer labels into floats (1.0); compare them as the model's classes.
-    import numpy as np
-
-    if classes and isinstance(classes[0], int | np.integer) and truth.dtype.kind == "f":
-        return truth.astype(np.int64)
-    if classes and isinstance(classes[0], str) and truth.dtype.kind != "O":
-        return truth.astype(str)
-    return truth
 
 
 def _model_columns(runtime: ModelRuntime) -> tuple[list[str] | None, int | None]:
@@ -230,6 +221,8 @@ def register_model(
     if eval_file is not None:
         values, n_rows = evaluate(runtime, spec, eval_file, features=schema)
         metrics = {**values, "n_eval_rows": n_rows}
+        # Feature importance and the calibration check (dicts beside the numbers).
+        metrics.update(assess_holdout(runtime, spec, eval_file, features=schema))
         checks = check_targets(values, spec.key_metrics)
         lineage["eval_sha256"] = sha256_file(eval_file)
         lineage["eval_path"] = str(eval_file.resolve())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -41,6 +41,27 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return "-" if value is None else str(value)
+
+
+def _print_assessment(metrics: dict[str, Any]) -> None:
+    """What registration measured on the holdout besides the metrics: the features' shares of
+    the permutation importance, and whether the performance estimate can be trusted."""
+    importance = metrics.get("importance")
+    if isinstance(importance, dict) and importance:
+        ranked = sorted(importance.items(), key=lambda item: -float(item[1]))
+        console.print(
+            "  importance: " + ", ".join(f"{k} {float(v):.0%}" for k, v in ranked),
+            markup=False,
+            emoji=False,
+        )
+    calibration = metrics.get("calibration")
+    if isinstance(calibration, dict):
+        verdict = "trusted" if calibration.get("trusted") else "not trusted"
+        console.print(
+            f"  performance estimate without labels: {verdict} ({calibration.get('reason')})",
+            markup=False,
+            emoji=False,
+        )
 
 
 def _parse_tags(tags: list[str]) -> dict[str, str]:
@@ -313,12 +334,13 @@ def models_show(
         others = {
             k: v
             for k, v in version.metrics.items()
-            if k not in {c["metric"] for c in version.checks}
+            if k not in {c["metric"] for c in version.checks} and not isinstance(v, dict)
         }
         if others:
             console.print(
                 "  other metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in others.items())
             )
+        _print_assessment(version.metrics)
         if version.tags:
             console.print(
                 "  tags: " + ", ".join(f"{k}={v}" for k, v in version.tags.items()),

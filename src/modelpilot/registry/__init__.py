@@ -11,7 +11,7 @@ if TYPE_CHECKING:
         LocalArtifactStore,
         sha256_path,
     )
-    from modelpilot.registry._assessment import assess_holdout, importance_shares
+    from modelpilot.registry._assessment import align_labels, assess_holdout, importance_shares
     from modelpilot.registry._calibration import (
         Calibration,
         PerformanceEstimator,
@@ -37,6 +37,7 @@ __all__ = [
     "ModelRegistry",
     "ModelVersion",
     "PerformanceEstimator",
+    "align_labels",
     "archive_version",
     "assess_holdout",
     "check_feature_names",
@@ -58,7 +59,7 @@ __all__ = [
 # for scikit-learn's metrics.
 _SOURCES = {
     "_artifacts": ("ArtifactRef", "ArtifactStore", "LocalArtifactStore", "sha256_path"),
-    "_assessment": ("assess_holdout", "importance_shares"),
+    "_assessment": ("align_labels", "assess_holdout", "importance_shares"),
     "_calibration": ("Calibration", "PerformanceEstimator", "fit_calibration"),
     "_estimate": ("expected_metrics",),
     "_lifecycle": ("archive_version", "reevaluate", "version_users"),

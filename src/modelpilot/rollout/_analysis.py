@@ -156,9 +156,10 @@ def _missed(task: str | None, key_metrics: Sequence[KeyMetric], frame: pd.DataFr
     """The key metrics whose target the labelled rows of ``frame`` miss."""
     if len(frame) < 2:
         return []
-    values = compute_metrics(
-        task or "regression", frame["label"].to_numpy(), frame["prediction"].to_numpy()
-    )
+    truth, predicted = frame["label"].to_numpy(), frame["prediction"].to_numpy()
+    if is_classification(task):  # labels keep their JSON type: compare as class names
+        truth, predicted = truth.astype(str), predicted.astype(str)
+    values = compute_metrics(task or "regression", truth, predicted)
     return [
         str(k)
         for k in key_metrics

@@ -9,7 +9,10 @@ Called from the server's control loop (a worker thread, never the event loop), e
   logged inputs and predictions is compared with the production version's reference profile
   (data drift, and drift of the prediction distribution — the early sign when labels lag);
 - as labels arrive: river's detectors on the error stream (concept drift) and the key metrics
-  over the last ``label_window`` labels, against the project file's targets.
+  over the last ``label_window`` labels, against the project file's targets;
+- a classifier's key metric estimated without labels, and the estimate's error once labels
+  arrive (``_performance.py``); drift weighed by the features' importance to the model
+  (``drift_importance_share``).
 
 Listeners (the alert engine) get each new batch of points, and ``series_ended`` hooks hear of
 a series that stopped for good (a shadow's agreement once the shadow is over).
@@ -26,9 +29,10 @@ from typing import Any, Protocol
 import numpy as np
 import psutil
 
-from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare
+from modelpilot.drift import ConceptDriftMonitor, DriftReference, compare, drifted_importance
 from modelpilot.inference import Deployment, DeploymentManager
 from modelpilot.monitoring._metrics import ServingMetrics
+from modelpilot.monitoring._performance import PerformanceEstimates
 from modelpilot.monitoring._shadow import ShadowAgreement
 from modelpilot.monitoring._timeseries import (
     Point,
@@ -94,6 +98,9 @@ class Monitor:
         self._last_prune = 0.0
         self._process = psutil.Process()
         self._process.cpu_percent(None)
+        self._performance = PerformanceEstimates(
+            project.spec.task, project.spec.key_metrics, self.settings.label_window
+        )
         self._shadow = ShadowAgreement(
             RolloutStore(project.engine, clock=clock),
             metrics,
@@ -306,6 +313,10 @@ class Monitor:
             self.metrics.drift_detected.labels(name, item.name).set(float(item.drifted))
         points.append(Point("drift_share", name, report.share_drifted, now))
         self.metrics.drift_share.labels(name).set(report.share_drifted)
+        importance = version.metrics.get("importance")
+        weighted = drifted_importance(report, importance if isinstance(importance, dict) else None)
+        points.append(Point("drift_importance_share", name, weighted, now))
+        points += self._performance.estimated(name, version, frame, now)
         if watch.prediction_reference is not None and "prediction" in frame:
             predictions = frame[["prediction"]].dropna()
             if len(predictions) >= settings.min_rows:
@@ -367,6 +378,7 @@ class Monitor:
                     fresh["label"].to_numpy(),
                     ts=fresh["label_ts"].to_numpy(float),
                 )
+                points += self._performance.realised(name, version, fresh, now)
         status = watch.concept.status()
         if status.n_labels == 0:
             return points

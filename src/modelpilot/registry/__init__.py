@@ -17,7 +17,7 @@ if TYPE_CHECKING:
         PerformanceEstimator,
         fit_calibration,
     )
-    from modelpilot.registry._estimate import expected_metrics
+    from modelpilot.registry._estimate import ESTIMABLE, expected_metrics
     from modelpilot.registry._lifecycle import archive_version, reevaluate, version_users
     from modelpilot.registry._metrics import check_targets, compute_metrics
     from modelpilot.registry._register import (
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from modelpilot.registry._registry import ModelRef, ModelRegistry, ModelVersion, parse_ref
 
 __all__ = [
+    "ESTIMABLE",
     "ArtifactRef",
     "ArtifactStore",
     "Calibration",
@@ -61,7 +62,7 @@ _SOURCES = {
     "_artifacts": ("ArtifactRef", "ArtifactStore", "LocalArtifactStore", "sha256_path"),
     "_assessment": ("align_labels", "assess_holdout", "importance_shares"),
     "_calibration": ("Calibration", "PerformanceEstimator", "fit_calibration"),
-    "_estimate": ("expected_metrics",),
+    "_estimate": ("ESTIMABLE", "expected_metrics"),
     "_lifecycle": ("archive_version", "reevaluate", "version_users"),
     "_metrics": ("check_targets", "compute_metrics"),
     "_register": ("check_feature_names", "current_user", "evaluate", "register_model"),

@@ -3,15 +3,17 @@
 The cooldown is a lease row (``retrain:<model>``) taken by one conditional update, so many
 simultaneous alerts, in one process or several, start at most one run per ``cooldown_s``.
 
-**The retry rule.** A cooldown must not keep production on a broken model. When the last run's
-candidate did not reach production (rejected by the offline comparison, or rolled back by its
-rollout), another run may start before the cooldown is over, once all of these hold:
+**The retry rule.** A cooldown must not keep production on a broken model. When the last run
+did not fix production — its candidate was rejected by the offline comparison or rolled back
+by its rollout, the run failed, or its candidate was promoted and still misses the target —
+another run may start before the cooldown is over, once all of these hold:
 
+- that run has ended, and so has its candidate's rollout;
 - ``retrain.retry_after_s`` have passed since that run started;
 - at least ``retrain.min_new_labels`` labels (at least one) arrived since it started: the next
   run trains on more of the world as it is now;
-- production's key metric over those new labels (at most ``monitoring.label_window`` of
-  them) still misses its target;
+- the production version's key metric over those new labels (its newest
+  ``monitoring.label_window``) still misses its target;
 - fewer than ``retrain.max_retries`` retries ran in a row since the last run that was not one.
 
 ``modelpilot retrain --force`` ignores the cooldown, the retry rule and ``min_new_labels``. Only
@@ -146,8 +148,14 @@ class RetrainPolicy:
         if not runs:
             return RetryCheck(False, "no earlier run")
         last = runs[0]
-        if last.status not in ("rejected", "rolled_back"):
-            return RetryCheck(False, f"the last run (run {last.id}) is {last.status}")
+        if last.status == "running":
+            return RetryCheck(False, f"run {last.id} is still running")
+        if (
+            last.status == "succeeded"
+            and "rollout" not in last.details
+            and (last.details.get("rollout_id") is not None)
+        ):
+            return RetryCheck(False, f"run {last.id}'s rollout is still running")
         retries = 0
         for run in runs:
             if not str(run.trigger).startswith(RETRY_PREFIX):
@@ -166,11 +174,13 @@ class RetrainPolicy:
         failing = self.failing(fresh)
         if not failing:
             return RetryCheck(False, "production's key metric meets its target on the new labels")
-        what = "rolled back" if last.status == "rolled_back" else "rejected"
+        what = {
+            "rolled_back": f"v{last.version} was rolled back",
+            "rejected": f"v{last.version} was rejected",
+            "failed": "failed",
+        }.get(last.status, "did not fix production")
         return RetryCheck(
-            True,
-            f"run {last.id}'s v{last.version} was {what}; {', '.join(failing)} on "
-            f"{len(fresh)} new labels",
+            True, f"run {last.id} {what}; {', '.join(failing)} on {len(fresh)} new labels"
         )
 
     def failing(self, labelled: Any) -> list[str]:

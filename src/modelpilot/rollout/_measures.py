@@ -49,7 +49,7 @@ class GateResult:
     """
 
     metric: str
-    status: str  # pass | fail | insufficient
+    status: str  # pass | fail | insufficient | unavailable (cannot judge this rollout)
     value: float | None
     threshold: float
     samples: int

@@ -137,6 +137,12 @@ def shift_gate(
     return GateResult(gate.metric, status, distance, threshold, n, detail, "proxy")
 
 
+def unavailable(gate: GateSpec, detail: str) -> GateResult:
+    """A gate that cannot judge this rollout at all (more data would not help): it neither
+    passes nor holds the step."""
+    return GateResult(gate.metric, "unavailable", None, gate.threshold, 0, detail, "proxy")
+
+
 def estimate_gate(
     gate: GateSpec,
     window: StepWindow,
@@ -148,12 +154,10 @@ def estimate_gate(
     candidate, primary = estimators or (None, None)
     if candidate is None or primary is None:
         who = "candidate" if candidate is None else "primary"
-        return insufficient(gate, 0, f"no performance estimate for the {who}")
+        return unavailable(gate, f"no performance estimate for the {who}")
     for who, estimator in (("candidate", candidate), ("primary", primary)):
         if not estimator.trusted:
-            return insufficient(
-                gate, 0, f"the {who}'s estimate cannot be trusted: {estimator.reason}"
-            )
+            return unavailable(gate, f"the {who}'s estimate cannot be trusted: {estimator.reason}")
     rows = window.candidate
     if "error" in rows:
         rows = rows[rows["error"].isna()]
@@ -167,7 +171,7 @@ def estimate_gate(
     p_values = primary.estimate(p_rows)
     common = [k for k in c_values if k in p_values]
     if not common:
-        return insufficient(gate, n, "no key metric can be estimated from probabilities")
+        return unavailable(gate, "no key metric can be estimated from probabilities")
     metric = common[0]
     higher = METRICS.get(metric, "higher") == "higher"
     drop = (

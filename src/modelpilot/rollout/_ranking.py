@@ -71,7 +71,8 @@ def decide(results: Sequence[GateResult]) -> Decision:
     ('fail', 'proxies')
     """
     guards = [r for r in results if r.kind == "guard"]
-    proxies = [r for r in results if r.kind == "proxy"]
+    # A proxy that cannot judge this rollout at all (no trusted estimate) takes no part.
+    proxies = [r for r in results if r.kind == "proxy" and r.status != "unavailable"]
     labels = next((r for r in results if r.kind == "evidence"), None)
     said = labels.evidence if labels is not None else None
     failed_guards = [r for r in guards if r.status == "fail"]

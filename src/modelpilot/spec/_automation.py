@@ -45,11 +45,11 @@ class AutomationSettings(StrictModel):
 class RetrainSettings(StrictModel):
     """The retraining loop: what trains a new version, when, and what happens to it.
 
-    ``retry_after_s`` and ``max_retries``: the retry rule. When the last run's candidate did not
-    reach production (rejected, or rolled back) and production's key metric still misses its
-    target on the labels that arrived since, another run may start ``retry_after_s`` after that
-    run, before ``cooldown_s`` is over, at most ``max_retries`` times in a row
-    (``docs/automation.md``).
+    ``retry_after_s`` and ``max_retries``: the retry rule. When the last run did not fix
+    production (its candidate rejected or rolled back, the run failed, or the promoted candidate
+    still misses the target) and production's key metric still misses its target on the labels
+    that arrived since, another run may start ``retry_after_s`` after that run, before
+    ``cooldown_s`` is over, at most ``max_retries`` times in a row (``docs/automation.md``).
     """
 
     command: str | None = None

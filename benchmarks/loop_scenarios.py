@@ -21,6 +21,12 @@ The table, one row per scenario:
 - *bad promotions*: promoted versions that are worse on the world of the moment than the
   version they replaced (offline, on 2,000 fresh rows; by more than 0.01 accuracy or 2% MAE).
 
+Each scenario runs twice, the figures side by side: *ranked* is modelpilot as it is (gates
+ranked by evidence, a retrained candidate judged against what its run measured offline, the
+retry rule); *before* is the baseline of issue 13, the same server with the decisions as they
+were (``loop_baseline.py``: flat gates, replacement thresholds, no early retry). The alert
+rules are the same in both arms.
+
 Goals (issue 13): recovery in every concept-change scenario, zero bad promotions, zero false
 retrains (no retrain in the scenarios without a change of concept).
 """
@@ -56,6 +62,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONSOLE = Path(sys.executable).with_name("modelpilot")
 PREDICT_TOKEN, ADMIN_TOKEN = "loop-predict", "loop-admin"
 DOCS = ROOT / "docs" / "closed-loop.md"
+BASELINE = Path(__file__).resolve().parent / "loop_baseline.py"
+ARMS = ("ranked", "before")
 NAME = "loop"
 
 
@@ -108,8 +116,9 @@ SCENARIOS = (
 
 
 # ---- the project --------------------------------------------------------------------------------
-def project_settings(world: World, scenario: Scenario) -> dict[str, Any]:
-    """The project file's sections: short intervals, the key-metric alert that retrains."""
+def project_settings(world: World, scenario: Scenario, arm: str = "ranked") -> dict[str, Any]:
+    """The project file's sections: short intervals, the key-metric alert that retrains. The
+    ``before`` arm has no retry rule and no estimated-key-metric gate (neither existed)."""
     (key,) = world.key_metrics
     metric, op, target = key.split()
     misses = {"<=": ">", ">=": "<"}[op]
@@ -172,10 +181,13 @@ def project_settings(world: World, scenario: Scenario) -> dict[str, Any]:
     }
     for section, values in scenario.settings.items():
         settings[section] = {**settings.get(section, {}), **values}
+    if arm == "before":
+        settings["retrain"]["max_retries"] = 0
+        settings["rollout"]["gates"] = [g for g in gates if g["metric"] != "estimated_key_metric"]
     return settings
 
 
-def build_project(directory: Path, scenario: Scenario) -> World:
+def build_project(directory: Path, scenario: Scenario, arm: str = "ranked") -> World:
     """The scenario's project: data, first model registered as production, trainer."""
     import skops.io as sio
 
@@ -192,7 +204,7 @@ def build_project(directory: Path, scenario: Scenario) -> World:
         key_metrics=list(world.key_metrics),
     )
     spec = yaml.safe_load(text)
-    spec.update(project_settings(world, scenario))
+    spec.update(project_settings(world, scenario, arm))
     (directory / "modelpilot.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (directory / "train.py").write_text(world.trainer())
     if scenario.worse_trainer:
@@ -228,8 +240,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(directory: Path) -> Iterator[str]:
-    """``modelpilot serve`` on the project until the block ends; yields its URL."""
+def serving(directory: Path, arm: str = "ranked") -> Iterator[str]:
+    """``modelpilot serve`` on the project until the block ends (the ``before`` arm: through
+    ``loop_baseline.py``); yields its URL."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPILOT_")}
     env |= {
@@ -239,8 +252,9 @@ def serving(directory: Path) -> Iterator[str]:
         "PYTHONPATH": str(directory),
     }
     log = open(directory / "server.log", "wb")
+    command = [str(CONSOLE)] if arm == "ranked" else [sys.executable, str(BASELINE)]
     process = subprocess.Popen(
-        [str(CONSOLE), "-p", str(directory), "serve", "--port", str(port)],
+        [*command, "-p", str(directory), "serve", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -285,6 +299,7 @@ class Loop:
         seed: int = 0,
     ) -> None:
         self.url, self.world, self.scenario = url, world, scenario
+        self.arm = "ranked"
         self.rate, self.batch, self.clients = rate, batch, clients
         self.phase = scenario.phases[0][0]
         self.started = time.monotonic()
@@ -316,8 +331,8 @@ class Loop:
             self.phase = phase
             self.phase_started.setdefault(phase, self.now())
             if (
-                phase == self.scenario.phases[self.scenario.change_index][0]
-                and len(self.scenario.phases) > self.scenario.change_index
+                len(self.scenario.phases) > self.scenario.change_index
+                and phase == self.scenario.phases[self.scenario.change_index][0]
             ):
                 self.changed_at = self.now()
 
@@ -447,6 +462,7 @@ class Loop:
 @dataclass
 class Outcome:
     scenario: str
+    arm: str
     detection_s: float | None
     first_alert: str | None
     recovery_s: float | None
@@ -554,6 +570,7 @@ def judge(
                 detection, first = min(after)
         return Outcome(
             scenario.name,
+            loop.arm,
             detection,
             first,
             recovery,
@@ -585,14 +602,16 @@ def run_scenario(
     rate: float = 10.0,
     log: Callable[[str], None] = print,
     between: Callable[[Loop, str], None] | None = None,
+    arm: str = "ranked",
 ) -> Outcome:
     """Run ``scenario`` on a project in ``directory``; phases last ``scale`` times their
     seconds (a recovery ends the change's phase early). ``between(loop, phase)`` runs at the
     start of each phase (tests use it to change the world further)."""
-    world = build_project(directory, scenario)
+    world = build_project(directory, scenario, arm)
     cpu = time.process_time()
-    with serving(directory) as url:
+    with serving(directory, arm) as url:
         loop = Loop(url, world, scenario, rate=rate)
+        loop.arm = arm
         loop.start()
         try:
             for index, (phase, seconds) in enumerate(scenario.phases):
@@ -626,20 +645,37 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _cells(o: Outcome | None) -> list[str]:
+    if o is None:
+        return ["not run"] * 4
+    detection = f"{_s(o.detection_s)} ({o.first_alert})" if o.first_alert else "-"
+    runs = f"{len(o.retrains)}" + (f" ({', '.join(o.retrains)})" if o.retrains else "")
+    return [detection, _s(o.recovery_s), runs, f"{o.bad_promotions} of {o.promotions}"]
+
+
 def table(outcomes: list[Outcome]) -> str:
+    """One row per scenario; each measure twice, side by side: ranked | before."""
+    heads = ["detection delay (s)", "time to recovery (s)", "retrains started", "bad promotions"]
     lines = [
-        "| scenario | detection delay (s) | time to recovery (s) | failed requests | "
-        "retrains started | bad promotions | predictions | alerts (s after the change) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | "
+        + " | ".join(f"{h}, ranked | {h}, before" for h in heads)
+        + " | failed requests (ranked, before) | alerts, ranked (s after the change) |",
+        "|---|" + "---|" * (2 * len(heads) + 2),
     ]
-    for o in outcomes:
-        detection = f"{_s(o.detection_s)} ({o.first_alert})" if o.first_alert else "-"
-        runs = f"{len(o.retrains)}" + (f" ({', '.join(o.retrains)})" if o.retrains else "")
-        alerts = ", ".join(f"{rule} {t:+.0f}" for rule, t in o.episodes) or "none"
+    names = list(dict.fromkeys(o.scenario for o in outcomes))
+    for name in names:
+        arms = {o.arm: o for o in outcomes if o.scenario == name}
+        ranked, before = arms.get("ranked"), arms.get("before")
+        pairs = zip(_cells(ranked), _cells(before), strict=True)
+        failed = ", ".join(
+            f"{o.failed} of {o.requests:,}" for o in (ranked, before) if o is not None
+        )
+        shown = ranked or before
+        alerts = ", ".join(f"{rule} {t:+.0f}" for rule, t in shown.episodes) if shown else ""
         lines.append(
-            f"| {o.scenario} | {detection} | {_s(o.recovery_s)} | {o.failed} of "
-            f"{o.requests:,} | {runs} | {o.bad_promotions} of {o.promotions} | "
-            f"{o.predictions:,} | {alerts} |"
+            f"| {name} | "
+            + " | ".join(f"{a} | {b}" for a, b in pairs)
+            + f" | {failed} | {alerts or 'none'} |"
         )
     return "\n".join(lines)
 
@@ -658,7 +694,7 @@ def verdicts(outcomes: list[Outcome], scenarios: dict[str, Scenario]) -> list[st
         else:
             ok = o.promotions == 0
             goal = "production untouched"
-        out.append(f"{o.scenario}: {'met' if ok else 'NOT MET'} ({goal})")
+        out.append(f"{o.scenario}, {o.arm}: {'met' if ok else 'NOT MET'} ({goal})")
     return out
 
 
@@ -674,6 +710,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="scenario names (default: all)")
     parser.add_argument("--scale", type=float, default=1.0, help="phase length factor")
+    parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=ARMS)
     parser.add_argument("--update-docs", action="store_true")
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
@@ -681,11 +718,12 @@ def main() -> None:
     load_before = os.getloadavg()
     started = time.monotonic()
     for scenario in chosen:
-        print(f"{scenario.name} ...", flush=True)
-        with tempfile.TemporaryDirectory(prefix="loop-") as tmp:
-            outcome = run_scenario(scenario, Path(tmp) / "project", scale=args.scale)
-        outcomes.append(outcome)
-        print(f"  {outcome}", flush=True)
+        for arm in args.arms:
+            print(f"{scenario.name}, {arm} ...", flush=True)
+            with tempfile.TemporaryDirectory(prefix="loop-") as tmp:
+                outcome = run_scenario(scenario, Path(tmp) / "project", scale=args.scale, arm=arm)
+            outcomes.append(outcome)
+            print(f"  {outcome}", flush=True)
     load_after = os.getloadavg()
     text = table(outcomes)
     met = verdicts(outcomes, {s.name: s for s in SCENARIOS})

@@ -82,6 +82,7 @@ class Scenario:
     worse_trainer: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
     change_index: int = 1  # the phase whose start is "the change" (detection, recovery)
+    reference_rows: int = 6000  # the first model's training rows (the trainer's reference)
 
 
 SCENARIOS = (
@@ -209,7 +210,8 @@ def build_project(directory: Path, scenario: Scenario, arm: str = "ranked") -> W
     (directory / "train.py").write_text(world.trainer())
     if scenario.worse_trainer:
         (directory / "WORSE").touch()
-    train, holdout = world.rows(6000, "before", 3), world.rows(1000, "before", 2)
+    train = world.rows(scenario.reference_rows, "before", 3)
+    holdout = world.rows(1000, "before", 2)
     train.to_csv(directory / "train.csv", index=False)
     holdout.to_csv(directory / "holdout.csv", index=False)
     sio.dump(world.first_model(train), directory / "first.skops")

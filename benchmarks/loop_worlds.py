@@ -12,7 +12,8 @@ calls. Everything is generated offline with NumPy and scikit-learn; nothing is d
   change houses are 30% larger and cost 25% more.
 - Variants of ``binary``: ``covariate`` moves inputs (an ignored feature, then an important
   one) without changing the rule; ``boundary`` moves inputs towards the decision boundary and
-  rotates the rule (what a confidence-based estimate sees before any label).
+  rotates the rule (what a confidence-based estimate sees before any label); ``crowd`` moves
+  the inputs the same way and keeps the rule (covariate shift alone).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class World:
             x[:, 4] += 2.0
             x[:, 0] += 1.0  # ...and the most important one (along the rule: still accurate)
             x[:, 1] += 0.58
-        elif phase == "boundary":
+        elif phase in ("boundary", "crowd"):
             w = _direction(30.0)
             x -= 0.85 * np.outer(x @ w, w)  # inputs crowd towards the old boundary
         frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(5)])

@@ -696,7 +696,7 @@ def verdicts(outcomes: list[Outcome], scenarios: dict[str, Scenario]) -> list[st
         else:
             ok = o.promotions == 0
             goal = "production untouched"
-        out.append(f"{o.scenario}, {o.arm}: {'met' if ok else 'NOT MET'} ({goal})")
+        out.append(f"{o.scenario}, {o.arm}: {'met' if ok else 'NOT MET'} (goal: {goal})")
     return out
 
 

@@ -94,10 +94,9 @@ def register(
     data: Path | None = None,
     eval_file: Path | None = None,
     trust: bool = False,
-    importance: bool = False,
 ) -> int:
     """``modelpilot register MODEL --eval holdout.parquet`` (``--alias production``,
-    ``--name``, ``--data``, ``--trust``, ``--importance`` as asked); returns the new version's
+    ``--name``, ``--data``, ``--trust`` as asked); returns the new version's
     number."""
     holdout = eval_file or directory / "holdout.parquet"
     args = ["-p", str(directory), "register", str(model_file), "--eval", str(holdout)]
@@ -105,7 +104,6 @@ def register(
     args += ["--name", name] if name else []
     args += ["--data", str(data)] if data is not None else []
     args += ["--trust"] if trust else []
-    args += ["--importance"] if importance else []
     assert run_cli(args) == 0, f"registering {model_file} failed"
     project = Project.open(directory, environ={})
     try:
@@ -123,11 +121,9 @@ def build_project(
     settings: Mapping[str, Any] | None = None,
     features: Sequence[FeatureSpec] = HOUSE_FEATURES,
     key_metrics: Sequence[str] | None = None,
-    importance: bool = False,
 ) -> Path:
     """A project whose model (``model_file``) is registered as ``production``, evaluated on
-    ``holdout`` (``importance``: with each feature's importance); with ``train``, its
-    reference profile is built from ``train.csv``."""
+    ``holdout``; with ``train``, its reference profile is built from ``train.csv``."""
     write_project(
         directory, settings=settings, features=features, key_metrics=key_metrics, holdout=holdout
     )
@@ -135,7 +131,7 @@ def build_project(
     if train is not None:
         data = directory / "train.csv"
         train.to_csv(data, index=False)
-    register(directory, model_file, production=True, data=data, importance=importance)
+    register(directory, model_file, production=True, data=data)
     return directory
 
 

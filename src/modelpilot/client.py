@@ -277,6 +277,13 @@ class Client:
             deployment, "deploy", version=version, strategy=strategy, force=force, reason=reason
         )
 
+    def retrain(self, *, reason: str = "api", force: bool = False) -> dict[str, Any]:
+        """Admin: start a retraining run on the server (``POST /v1/retrain``); the run as it
+        starts (``status: running``), or a 409 saying why the policy refused it."""
+        body = {"reason": reason, "force": force}
+        result: dict[str, Any] = self._check(self._request("POST", "/v1/retrain", body=body))
+        return result
+
     def admin(self, deployment: str, action: str, **body: Any) -> dict[str, Any]:
         """Admin actions: deploy, rollback, promote, pause, resume, abort."""
         path = f"/v1/deployments/{deployment}/{action}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 
 from modelpilot.spec import PROJECT_FILE, ProjectSpec, find_project_dir, load_project
 from modelpilot.store import create_database
+from modelpilot.types import Clock
 
 if TYPE_CHECKING:
     from modelpilot.registry import ArtifactStore, ModelRegistry
@@ -26,12 +28,15 @@ class Project:
     """Everything a command needs, built lazily from one directory.
 
     ``environ`` is injected (defaults to ``os.environ``) so tests never touch the real one;
-    ``MODELPILOT_DATABASE_URL`` overrides the file's ``store.database_url``.
+    ``MODELPILOT_DATABASE_URL`` overrides the file's ``store.database_url``. ``clock`` stamps
+    what the prediction log records (labels' arrival): a test that runs a server on a fake
+    clock sets it to that clock, so that "labels since a run started" compares like with like.
     """
 
     directory: Path
     spec: ProjectSpec
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    clock: Clock = field(default=time.time)
 
     @classmethod
     def open(
@@ -73,7 +78,7 @@ class Project:
     def prediction_log(self) -> PredictionLog:
         from modelpilot.store import PredictionLog  # pandas and pyarrow: only when used
 
-        return PredictionLog(self.engine)
+        return PredictionLog(self.engine, clock=self.clock)
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """A path from the project file, relative to the project directory."""

@@ -43,7 +43,7 @@ def test_the_rendered_project_file_has_the_default_rules_and_a_log_notifier() ->
         "error_rate",
         "key_metric_mae",
         "key_metric_r2",
-        "drift_share",
+        "drift_importance",
         "concept_drift",
         "labels_skipped",
         "shadow_agreement",
@@ -53,7 +53,7 @@ def test_the_rendered_project_file_has_the_default_rules_and_a_log_notifier() ->
 def test_defaults_follow_the_objectives_key_metrics_and_drift_settings() -> None:
     text = project_text(
         service_objectives={"latency_p99_ms": 250, "error_rate": 0.02, "throughput_rps": 10},
-        monitoring={"interval_s": 5, "label_window": 300, "drift": {"dataset_threshold": 0.3}},
+        monitoring={"interval_s": 5, "label_window": 300, "drift": {"importance_share": 0.4}},
     )
     rules = {rule.name: rule for rule in default_rules(parse_project(text))}
     latency = rules["latency_p99"]
@@ -76,7 +76,13 @@ def test_defaults_follow_the_objectives_key_metrics_and_drift_settings() -> None
         "last",
     )
     assert "300 labels" in r2.annotations["summary"]
-    assert (rules["drift_share"].comparison, rules["drift_share"].threshold) == (">=", 0.3)
+    drift = rules["drift_importance"]
+    assert (drift.metric, drift.comparison, drift.threshold) == (
+        "drift_importance_share",
+        ">=",
+        0.4,
+    )
+    assert "drift_share" not in rules  # drift of features the model ignores pages nobody
     assert (rules["concept_drift"].metric, rules["concept_drift"].threshold) == (
         "concept_drift",
         1.0,

@@ -14,11 +14,16 @@ import pandas as pd
 import pytest
 import yaml
 from automation_helpers import DEPLOYMENT, add_labelled_predictions, open_project
+from sqlalchemy import insert
 
+from fake_clock import FakeClock
 from modelpilot.automation import RetrainLoop
 from modelpilot.errors import ConfigError, ConflictError
 from modelpilot.project import Project
-from project_helpers import build_project
+from modelpilot.rollout import RolloutStore
+from modelpilot.store import FeedbackItem, PredictionLog, PredictionRecord
+from modelpilot.store._tables import retrain_runs
+from project_helpers import as_instances, build_project
 
 # The trainers are modules of the project directory; every test gets its own module name,
 # because a module imported once stays in sys.modules.
@@ -48,6 +53,11 @@ def fit(train, holdout, output_dir, spec):
     path = Path(output_dir) / "model.skops"
     sio.dump(model, path)
     return path
+
+
+def newest(train, holdout, output_dir, spec):
+    # The world as the labels now say: the logged rows alone.
+    return fit(train[train["_source"] == "logged"], holdout, output_dir, spec)
 
 
 def explode(train, holdout, output_dir, spec):
@@ -260,3 +270,120 @@ def test_max_concurrent_runs(make_project: ProjectFactory, max_concurrent: int) 
         loop.wait(60)
     assert [r.status for r in loop.runs()] == ["failed"] * max_concurrent
     assert loop.trigger(reason="manual", actor="ann", force=True, background=False)
+
+
+# ---- the candidate's fate, and the retry rule ---------------------------------------------------
+class RolledBack:
+    """The server's deploy, as far as a run sees it: a canary is recorded for the candidate (in
+    the real rollout store), and its gates roll it back."""
+
+    def __init__(self, project: Project) -> None:
+        self.store = RolloutStore(project.engine)
+        self.store.ensure(DEPLOYMENT, DEPLOYMENT, 1, "server")
+        self.expected: list[dict[str, Any]] = []
+
+    def __call__(self, version: int, reason: str, expected: dict[str, Any]) -> dict[str, Any]:
+        self.expected.append(expected)
+        record = self.store.start(
+            DEPLOYMENT,
+            strategy="canary",
+            candidate=version,
+            primary=1,
+            config={"expected": expected},
+            actor="retrain",
+            reason=reason,
+        )
+        self.store.finish(record, "rolled_back", "gates failed: key_metric failed", actor="c")
+        return {"rollout": {"id": record.id}}
+
+
+def bad_production_labels(
+    project: Project, frame: pd.DataFrame, *, prefix: str, clock: FakeClock
+) -> None:
+    """Predictions of production at ``clock``'s time, each labelled 50% above what it
+    predicted: production misses ``mae <= 25000`` by far on them."""
+    production = project.registry.resolve(f"{DEPLOYMENT}@production")
+    ids = [f"{prefix}{i:05d}" for i in range(len(frame))]
+    log = PredictionLog(project.engine, clock=clock)
+    log.append(
+        [
+            PredictionRecord(
+                pid, clock(), DEPLOYMENT, production.version, row, {"prediction": float(y)}
+            )
+            for pid, row, y in zip(ids, as_instances(frame), frame["price"], strict=True)
+        ]
+    )
+    labels = [FeedbackItem(pid, float(y) * 1.5) for pid, y in zip(ids, frame["price"], strict=True)]
+    assert all(r.accepted for r in log.add_feedback(labels))
+
+
+def test_a_rolled_back_candidate_says_why_and_the_retry_rule_retrains_before_the_cooldown(
+    make_project: ProjectFactory, house_data: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    project, _ = make_project(
+        function="newest",
+        cooldown_s=3600,
+        min_new_labels=20,
+        retry_after_s=600,
+        max_retries=1,
+        auto=True,
+    )
+    clock = FakeClock(time.time())
+    deploy = RolledBack(project)
+    loop = RetrainLoop(project, clock=clock, deploy=deploy)
+    bad_production_labels(project, house_data[1].iloc[:100], prefix="a", clock=clock)
+    clock.advance(1)
+    first = loop.trigger(reason="alert key_metric_mae", actor="alerts", background=False)
+    assert first.status == "succeeded", first.details
+    (expected,) = deploy.expected  # what the canary's proxies were told to expect
+    assert set(expected) == {"agreement", "prediction_shift"}
+    assert expected["agreement"]["rows"] == first.details["holdout_rows"]
+    assert expected["agreement"]["source"] == f"retrain run {first.id}"
+
+    # The run follows its rollout: rolled back, and why.
+    (run,) = loop.runs()
+    assert run.status == "rolled_back"
+    assert run.details["rollout"]["reason"] == "gates failed: key_metric failed"
+    assert project.registry.audit_entries()[0]["action"] == "retrain.rolled_back"
+
+    # Cooling down for an hour; before retry_after_s nothing starts, nor without new labels.
+    assert loop.tick() is None
+    clock.advance(601)
+    assert loop.tick() is None  # no label since the run started
+    with pytest.raises(
+        ConflictError, match=r"only 0 new labels since the last run; retrain.min_new_labels is 20"
+    ):
+        loop.trigger(reason="alert", actor="alerts")
+    bad_production_labels(project, house_data[1].iloc[100:160], prefix="b", clock=clock)
+    retry = loop.tick()
+    assert retry is not None and retry.trigger.startswith("retry: run 1 v2 was rolled back")
+    assert "mae" in retry.trigger and "misses mae <= 25000" in retry.trigger
+    loop.wait(60)
+    # max_retries: 1. The next retry waits for the cooldown, whatever the labels say.
+    clock.advance(601)
+    bad_production_labels(project, house_data[1].iloc[160:220], prefix="c", clock=clock)
+    assert loop.tick() is None
+    assert len(loop.runs()) == 2
+
+
+def test_a_run_left_running_by_a_dead_process_does_not_block_force(
+    make_project: ProjectFactory,
+) -> None:
+    project, _ = make_project(function="explode", timeout_s=60)
+    with project.engine.begin() as connection:
+        connection.execute(
+            insert(retrain_runs).values(
+                model=DEPLOYMENT,
+                trigger="alert",
+                status="running",
+                started_at=time.time() - 3600,
+                details_json="{}",
+                started_by="alerts",
+            )
+        )
+    loop = RetrainLoop(project)
+    run = loop.trigger(reason="manual", actor="ann", force=True, background=False)
+    assert run.status == "failed"  # it ran: the trainer raised
+    abandoned = loop.runs()[-1]
+    assert abandoned.status == "failed"
+    assert abandoned.details["error"].startswith("abandoned: still marked running")

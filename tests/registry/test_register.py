@@ -19,7 +19,6 @@ from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.errors import (
     ArtifactError,
     DataError,
-    ModelpilotError,
     NotFoundError,
     UntrustedArtifactError,
 )
@@ -315,25 +314,19 @@ def test_binary_labels_read_from_csv_match_the_model_classes(tmp_path: Path, lab
     assert version.metrics["accuracy"] > 0.95
 
 
-def test_importance_is_measured_on_the_holdout_when_asked(
+def test_importance_is_measured_on_the_holdout(
     project: Project, house_model_file: Path, dummy_model_file: Path
 ) -> None:
     holdout = project.directory / "holdout.parquet"
-    version = register_model(project, house_model_file, eval_file=holdout, importance=True)
-    importance = version.lineage["importance"]
-    # On the first key metric (mae <= 25000): how many dollars worse with a feature shuffled.
+    version = register_model(project, house_model_file, eval_file=holdout)
+    shares = version.metrics["importance"]
+    # Measured by the first key metric (mae <= 25000); each feature's share of the total.
     assert version.lineage["importance_metric"] == "mae"
-    assert set(importance) == set(project.spec.feature_names)
-    assert max(importance, key=importance.get) == "size_sqft"  # price follows size
-    assert importance["size_sqft"] > 10_000
+    assert set(shares) == set(project.spec.feature_names)
+    assert max(shares, key=shares.get) == "size_sqft"  # price follows size
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-4)
     # A model that ignores its inputs relies on none of them.
-    ignorant = register_model(project, dummy_model_file, eval_file=holdout, importance=True)
-    assert set(ignorant.lineage["importance"].values()) == {0.0}
-    # Without --importance nothing is measured (it costs a prediction per feature and repeat).
-    assert "importance" not in register_model(project, house_model_file).lineage
-
-
-def test_importance_needs_a_holdout(project: Project, house_model_file: Path) -> None:
-    with pytest.raises(ModelpilotError, match=r"--importance needs a holdout to measure on"):
-        register_model(project, house_model_file, importance=True)
-    assert _nothing_registered(project)
+    ignorant = register_model(project, dummy_model_file, eval_file=holdout)
+    assert set(ignorant.metrics["importance"].values()) == {0.0}
+    # Without a holdout nothing is measured.
+    assert "importance" not in register_model(project, house_model_file).metrics

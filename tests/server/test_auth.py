@@ -33,8 +33,10 @@ def test_a_review_token_reads_and_decides_reviews_and_nothing_else() -> None:
     store = TokenStore(path=None, environ={**ENVIRON, "MODELPILOT_REVIEW_TOKEN": "r-secret"})
     assert store.authenticate("Bearer r-secret", role="review") == Principal("env:review", "review")
     assert store.authenticate("Bearer a-secret", role="review").name == "env:admin"
-    for role in ("predict", "admin"):
-        with pytest.raises(AuthError, match=f"has role 'review'; this endpoint needs a {role}"):
+    for role, article in (("predict", "a"), ("admin", "an")):
+        with pytest.raises(
+            AuthError, match=f"has role 'review'; this endpoint needs {article} {role}"
+        ):
             store.authenticate("Bearer r-secret", role=role)  # type: ignore[arg-type]
     with pytest.raises(AuthError, match="has role 'predict'; this endpoint needs a review"):
         store.authenticate("Bearer p-secret", role="review")

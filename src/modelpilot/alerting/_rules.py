@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from modelpilot.registry import ESTIMABLE
 from modelpilot.spec import AlertRuleSpec, ProjectSpec
 
 Comparison = Literal["<=", ">=", "<", ">"]
@@ -28,8 +29,12 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
     - ``error_rate``: the same for the error rate.
     - ``key_metric_<name>``: each key metric over the last ``monitoring.label_window`` labels
       missing its target.
-    - ``drift_share``: the share of drifted features reaching ``monitoring.drift.dataset_threshold``
-      (0.5 by default), the drift report's "dataset drifted" verdict.
+    - ``estimated_key_metric_<name>`` (classifiers): each key metric that can be estimated
+      from calibrated probabilities missing its target, before any label says so.
+    - ``drift_importance``: the drifted features carry at least
+      ``monitoring.drift.importance_share`` (0.3) of the model's permutation importance. Drift
+      in features the model ignores shows in the drift series (``drift_share``,
+      ``drift_detected``) and raises no alert.
     - ``concept_drift``: a concept-drift detector on the error stream fired.
     - ``labels_skipped``: labels that do not fit the model's task were left out of the key
       metrics within the last hour.
@@ -44,7 +49,8 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
     >>> [(r.name, r.metric, r.comparison, r.threshold) for r in default_rules(spec)]
     ... # doctest: +NORMALIZE_WHITESPACE
     [('latency_p99', 'latency_p99_ms', '>', 100.0), ('error_rate', 'error_rate', '>', 0.01),
-     ('key_metric_mae', 'key_metric', '>', 25000.0), ('drift_share', 'drift_share', '>=', 0.5),
+     ('key_metric_mae', 'key_metric', '>', 25000.0),
+     ('drift_importance', 'drift_importance_share', '>=', 0.3),
      ('concept_drift', 'concept_drift', '>=', 1.0),
      ('labels_skipped', 'labels_skipped', '>', 0.0),
      ('shadow_agreement', 'shadow_agreement', '<', 0.8)]
@@ -95,15 +101,34 @@ def default_rules(spec: ProjectSpec) -> list[AlertRuleSpec]:
                 },
             )
         )
+    if spec.task in ("binary", "multiclass"):
+        for key in spec.key_metrics:
+            if key.name not in ESTIMABLE:
+                continue
+            rules.append(
+                AlertRuleSpec(
+                    name=f"estimated_key_metric_{key.name}",
+                    metric="estimated_key_metric",
+                    labels={"metric": key.name},
+                    comparison=_MISSES[key.op],
+                    threshold=key.target,
+                    aggregate="last",
+                    severity="warning",
+                    annotations={
+                        "summary": f"{key.name} estimated from the model's calibrated "
+                        f"probabilities (no labels) misses its target ({key})"
+                    },
+                )
+            )
     rules += [
         AlertRuleSpec(
-            name="drift_share",
-            metric="drift_share",
+            name="drift_importance",
+            metric="drift_importance_share",
             comparison=">=",
-            threshold=spec.monitoring.drift.dataset_threshold,
+            threshold=spec.monitoring.drift.importance_share,
             aggregate="last",
             severity="warning",
-            annotations={"summary": "the inputs drifted from the training data"},
+            annotations={"summary": "inputs the model depends on drifted from the training data"},
         ),
         AlertRuleSpec(
             name="concept_drift",

@@ -1,21 +1,26 @@
 """The retraining loop: export data, train, register, compare with production, deploy.
 
-Triggers — an alert's ``retrain`` action, a schedule, or ``modelpilot retrain`` — all go
-through :meth:`RetrainLoop.trigger`, whose policy (cooldown, minimum new labels, maximum
-concurrent runs) is enforced by one conditional update in the database: many simultaneous
-alerts, in one process or several, start at most one run per cooldown.
+Triggers — an alert's ``retrain`` action, a schedule, the retry rule, or ``modelpilot
+retrain`` — all go through :meth:`RetrainLoop.trigger`, whose policy (cooldown, minimum new
+labels, maximum concurrent runs, the retry rule; ``_retrain_policy.py``) is enforced by
+conditional updates in the database: many simultaneous alerts, in one process or several,
+start at most one run per cooldown.
 
 The trainer is the user's: a shell command or a ``module:function``. It gets the exported data
 (the production version's training data plus the logged inputs that have labels, over
 ``retrain.window_s``) and writes one model artifact. A failing run is reported and nothing is
 registered; a successful one is registered with its holdout metrics, compared with production
-on the same holdout, and — when it passes and the project allows it — deployed with the
-configured strategy, whose gates then promote it or roll it back.
+on the same holdout (``_retrain_compare.py``, which also measures what change to expect of it),
+and — when it passes and the project allows it — deployed with the configured strategy, whose
+gates then promote it or roll it back. The run's record follows its rollout: a candidate that
+is rolled back turns the run ``rolled_back``, with the rollout's reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import logging
 import os
 import shlex
 import subprocess
@@ -30,18 +35,21 @@ from typing import Any
 import orjson
 import pandas as pd
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from modelpilot.data import read_table
+from modelpilot.automation._retrain_compare import compare_with_production
+from modelpilot.automation._retrain_export import export_data
+from modelpilot.automation._retrain_policy import RETRY_PREFIX, RetrainPolicy, RetryCheck
 from modelpilot.errors import ConfigError, ConflictError, ModelpilotError
 from modelpilot.project import Project
-from modelpilot.registry import evaluate, register_model
-from modelpilot.spec import METRICS
+from modelpilot.registry import register_model
+from modelpilot.rollout import RolloutStore
 from modelpilot.store import check_fence
-from modelpilot.store._tables import leases, retrain_runs
+from modelpilot.store._tables import retrain_runs
 from modelpilot.types import Clock
 
 __all__ = ["RetrainLoop", "RetrainRun"]
+
+logger = logging.getLogger("modelpilot.automation")
 
 
 @dataclass
@@ -72,67 +80,18 @@ class RetrainLoop:
         project: Project,
         *,
         clock: Clock = time.time,
-        deploy: Callable[[int, str], Any] | None = None,
+        deploy: Callable[[int, str, dict[str, Any]], Any] | None = None,
     ) -> None:
         self.project = project
         self.settings = project.spec.retrain
         self.model = project.spec.model_name
         self.clock = clock
-        self.deploy = deploy  # (version, reason) -> status; the server's controller
+        # (version, reason, expected) -> status; the server's controller.
+        self.deploy = deploy
+        self.policy = RetrainPolicy(project, self.model)
         self._threads: list[threading.Thread] = []
 
     # ---- policy -------------------------------------------------------------------------
-    def _claim(self, now: float, *, force: bool) -> None:
-        """Take the cooldown slot atomically, or raise a ConflictError saying why not."""
-        name = f"retrain:{self.model}"
-        engine = self.project.engine
-        with engine.connect() as connection:
-            running = connection.execute(
-                select(retrain_runs.c.id).where(
-                    retrain_runs.c.model == self.model, retrain_runs.c.status == "running"
-                )
-            ).all()
-        if len(running) >= self.settings.max_concurrent:
-            raise ConflictError(
-                f"{len(running)} retraining run(s) of {self.model} already "
-                f"running (retrain.max_concurrent = {self.settings.max_concurrent})"
-            )
-        expires = now + (0.0 if force else self.settings.cooldown_s)
-        with engine.begin() as connection:
-            check_fence(connection)  # a leader's trigger (schedule, alert): still the leader?
-            taken = connection.execute(
-                update(leases)
-                .where(leases.c.name == name, leases.c.expires_at <= now)
-                .values(holder=str(os.getpid()), expires_at=expires)
-            ).rowcount
-            if taken:
-                return
-            current = connection.execute(
-                select(leases.c.expires_at).where(leases.c.name == name)
-            ).scalar()
-        if current is None:
-            try:
-                with engine.begin() as connection:
-                    connection.execute(
-                        insert(leases).values(
-                            name=name, holder=str(os.getpid()), expires_at=expires
-                        )
-                    )
-                return
-            except IntegrityError:
-                pass
-        if force:
-            with engine.begin() as connection:
-                connection.execute(
-                    update(leases).where(leases.c.name == name).values(expires_at=expires)
-                )
-            return
-        raise ConflictError(
-            f"retraining {self.model} is cooling down (retrain.cooldown_s); "
-            "the next run may start in "
-            f"{max(0.0, float(current or now) - now):.0f}s, or pass --force"
-        )
-
     def new_labels(self, since: float) -> int:
         return len(self.project.prediction_log.labels_since(since, model=self.model))
 
@@ -144,9 +103,10 @@ class RetrainLoop:
                 .order_by(retrain_runs.c.id.desc())
                 .limit(1)
             ).first()
-        return _row(row) if row is not None else None
+        return self._followed(_row(row)) if row is not None else None
 
     def runs(self, *, limit: int = 20) -> list[RetrainRun]:
+        """The newest runs first, each with what became of its candidate's rollout."""
         with self.project.engine.connect() as connection:
             rows = connection.execute(
                 select(retrain_runs)
@@ -154,12 +114,75 @@ class RetrainLoop:
                 .order_by(retrain_runs.c.id.desc())
                 .limit(limit)
             ).all()
-        return [_row(r) for r in rows]
+        return [self._followed(_row(r)) for r in rows]
+
+    def _followed(self, run: RetrainRun) -> RetrainRun:
+        """``run``, its record brought up to date with its rollout once that has ended: a
+        rolled-back (or aborted) candidate makes the run ``rolled_back``, with the reason."""
+        rollout_id = run.details.get("rollout_id")
+        if run.status != "succeeded" or rollout_id is None or "rollout" in run.details:
+            return run
+        try:
+            record = RolloutStore(self.project.engine).get(int(rollout_id))
+        except ModelpilotError:
+            return run
+        if record.active:
+            return run
+        outcome = {"id": record.id, "status": record.status, "reason": record.reason}
+        status = "succeeded" if record.status == "promoted" else "rolled_back"
+        details = {**run.details, "rollout": outcome}
+        with self.project.engine.begin() as connection:
+            updated = connection.execute(
+                update(retrain_runs)
+                .where(retrain_runs.c.id == run.id, retrain_runs.c.status == "succeeded")
+                .values(status=status, details_json=_dumps(details))
+            ).rowcount
+        if updated and status == "rolled_back":
+            self.project.registry.audit(
+                "retrain",
+                "retrain.rolled_back",
+                self.model,
+                {
+                    "run": run.id,
+                    "version": run.version,
+                    "rollout": record.id,
+                    "reason": record.reason,
+                },
+            )
+        return dataclasses.replace(run, status=status, details=details)
+
+    def tick(self) -> RetrainRun | None:
+        """Start a run when the retry rule allows one (``_retrain_policy.py``); the server's
+        control loop calls this on the leading worker."""
+        if not (self.settings.command or self.settings.function) or not self.settings.auto:
+            return None
+        try:
+            runs = self.runs(limit=self.settings.max_retries + 2)
+            check = self.policy.retry(self.clock(), runs)
+            if not check.allowed:
+                return None
+            return self.trigger(
+                reason=f"{RETRY_PREFIX}: {check.reason}", actor="retrain", retry=check
+            )
+        except ModelpilotError as exc:
+            logger.info("no retry of the retraining: %s", exc.message)
+        except Exception:  # the next tick tries again; the control loop must go on
+            logger.exception("checking the retraining's retry rule failed")
+        return None
 
     def trigger(
-        self, *, reason: str, actor: str, force: bool = False, background: bool = True
+        self,
+        *,
+        reason: str,
+        actor: str,
+        force: bool = False,
+        background: bool = True,
+        retry: RetryCheck | None = None,
     ) -> RetrainRun:
-        """Start a run if the policy allows it (else a ConflictError that says why)."""
+        """Start a run if the policy allows it (else a ConflictError that says why).
+
+        While the cooldown lasts, a trigger still starts a run when the retry rule allows
+        one (``retry``: its verdict; found here when not given)."""
         if not (self.settings.command or self.settings.function):
             raise ConfigError(
                 "modelpilot.yaml",
@@ -177,7 +200,9 @@ class RetrainLoop:
                     f"only {fresh} new labels since the last run; retrain.min_new_labels is "
                     f"{self.settings.min_new_labels} (pass --force to train anyway)"
                 )
-        self._claim(now, force=force)
+        if retry is None and not force:
+            retry = self.policy.retry(now, self.runs(limit=self.settings.max_retries + 2))
+        self.policy.claim(now, force=force, retry=retry)
         with self.project.engine.begin() as connection:
             check_fence(connection)
             inserted = connection.execute(
@@ -229,7 +254,7 @@ class RetrainLoop:
                     status=status,
                     finished_at=self.clock(),
                     version=version,
-                    details_json=orjson.dumps(details, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                    details_json=_dumps(details),
                 )
             )
         self.project.registry.audit(
@@ -244,56 +269,7 @@ class RetrainLoop:
 
     def export(self, directory: Path) -> tuple[Path, Path, dict[str, Any]]:
         """Write train.parquet and holdout.parquet; returns their paths and counts."""
-        spec = self.project.spec
-        registry = self.project.registry
-        production = registry.resolve(f"{self.model}@production")
-        names = [f.name for f in production.features]
-        frames = []
-        reference_path = production.lineage.get("data_path")
-        reference = pd.DataFrame()
-        if reference_path and Path(reference_path).is_file():
-            reference = read_table(
-                reference_path, types={f.name: f.type for f in production.features}
-            )
-            reference = reference[[c for c in [*names, spec.target] if c in reference]]
-            frames.append(reference.assign(_source="reference"))
-        labeled = self.project.prediction_log.labeled(
-            model=self.model, start=self.clock() - self.settings.window_s
-        )
-        labeled = labeled[labeled["source"] == "online"] if not labeled.empty else labeled
-        recent = pd.DataFrame()
-        if not labeled.empty:
-            labeled = labeled.sort_values("label_ts", kind="stable")
-            recent = labeled[[c for c in names if c in labeled]].copy()
-            recent[spec.target] = labeled["label"].to_numpy()
-            recent = recent.drop_duplicates()
-        if len(recent) >= 10:
-            # The holdout is the newest labels: a retrained model is judged on the world as it
-            # is now, which is why it was retrained.
-            cut = len(recent) - max(1, int(len(recent) * self.settings.holdout_fraction))
-            holdout, fresh = recent.iloc[cut:], recent.iloc[:cut]
-        else:
-            holdout, fresh = pd.DataFrame(), recent
-        if holdout.empty:
-            holdout_path = production.lineage.get("eval_path")
-            if not holdout_path or not Path(holdout_path).is_file():
-                raise ModelpilotError(
-                    "no labelled recent data and no holdout file to evaluate a retrained model on"
-                )
-            holdout = read_table(holdout_path)
-        frames.append(fresh.assign(_source="logged"))
-        train = pd.concat(frames, ignore_index=True)
-        directory.mkdir(parents=True, exist_ok=True)
-        train_path, holdout_path_out = directory / "train.parquet", directory / "holdout.parquet"
-        # `_source` ("reference" or "logged") lets a trainer weigh the new rows; drop it or use it.
-        train.to_parquet(train_path)
-        holdout.to_parquet(holdout_path_out)
-        counts = {
-            "reference_rows": len(reference),
-            "logged_rows": len(fresh),
-            "holdout_rows": len(holdout),
-        }
-        return train_path, holdout_path_out, counts
+        return export_data(self.project, self.model, directory, now=self.clock())
 
     def _train(self, directory: Path, train: Path, holdout: Path) -> Path:
         output = directory / "output"
@@ -361,7 +337,19 @@ class RetrainLoop:
             self._finish(run_id, "failed", details)
             return self.get(run_id)
         details["version"] = version.version
-        comparison = self._compare(version.version, holdout)
+        try:
+            comparison = compare_with_production(
+                self.project.spec,
+                self.project.registry,
+                version,
+                self.project.registry.resolve(f"{self.model}@production"),
+                holdout,
+                source=f"retrain run {run_id}",
+            )
+        except Exception as exc:  # the version stays registered; nothing is deployed
+            details["error"] = f"comparing with production failed: {type(exc).__name__}: {exc}"
+            self._finish(run_id, "failed", details, version.version)
+            return self.get(run_id)
         details["comparison"] = comparison
         if version.rejected or not comparison["better_or_equal"]:
             details["reason"] = (
@@ -373,34 +361,18 @@ class RetrainLoop:
             return self.get(run_id)
         if self.settings.auto and self.settings.deploy != "none" and self.deploy is not None:
             try:
-                self.deploy(version.version, f"retrain run {run_id}")
+                status = self.deploy(
+                    version.version, f"retrain run {run_id}", comparison["expected"]
+                )
                 details["deployed"] = self.settings.deploy
+                rollout = (status or {}).get("rollout") if isinstance(status, dict) else None
+                if isinstance(rollout, dict) and rollout.get("id") is not None:
+                    details["rollout_id"] = rollout["id"]
             except ModelpilotError as exc:
                 details["deploy_error"] = exc.message
         self._finish(run_id, "succeeded", details, version.version)
         return self.get(run_id)
 
-    def _compare(self, version: int, holdout: Path) -> dict[str, Any]:
-        """Candidate and production on the same holdout, key metric by key metric."""
-        spec = self.project.spec
-        registry = self.project.registry
-        candidate = registry.get(self.model, version)
-        production = registry.resolve(f"{self.model}@production")
-        prod_metrics, _ = evaluate(registry.load(production, trust=True, force=True), spec, holdout)
-        cand_metrics = {k: v for k, v in candidate.metrics.items() if isinstance(v, float)}
-        rows, ok = [], True
-        for key in spec.key_metrics:
-            c, p = cand_metrics.get(key.name), prod_metrics.get(key.name)
-            if c is None or p is None:
-                continue
-            better = c <= p if METRICS[key.name] == "lower" else c >= p
-            ok = ok and better
-            rows.append(
-                {
-                    "metric": key.name,
-                    "candidate": c,
-                    "production": p,
-                    "production_version": production.version,
-                }
-            )
-        return {"metrics": rows, "better_or_equal": ok}
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()

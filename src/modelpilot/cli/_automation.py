@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from modelpilot.cli._remote import Url
 from modelpilot.cli._root import app, console, fitted_table, open_project, print_json, working
 from modelpilot.errors import ModelpilotError
 
@@ -215,38 +217,98 @@ def automation_apply(
 def retrain(
     ctx: typer.Context,
     force: Annotated[
-        bool, typer.Option("--force", help="Ignore cooldown and minimum new labels.")
+        bool,
+        typer.Option("--force", help="Ignore the cooldown, the retry rule and minimum new labels."),
     ] = False,
     reason: Annotated[str, typer.Option(help="Why; kept in the audit log.")] = "manual",
+    url: Url = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Retrain now: export data, run the trainer, register, compare with production."""
+    """Retrain now: export data, run the trainer, register, compare with production.
+
+    With the project's server running (or --url), the server runs it, and deploys the new
+    version as `retrain.deploy` says, as an alert would; without one it runs here and
+    registers the version, and nothing is deployed."""
     if ctx.invoked_subcommand is not None:
         return
     from modelpilot.automation import RetrainLoop
+    from modelpilot.cli._remote import address_file, client, read_address
 
     project = open_project()
     loop = RetrainLoop(project)
+    remote = url is not None or read_address(address_file(project.directory)) is not None
     with working("retraining: export, train, register, compare", quiet=as_json):
-        run = loop.trigger(reason=reason, actor=_actor(project), force=force, background=False)
+        if remote:
+            with client(url, None, admin=True) as server:
+                started = server.retrain(reason=reason, force=force)
+            run = _finished(loop, int(started["id"]))
+        else:
+            run = loop.trigger(reason=reason, actor=_actor(project), force=force, background=False)
     if as_json:
         print_json(run.to_dict())
     else:
-        details = run.details
-        console.print(Text(f"retraining run {run.id}: {run.status}"))
-        for key in ("error", "reason", "version", "reference_rows", "logged_rows", "holdout_rows"):
-            if key in details:
-                console.print(Text(f"  {key}: {details[key]}"))
-        for row in details.get("comparison", {}).get("metrics", []):
-            console.print(
-                Text(
-                    f"  {row['metric']}: candidate {row['candidate']:.4g} vs "
-                    f"production v{row['production_version']} "
-                    f"{row['production']:.4g}"
-                )
-            )
+        _print_run(run, deployed_here=not remote, deploy=project.spec.retrain.deploy)
     if run.status == "failed":
         raise typer.Exit(1)
+
+
+def _finished(loop: Any, run_id: int) -> Any:
+    """The run the server started, once it has ended (read from the project's database)."""
+    deadline = time.monotonic() + loop.settings.timeout_s + 60
+    run = loop.get(run_id)
+    while run.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)  # the server trains in a thread of its own; its record tells the end
+        run = loop.get(run_id)
+    return run
+
+
+def _print_run(run: Any, *, deployed_here: bool, deploy: str) -> None:
+    details = run.details
+    console.print(Text(f"retraining run {run.id}: {run.status}"))
+    for key in ("error", "reason", "version", "reference_rows", "logged_rows", "holdout_rows"):
+        if key in details:
+            console.print(Text(f"  {key}: {details[key]}"))
+    comparison = details.get("comparison", {})
+    for row in comparison.get("metrics", []):
+        console.print(
+            Text(
+                f"  {row['metric']}: candidate {row['candidate']:.4g} vs "
+                f"production v{row['production_version']} "
+                f"{row['production']:.4g}"
+            )
+        )
+    agreement = comparison.get("expected", {}).get("agreement")
+    if agreement:
+        console.print(
+            Text(
+                f"  agreement with production: {agreement['value']:.1%} of "
+                f"{agreement['rows']} holdout rows (what the canary will expect)"
+            )
+        )
+    if details.get("deployed"):
+        console.print(Text(f"  deployed: {details['deployed']}"))
+    elif details.get("deploy_error"):
+        console.print(Text(f"  not deployed: {details['deploy_error']}"))
+    elif deployed_here and run.status == "succeeded" and deploy != "none":
+        console.print(
+            Text(
+                "  not deployed: no server of this project is running; start `modelpilot "
+                "serve` and deploy it (`modelpilot deploy`), or retrain through the server"
+            )
+        )
+
+
+def _why(details: dict[str, Any]) -> str:
+    """What became of a run: its error, why it was rejected, or its rollout's outcome."""
+    rollout = details.get("rollout")
+    if isinstance(rollout, dict):
+        return f"rollout {rollout['id']} {rollout['status']}: {rollout['reason']}"
+    for key in ("error", "reason", "deploy_error"):
+        if details.get(key):
+            return str(details[key])
+    if details.get("rollout_id") is not None:
+        return f"rollout {details['rollout_id']} running"
+    return "-"
 
 
 @retrain_app.command("runs")
@@ -258,7 +320,7 @@ def retrain_runs(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     if as_json:
         print_json([r.to_dict() for r in runs])
         return
-    table = fitted_table("run", "trigger", "status", "started", "version", "by")
+    table = fitted_table("run", "trigger", "status", "started", "version", "by", "why")
     for run in runs:
         table.add_row(
             str(run.id),
@@ -267,5 +329,6 @@ def retrain_runs(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
             _when(run.started_at),
             "-" if run.version is None else f"v{run.version}",
             run.started_by,
+            _why(run.details),
         )
     console.print(table)

@@ -80,8 +80,9 @@ _LIVE_SECTIONS = {
   latency_p99_ms: 2000      # generous: the demo shares a small machine with its own load
   error_rate: 0.05
   throughput_rps: 20""",
-    "rollout": """# Demo: short steps. The agreement and prediction-shift gates are left out:
-# after concept drift a better model *should* answer differently from the old one.
+    "rollout": """# Demo: short steps. After concept drift a better model *should* answer
+# differently from the old one: the agreement and prediction-shift gates are proxies, judged
+# against what the retraining run measured offline, and the labels (key_metric) rank above them.
 rollout:
   steps: [25, 50, 100]
   step_interval_s: 4
@@ -91,6 +92,8 @@ rollout:
   gates:
     - {metric: error_rate, threshold: 0.02, min_samples: 20}
     - {metric: latency_p99, threshold: 3.0, min_samples: 20, slack: 200}
+    - {metric: prediction_shift, threshold: 0.2, min_samples: 20}
+    - {metric: agreement, threshold: 0.8, min_samples: 20}
     - {metric: key_metric, threshold: 0.05, min_samples: 20}""",
     "monitoring": """monitoring:
   interval_s: 1
@@ -370,8 +373,10 @@ def run_live_story(
             final = _wait("the canary's verdict", finished, 150, say)
             if final:
                 recent = (final.get("recent") or [{}])[0]
+                made = [h["decision"] for h in recent.get("history", []) if "decision" in h]
+                evidence = f" (decided on {made[-1]['evidence']})" if made else ""
                 note(
-                    f"canary {recent.get('status')}: {recent.get('reason')}; "
+                    f"canary {recent.get('status')}{evidence}: {recent.get('reason')}; "
                     f"serving v{final['version']}"
                 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -41,6 +41,27 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return "-" if value is None else str(value)
+
+
+def _print_assessment(metrics: dict[str, Any]) -> None:
+    """What registration measured on the holdout besides the metrics: the features' shares of
+    the permutation importance, and whether the performance estimate can be trusted."""
+    importance = metrics.get("importance")
+    if isinstance(importance, dict) and importance:
+        ranked = sorted(importance.items(), key=lambda item: -float(item[1]))
+        console.print(
+            "  importance: " + ", ".join(f"{k} {float(v):.0%}" for k, v in ranked),
+            markup=False,
+            emoji=False,
+        )
+    calibration = metrics.get("calibration")
+    if isinstance(calibration, dict):
+        verdict = "trusted" if calibration.get("trusted") else "not trusted"
+        console.print(
+            f"  performance estimate without labels: {verdict} ({calibration.get('reason')})",
+            markup=False,
+            emoji=False,
+        )
 
 
 def _parse_tags(tags: list[str]) -> dict[str, str]:
@@ -96,14 +117,6 @@ def register(
         bool,
         typer.Option("--trust", help="Allow pickle/joblib files, which can run code when loaded."),
     ] = False,
-    importance: Annotated[
-        bool,
-        typer.Option(
-            "--importance",
-            help="Also measure each feature's permutation importance on the --eval holdout "
-            "(the dashboard's drift screen shows it).",
-        ),
-    ] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable.")] = None,
     alias: Annotated[
         list[str] | None,
@@ -124,7 +137,6 @@ def register(
         trust=trust,
         tags=_parse_tags(tag or []),
         flavor=flavor,
-        importance=importance,
     )
     if version.rejected and alias:
         # Registered, but not given the alias: say what it scored and what it missed.
@@ -331,12 +343,13 @@ def models_show(
         others = {
             k: v
             for k, v in version.metrics.items()
-            if k not in {c["metric"] for c in version.checks}
+            if k not in {c["metric"] for c in version.checks} and not isinstance(v, dict)
         }
         if others:
             console.print(
                 "  other metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in others.items())
             )
+        _print_assessment(version.metrics)
         if version.tags:
             console.print(
                 "  tags: " + ", ".join(f"{k}={v}" for k, v in version.tags.items()),

@@ -65,6 +65,14 @@ def _render(status: dict[str, Any]) -> Group:
                     gate["detail"],
                 )
             lines.append(table)
+        decision = rollout.get("decision")
+        if decision:
+            lines.append(
+                Text(
+                    f"decision: {decision['outcome']} on {decision['evidence']}: "
+                    f"{decision['reason']}"
+                )
+            )
         if rollout.get("shadow"):
             shadow = rollout["shadow"]
             lines.append(

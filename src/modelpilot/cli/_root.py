@@ -241,5 +241,11 @@ def run_app(argv: list[str] | None = None) -> int:
         return 130
     finally:
         while state.opened:
-            state.opened.pop().engine.dispose()
+            engine = state.opened.pop().engine
+            # PostgreSQL's connections are closed (the garbage collector would warn); SQLite's
+            # are left to the process's end: closing the last one checkpoints the WAL through
+            # its shared-memory file, which kills the process (SIGBUS) when the disk under it
+            # has failed, after `serve` has dead-lettered what it could not commit.
+            if engine.dialect.name != "sqlite":
+                engine.dispose()
     return result if isinstance(result, int) else 0

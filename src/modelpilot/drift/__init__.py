@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         make_detector,
     )
     from modelpilot.drift._domain import DomainClassifier, DomainClassifierResult
+    from modelpilot.drift._importance import drifted_importance, importance_weights
     from modelpilot.drift._jensen_shannon import JensenShannonDistance
     from modelpilot.drift._ks import KSTest
     from modelpilot.drift._methods import METHODS, default_method, get_method
@@ -79,7 +80,9 @@ __all__ = [
     "adjust_p_values",
     "compare",
     "default_method",
+    "drifted_importance",
     "get_method",
+    "importance_weights",
     "make_detector",
 ]
 
@@ -109,6 +112,7 @@ _SOURCES = {
         "make_detector",
     ),
     "_domain": ("DomainClassifier", "DomainClassifierResult"),
+    "_importance": ("drifted_importance", "importance_weights"),
     "_jensen_shannon": ("JensenShannonDistance",),
     "_ks": ("KSTest",),
     "_methods": ("METHODS", "default_method", "get_method"),

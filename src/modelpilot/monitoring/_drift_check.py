@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from modelpilot.drift import DriftReference, DriftReport, FeatureDrift, compare
 from modelpilot.inference import Deployment
 from modelpilot.project import Project
@@ -26,6 +28,8 @@ class DriftCheck:
     report: DriftReport | None
     prediction: FeatureDrift | None
     reason: str = ""
+    #: The window's answered predictions (what the performance estimate reads too).
+    frame: pd.DataFrame | None = None
 
 
 @dataclass
@@ -101,4 +105,4 @@ class DriftChecker:
             predictions = frame[["prediction"]].dropna()
             if len(predictions) >= settings.min_rows:
                 prediction = compare(references.predictions, predictions).features[0]
-        return DriftCheck(version.version, len(frame), report, prediction)
+        return DriftCheck(version.version, len(frame), report, prediction, frame=frame)

@@ -9,7 +9,10 @@ Called from the server's control loop (a worker thread, never the event loop), e
   logged inputs and predictions is compared with the production version's reference profile
   (data drift, and drift of the prediction distribution — the early sign when labels lag);
 - as labels arrive: river's detectors on the error stream (concept drift) and the key metrics
-  over the last ``label_window`` labels, against the project file's targets.
+  over the last ``label_window`` labels, against the project file's targets;
+- a classifier's key metric estimated without labels, and the estimate's error once labels
+  arrive (``_performance.py``); drift weighed by the features' importance to the model
+  (``drift_importance_share``).
 
 Listeners (the alert engine) get each new batch of points, and ``series_ended`` hooks hear of
 a series that stopped for good (a shadow's agreement once the shadow is over).
@@ -29,10 +32,11 @@ import numpy as np
 import psutil
 
 from modelpilot.data import TargetValidator
-from modelpilot.drift import ConceptDriftMonitor
+from modelpilot.drift import ConceptDriftMonitor, drifted_importance
 from modelpilot.inference import Deployment, DeploymentManager
 from modelpilot.monitoring._drift_check import DriftChecker
 from modelpilot.monitoring._metrics import ServingMetrics
+from modelpilot.monitoring._performance import PerformanceEstimates
 from modelpilot.monitoring._shadow import ShadowAgreement
 from modelpilot.monitoring._sketch import sketch_quantile
 from modelpilot.monitoring._timeseries import (
@@ -114,6 +118,9 @@ class Monitor:
         self._last_rollup = 0.0
         self._process = psutil.Process()
         self._process.cpu_percent(None)
+        self._performance = PerformanceEstimates(
+            project.spec.task, project.spec.key_metrics, self.settings.label_window
+        )
         self._shadow = ShadowAgreement(
             RolloutStore(project.engine, clock=clock),
             metrics,
@@ -278,6 +285,12 @@ class Monitor:
             self.metrics.drift_detected.labels(name, item.name).set(float(item.drifted))
         points.append(Point("drift_share", name, report.share_drifted, now))
         self.metrics.drift_share.labels(name).set(report.share_drifted)
+        version = deployment.primary.version
+        importance = version.metrics.get("importance")
+        weighted = drifted_importance(report, importance if isinstance(importance, dict) else None)
+        points.append(Point("drift_importance_share", name, weighted, now))
+        if check.frame is not None:
+            points += self._performance.estimated(name, version, check.frame, now)
         result = check.prediction
         if result is not None:
             labels = format_labels({"feature": "(prediction)"})
@@ -314,9 +327,12 @@ class Monitor:
         return points
 
     # ---- outcomes ---------------------------------------------------------------------
-    def _feed_labels(self, deployment: Deployment, concept: ConceptDriftMonitor, fresh: Any) -> int:
+    def _feed_labels(
+        self, deployment: Deployment, concept: ConceptDriftMonitor, fresh: Any
+    ) -> tuple[int, Any]:
         """Feed the labels that fit the model's task to the concept monitor; the number left
-        out. A label that does not fit (a string among integer classes, say) must never stop
+        out, and the rows fed. A label that does not fit (a string among integer classes, say)
+        must never stop
         the key-metric series: it is skipped, counted, logged and alerted on (labels_skipped)."""
         version = deployment.primary.version
         check = TargetValidator(
@@ -338,6 +354,7 @@ class Monitor:
             except Exception as exc:  # a metric computation must not stop the series
                 logger.warning("labels of %s left out: %s", deployment.name, exc)
                 skipped += len(kept)
+                kept = kept.iloc[:0]
         if skipped:
             example = (
                 f" (prediction {fresh['id'].iloc[first]}: the label must be {problems[first]})"
@@ -352,7 +369,7 @@ class Monitor:
                 example,
             )
             self.metrics.labels_skipped.labels(deployment.name).inc(skipped)
-        return skipped
+        return skipped, kept
 
     def _outcome_points(
         self, deployment: Deployment, watch: _DeploymentWatch, now: float
@@ -373,7 +390,8 @@ class Monitor:
             watch.last_label_ts = float(fresh["label_ts"].max())
             fresh = fresh[(fresh["version"] == version.version) & fresh["prediction"].notna()]
             if not fresh.empty:
-                skipped = self._feed_labels(deployment, watch.concept, fresh)
+                skipped, kept = self._feed_labels(deployment, watch.concept, fresh)
+                points += self._performance.realised(name, version, kept, now)
         # Every tick, 0 included: the labels_skipped alert resolves once none are skipped.
         points.append(Point("labels_skipped", name, float(skipped), now))
         status = watch.concept.status()

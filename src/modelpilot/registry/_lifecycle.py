@@ -106,6 +106,7 @@ def reevaluate(
     """
     # Imported here: archiving should not pay for scikit-learn's metrics.
     from modelpilot.data import sha256_file
+    from modelpilot.registry._assessment import assess_holdout
     from modelpilot.registry._metrics import check_targets
     from modelpilot.registry._register import evaluate
 
@@ -122,6 +123,7 @@ def reevaluate(
     users = version_users(registry.engine, name, version) if not passed else []
     status = "registered" if passed else ("rejected" if not users else target.status)
     metrics = {**values, "n_eval_rows": n_rows}
+    metrics.update(assess_holdout(runtime, project.spec, eval_file, features=target.features))
     details = {
         "eval_path": str(eval_file.resolve()),
         "eval_sha256": sha256_file(eval_file),

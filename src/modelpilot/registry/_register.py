@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelpilot.data import SchemaValidator, build_profile, read_table, sha256_file
-from modelpilot.errors import ArtifactError, ConfigError, DataError, ModelpilotError
-from modelpilot.registry._importance import importance_metric, permutation_importance
+from modelpilot.errors import ArtifactError, ConfigError, DataError
+from modelpilot.registry._assessment import align_labels as _align_labels
+from modelpilot.registry._assessment import assess_holdout, importance_metric
 from modelpilot.registry._metrics import check_targets, compute_metrics
 from modelpilot.registry._registry import ModelRegistry, ModelVersion
 from modelpilot.runtime import ModelRuntime, load_runtime
@@ -129,17 +130,6 @@ def _check_types(runtime: ModelRuntime, schema: list[FeatureSpec], artifact: str
             )
 
 
-def _align_labels(truth: Any, classes: list[object]) -> Any:
-    # CSV readers turn integer labels into floats (1.0); compare them as the model's classes.
-    import numpy as np
-
-    if classes and isinstance(classes[0], int | np.integer) and truth.dtype.kind == "f":
-        return truth.astype(np.int64)
-    if classes and isinstance(classes[0], str) and truth.dtype.kind != "O":
-        return truth.astype(str)
-    return truth
-
-
 def _model_columns(runtime: ModelRuntime) -> tuple[list[str] | None, int | None]:
     """The column names the model was fitted on (``feature_names``: scikit-learn's
     ``feature_names_in_``, a booster's names, an ONNX graph's inputs) and, for a model fitted
@@ -236,18 +226,13 @@ def register_model(
     tags: Mapping[str, str] | None = None,
     features: list[FeatureSpec] | None = None,
     flavor: str | None = None,
-    importance: bool = False,
 ) -> ModelVersion:
     """The whole registration; nothing is written unless every step before the commit passed.
 
-    ``importance``: also measure each feature's permutation importance on the holdout
-    (``eval_file``), kept in the lineage; the dashboard's drift screen shows it.
+    With a holdout (``eval_file``), each feature's share of the model's permutation importance
+    is measured too (``metrics["importance"]``, the metric it is measured by in the lineage's
+    ``importance_metric``): drift alerts weigh features by it and the dashboard shows it.
     """
-    if importance and eval_file is None:
-        raise ModelpilotError(
-            "--importance needs a holdout to measure on: register with --eval HOLDOUT "
-            "--importance (a CSV or Parquet file with the target column)"
-        )
     spec = project.spec
     model_name = name or spec.model_name
     # Refuse what cannot be loaded, or does not fit the schema, before storing anything.
@@ -272,13 +257,13 @@ def register_model(
     if eval_file is not None:
         values, n_rows = evaluate(runtime, spec, eval_file, features=schema)
         metrics = {**values, "n_eval_rows": n_rows}
+        # Feature importance and the calibration check (dicts beside the numbers).
+        metrics.update(assess_holdout(runtime, spec, eval_file, features=schema))
         checks = check_targets(values, spec.key_metrics)
         lineage["eval_sha256"] = sha256_file(eval_file)
         lineage["eval_path"] = str(eval_file.resolve())
-        if importance:
-            clean, truth = read_holdout(runtime, spec, eval_file, features=schema)
-            lineage["importance_metric"] = importance_metric(spec)[0]
-            lineage["importance"] = permutation_importance(runtime, spec, clean, truth)
+        if "importance" in metrics:
+            lineage["importance_metric"] = importance_metric(spec)
     elif spec.key_metrics:
         checks = [
             {

@@ -4,8 +4,12 @@ held ``step_interval_s`` and judged by the gates (``rollout.gates``) before the 
 The gates read the prediction log of the step: the requests each version answered, the
 mirrored copies of the candidate's requests that the primary scored (``source="shadow"``, same
 id), and the labels that arrived (``_analysis.py``). A gate below its ``min_samples`` holds the
-step (``insufficient``) rather than passing on too little data; ``failure_limit`` failed
-analyses in a step roll the canary back.
+step (``insufficient``) rather than passing on too little data. The gates' results are
+ranked into one decision (``_ranking.py``: guards, then labels, then proxies); ``failure_limit``
+failed analyses in a step roll the canary back, and labels that show the candidate worse roll
+it back at once. Each analysis, its decision and the evidence that won are kept in the
+rollout's history (``modelpilot status`` shows the last one); each step and the promotion or
+rollback are in the audit log with that evidence.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pandas as pd
 
 from modelpilot.inference import LoadedVersion, Router
 from modelpilot.rollout._analysis import StepWindow, analyze
+from modelpilot.rollout._ranking import decide
 from modelpilot.rollout._routers import CanaryRouter
 from modelpilot.rollout._store import RolloutRecord
 from modelpilot.rollout._strategy import Event, RolloutContext, StagedStrategy
@@ -92,52 +97,66 @@ class CanaryDeploy(StagedStrategy):
         # Labels only for a key_metric gate: reading the step's window once more for them
         # doubled the cost of every analysis, which grows with the step's traffic.
         wants_labels = any(g.metric == "key_metric" for g in settings.gates)
+        wants_estimates = any(g.metric == "estimated_key_metric" for g in settings.gates)
         results = analyze(
             step_window(ctx, record, record.step_started_at),
             settings.gates,
             task=ctx.task,
             key_metrics=ctx.key_metrics,
             labeled=_labeled(ctx, record, record.step_started_at) if wants_labels else None,
+            expected=record.config.get("expected"),
+            estimators=ctx.estimators(record) if wants_estimates else None,
         )
-        failed = [r for r in results if r.status == "fail"]
+        decision = decide(results)
         record.history.append(
             {
                 "at": now,
                 "step": record.step,
                 "weight": record.config["steps"][record.step],
                 "gates": [r.to_dict() for r in results],
+                "decision": decision.to_dict(),
             }
         )
-        if failed:
+        if decision.outcome == "fail":
             record.config["failures"] = int(record.config.get("failures", 0)) + 1
-            if record.config["failures"] >= settings.failure_limit:
-                reason = "; ".join(
-                    f"{r.metric} failed ({r.detail}: {_fmt(r.value)} vs {r.threshold:g})"
-                    for r in failed
-                )
+            if decision.immediate or record.config["failures"] >= settings.failure_limit:
                 return [
                     ctx.roll_back_rollout(
-                        record, reason, recorded=f"gates failed: {reason}", step=record.step
+                        record,
+                        decision.reason,
+                        recorded=f"gates failed: {decision.reason}",
+                        step=record.step,
+                        evidence=decision.evidence,
                     )
                 ]
             ctx.store.update(record, bump=False)
             return [{"deployment": record.deployment, "event": "gate_failed"}]
-        blocking = [r for r in results if r.status == "insufficient" and r.metric != "key_metric"]
-        if elapsed >= interval and not blocking:
+        if elapsed >= interval and decision.outcome == "pass":
             if record.step + 1 >= len(record.config["steps"]):
-                ctx.promote_rollout(record, "controller", "every canary step passed its gates")
+                ctx.promote_rollout(
+                    record,
+                    "controller",
+                    "every canary step passed its gates",
+                    details={"evidence": decision.evidence, "decision": decision.reason},
+                )
                 return [{"deployment": record.deployment, "event": "promoted"}]
             record.step += 1
             record.step_started_at = now
             record.config["failures"] = 0
             ctx.store.update(record)
-            return [
+            weight = record.config["steps"][record.step]
+            ctx.audit(
+                "controller",
+                "canary.step",
+                record.deployment,
                 {
-                    "deployment": record.deployment,
-                    "event": "step",
-                    "weight": record.config["steps"][record.step],
-                }
-            ]
+                    "rollout": record.id,
+                    "weight": weight,
+                    "evidence": decision.evidence,
+                    "reason": decision.reason,
+                },
+            )
+            return [{"deployment": record.deployment, "event": "step", "weight": weight}]
         ctx.store.update(record, bump=False)
         return []
 
@@ -151,8 +170,8 @@ class CanaryDeploy(StagedStrategy):
         info["step_of"] = f"{record.step + 1}/{len(steps)}"
         info["weight"] = steps[record.step]
         info["next_step_in_s"] = None if record.paused else max(0.0, remaining)
-        info["gates"] = next((h["gates"] for h in reversed(record.history) if "gates" in h), [])
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+        last: dict[str, Any] = next((h for h in reversed(record.history) if "gates" in h), {})
+        info["gates"] = last.get("gates", [])
+        info["decision"] = last.get("decision")
+        if record.config.get("expected"):
+            info["expected"] = record.config["expected"]

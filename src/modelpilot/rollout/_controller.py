@@ -16,7 +16,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import pandas as pd
@@ -24,7 +24,7 @@ import pandas as pd
 from modelpilot.errors import ConflictError, ModelpilotError, RejectedVersionError
 from modelpilot.inference import DeploymentManager, LoadedVersion, Router, StaticRouter
 from modelpilot.project import Project
-from modelpilot.registry import ModelVersion
+from modelpilot.registry import ModelVersion, PerformanceEstimator
 from modelpilot.rollout._store import RolloutRecord, RolloutStore
 from modelpilot.rollout._strategies import strategy_named, strategy_of
 from modelpilot.rollout._strategy import Event
@@ -123,8 +123,25 @@ class RolloutController:
         model = self._version(record.deployment, record.candidate_version).name
         return self.project.prediction_log.labeled(model=model, start=since)
 
+    def estimators(
+        self, record: RolloutRecord
+    ) -> tuple[PerformanceEstimator | None, PerformanceEstimator | None]:
+        def of(version: int | None) -> PerformanceEstimator | None:
+            if version is None:
+                return None
+            found = self._version(record.deployment, version)
+            return PerformanceEstimator.of(found, key_metrics=self.key_metrics)
+
+        return of(record.candidate_version), of(record.primary_version)
+
     def promote_rollout(
-        self, record: RolloutRecord, actor: str, reason: str, *, move_alias: bool = True
+        self,
+        record: RolloutRecord,
+        actor: str,
+        reason: str,
+        *,
+        move_alias: bool = True,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         """End ``record`` with its candidate serving (and, unless a switch moved it already,
         the deployment's alias pointing at it)."""
@@ -144,7 +161,12 @@ class RolloutController:
             actor,
             "promote",
             record.deployment,
-            {"rollout": record.id, "version": record.candidate_version, "reason": reason},
+            {
+                "rollout": record.id,
+                "version": record.candidate_version,
+                "reason": reason,
+                **dict(details or {}),
+            },
         )
         self.reconcile()
 
@@ -190,7 +212,10 @@ class RolloutController:
         actor: str,
         force: bool = False,
         reason: str = "",
+        expected: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Deploy ``version`` of ``name`` with ``strategy``. ``expected``: what the proxy
+        gates should expect of the candidate (a retraining run's offline measurements)."""
         how = strategy_named(strategy)
         target = self._version(name, version)
         if target.rejected and not force:
@@ -204,7 +229,9 @@ class RolloutController:
             )
         if version == state.version:
             raise ConflictError(f"{name!r} already serves v{version}")
-        return how.deploy(self, state, target, actor=actor, force=force, reason=reason)
+        return how.deploy(
+            self, state, target, actor=actor, force=force, reason=reason, expected=expected
+        )
 
     @_locked
     def rollback(self, name: str, *, actor: str, reason: str = "") -> dict[str, Any]:

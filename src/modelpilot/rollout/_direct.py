@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from modelpilot.errors import ModelpilotError
@@ -28,6 +29,7 @@ class DirectDeploy(StagedStrategy):
         actor: str,
         force: bool,
         reason: str,
+        expected: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         if not force:
             raise ModelpilotError(

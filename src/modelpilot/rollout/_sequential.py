@@ -35,6 +35,10 @@ class SequentialResult:
         """B's loss is significantly higher than A's."""
         return self.difference > 0 and self.p_value < alpha
 
+    def better(self, alpha: float) -> bool:
+        """B's loss is significantly lower than A's."""
+        return self.difference < 0 and self.p_value < alpha
+
 
 def msprt(
     loss_a: Sequence[float] | np.ndarray,

@@ -9,6 +9,7 @@ controller's module imports them and never the other way around.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 from modelpilot.inference import LoadedVersion, Router, StaticRouter
@@ -45,7 +46,13 @@ class RolloutContext(Protocol):
     def move_alias(self, name: str, version: int, actor: str, reason: str) -> None: ...
 
     def promote_rollout(
-        self, record: RolloutRecord, actor: str, reason: str, *, move_alias: bool = True
+        self,
+        record: RolloutRecord,
+        actor: str,
+        reason: str,
+        *,
+        move_alias: bool = True,
+        details: Mapping[str, Any] | None = None,
     ) -> None: ...
 
     def roll_back_rollout(self, record: RolloutRecord, reason: str, **details: Any) -> Event: ...
@@ -60,6 +67,11 @@ class RolloutContext(Protocol):
     def prediction_window(self, record: RolloutRecord, since: float) -> Any: ...
 
     def labeled_window(self, record: RolloutRecord, since: float) -> Any: ...
+
+    def estimators(self, record: RolloutRecord) -> tuple[Any, Any]:
+        """The candidate's and the primary's performance estimators (None where a version
+        has none): what the ``estimated_key_metric`` gate compares."""
+        ...
 
     @property
     def task(self) -> str | None: ...
@@ -86,8 +98,12 @@ class RolloutStrategy(Protocol):
         actor: str,
         force: bool,
         reason: str,
+        expected: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Start deploying ``target`` (every common check has passed); the status after."""
+        """Start deploying ``target`` (every common check has passed); the status after.
+
+        ``expected``: what the proxy gates should expect of it (a retraining run's offline
+        measurements), kept in the rollout's config."""
         ...
 
     def router(
@@ -149,8 +165,11 @@ class StagedStrategy:
         actor: str,
         force: bool,
         reason: str,
+        expected: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         config = {**self.config(ctx, ctx.clock()), "force": force}
+        if expected:
+            config["expected"] = dict(expected)
         # Load (and where a switch is immediate, warm and smoke-test) before claiming the
         # deployment: a version that cannot load never becomes a rollout.
         loaded = ctx.load(target, force=force)

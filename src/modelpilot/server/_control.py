@@ -110,6 +110,8 @@ class ControlLoop:
             for deployment in state.manager.all():
                 ladder.evaluate(deployment.name)
             reviews.expire(state.project.spec.automation.review_max_age_s)
+            if state.retrain is not None:
+                state.retrain.tick()  # the retry rule (docs/automation.md)
         schedule = state.project.spec.retrain.schedule_s
         if schedule and state.retrain is not None and now - self._last_schedule >= schedule:
             self._last_schedule = now

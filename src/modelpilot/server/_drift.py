@@ -60,8 +60,8 @@ class DriftRoutes:
             "rows": check.rows,
             "message": check.reason,
             "importance_known": importance is not None,
-            # What an importance is measured in: the worsening of this metric (register
-            # --importance writes it beside the values).
+            # What the importance shares are measured by: the worsening of this metric when
+            # a feature is shuffled (registration with a holdout records it).
             "importance_metric": version.lineage.get("importance_metric"),
             "features": [],
             "prediction": None,

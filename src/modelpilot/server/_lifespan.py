@@ -117,10 +117,15 @@ def _start_automation(state: ServerState, controller: RolloutController) -> None
             deployment.name, default=deployment.spec.automation
         ).degree
 
-    def deploy(version: int, reason: str) -> dict[str, Any]:
+    def deploy(version: int, reason: str, expected: dict[str, Any]) -> dict[str, Any]:
         name = project.spec.deployment_specs[0].name
         return controller.deploy(
-            name, version, project.spec.retrain.deploy, actor="retrain", reason=reason
+            name,
+            version,
+            project.spec.retrain.deploy,
+            actor="retrain",
+            reason=reason,
+            expected=expected,
         )
 
     state.reviews = reviews

@@ -43,13 +43,22 @@ class AutomationSettings(StrictModel):
 
 
 class RetrainSettings(StrictModel):
-    """The retraining loop: what trains a new version, when, and what happens to it."""
+    """The retraining loop: what trains a new version, when, and what happens to it.
+
+    ``retry_after_s`` and ``max_retries``: the retry rule. When the last run did not fix
+    production (its candidate rejected or rolled back, the run failed, or the promoted candidate
+    still misses the target) and production's key metric still misses its target on the labels
+    that arrived since, another run may start ``retry_after_s`` after that run, before
+    ``cooldown_s`` is over, at most ``max_retries`` times in a row (``docs/automation.md``).
+    """
 
     command: str | None = None
     function: str | None = None
     window_s: float = Field(default=30 * 86400.0, gt=0)
     min_new_labels: int = Field(default=200, ge=0)
     cooldown_s: float = Field(default=6 * 3600.0, ge=0)
+    retry_after_s: float = Field(default=1800.0, ge=0)
+    max_retries: int = Field(default=2, ge=0)
     max_concurrent: int = Field(default=1, ge=1)
     timeout_s: float = Field(default=3600.0, gt=0)
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)

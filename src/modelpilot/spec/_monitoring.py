@@ -21,6 +21,9 @@ class DriftMonitorSettings(StrictModel):
     min_rows: int = Field(default=200, ge=10)
     correction: Literal["bh", "bonferroni", "none"] = "bh"
     dataset_threshold: float = Field(default=0.5, gt=0, le=1)
+    #: The share of the model's importance whose features drifted that raises the default
+    #: ``drift_importance`` alert (``drift_importance_share``).
+    importance_share: float = Field(default=0.3, gt=0, le=1)
 
 
 class MonitoringSettings(StrictModel):
@@ -53,10 +56,13 @@ ALERT_METRICS: tuple[str, ...] = (
     "drift_detected",
     "labels_skipped",
     "drift_share",
+    "drift_importance_share",
     "prediction_drift",
     "drift_window_rows",
     "concept_drift",
     "key_metric",
+    "estimated_key_metric",
+    "estimate_error",
     "label_coverage",
     "labels",
     "shadow_agreement",

@@ -8,7 +8,14 @@ from pydantic import Field, field_validator
 
 from modelpilot.spec._base import StrictModel
 
-GateMetric = Literal["error_rate", "latency_p99", "prediction_shift", "agreement", "key_metric"]
+GateMetric = Literal[
+    "error_rate",
+    "latency_p99",
+    "prediction_shift",
+    "agreement",
+    "key_metric",
+    "estimated_key_metric",
+]
 
 
 class GateSpec(StrictModel):
@@ -20,7 +27,14 @@ class GateSpec(StrictModel):
     between the two prediction distributions (Kolmogorov-Smirnov statistic for regression,
     total variation of class shares for classification); ``agreement`` — the smallest share of
     mirrored requests on which both answer alike (same class; regression: within 10%);
-    ``key_metric`` — the sequential test's significance level for "the candidate is worse".
+    ``key_metric`` — the sequential test's significance level for "the candidate is worse" (or
+    better); ``estimated_key_metric`` — the largest allowed drop of the candidate's key metric
+    estimated from calibrated probabilities below the primary's (classifiers; e.g. 0.05).
+
+    Gates are of three kinds: ``error_rate`` and ``latency_p99`` are *guards* (they always
+    veto), ``key_metric`` is the *evidence* of labels, and ``agreement``, ``prediction_shift``
+    and ``estimated_key_metric`` are *proxies*: when the labels show the candidate better, a
+    proxy cannot veto it; when they show it worse, it is rolled back whatever the proxies say.
     ``slack`` (``latency_p99`` only) is an absolute difference in milliseconds below which the
     ratio is not held against the candidate: a p99 of 4 ms against 1.5 ms is noise, not a
     regression.

@@ -147,14 +147,17 @@ monitoring:
   enabled: true             # false: no live metrics (/metrics is empty) and no monitor
   interval_s: 10
   label_window: 500         # key metrics over the last N labelled predictions
-  drift: {{interval_s: 60, every_n_predictions: 1000, window_s: 3600, min_rows: 200}}
+  drift: {{interval_s: 60, every_n_predictions: 1000, window_s: 3600, min_rows: 200,
+          importance_share: 0.3}}
 
 # Alert rules on the measurements above (`modelpilot alerts`, GET /v1/alerts). With
 # `defaults: true` you get: p99 latency and error rate above service_objectives for 5 minutes,
-# each key metric missing its target over the last `label_window` labels, drift share at or
-# above drift.dataset_threshold, concept drift, and a shadow candidate agreeing with production
-# less than the agreement gate requires. A rule of yours with the same name (latency_p99,
-# error_rate, key_metric_<name>, drift_share, concept_drift, shadow_agreement) replaces a default.
+# each key metric missing its target over the last `label_window` labels (for classifiers also
+# its estimate from calibrated probabilities, before labels arrive), drifted features carrying
+# drift.importance_share of the model's importance, concept drift, and a shadow candidate
+# agreeing with production less than the agreement gate requires. A rule of yours with the same
+# name (latency_p99, error_rate, key_metric_<name>, estimated_key_metric_<name>,
+# drift_importance, concept_drift, shadow_agreement) replaces a default.
 # A rule fires once `aggregate` (mean | max | min | last) of the last `window_s` has been
 # `comparison threshold` for `for_s`; it resolves once the value is back past
 # `clear_threshold` (default: threshold) for `clear_for_s`. Actions: rollback_canary,

@@ -44,7 +44,7 @@ def build_dashboard_project(
 ) -> Path:
     """The house-price project: v1 in production (with a reference profile, so drift is
     checked, and its features' importance), and v2, a copy, registered for a canary."""
-    build_project(directory, holdout, model_file, train=train, settings=settings, importance=True)
+    build_project(directory, holdout, model_file, train=train, settings=settings)
     # The candidate needs no reference profile: drift is v1's.
     register(directory, model_file, production=False)
     return directory

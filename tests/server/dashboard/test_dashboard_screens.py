@@ -247,8 +247,8 @@ def test_drift_detail_draws_a_features_distributions_and_its_statistic(
     assert len(bars) >= 20  # reference and current, side by side, per bin
     points = detail.find_element(By.CSS_SELECTOR, "#chart-statistic path.line")
     assert int(points.get_attribute("data-points")) >= 2
-    # v1 was registered with --importance: how much worse its key metric gets without it.
-    assert "(mae worse with it shuffled)" in detail.text
+    # Registered with a holdout: each feature's share of the importance, measured by mae.
+    assert "(share, by mae)" in detail.text
     bars = browser.find_elements(By.CSS_SELECTOR, "#drift-features .importance-cell")
     assert len(bars) == len(HOUSE_FEATURES)
     picture(browser, tmp_path, "dashboard-drift")

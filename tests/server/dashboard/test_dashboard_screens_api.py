@@ -69,7 +69,8 @@ def test_a_review_token_works_the_queue_and_nothing_else(dashboard: Dashboard) -
     assert second.status_code == 409
     assert second.json()["message"] == (
         f"review {item['id']} was already decided by env:review; the first decision stands "
-        "(send feedback for the prediction to correct it)"
+        "(to correct it, send the prediction's label with replace: true, `modelpilot feedback "
+        "PREDICTION_ID VALUE --replace`)"
     )
     agreement = _get(dashboard, "/v1/reviews/agreement", REVIEW_TOKEN, since=3600, bucket=60)
     buckets = agreement.json()["buckets"]
@@ -159,7 +160,7 @@ def test_drift_detail_has_both_distributions_of_every_feature(dashboard: Dashboa
     assert len(summary["reference"]) == len(summary["current"]) == len(summary["edges"]) - 1
     assert sum(summary["reference"]) == pytest.approx(1.0, abs=1e-3)
     assert size["threshold_on"] in ("p_value", "statistic")
-    # v1 was registered with --importance: each feature's, size the largest (price follows it).
+    # Registered with a holdout: each feature's share of the importance, size the largest.
     assert drift["importance_known"] is True and drift["importance_metric"] == "mae"
     importance = {f["name"]: f["importance"] for f in drift["features"]}
     assert max(importance, key=importance.__getitem__) == "size_sqft"

@@ -30,6 +30,10 @@ _BODY = {"400": "bad_request: the body is not a JSON object"}
 _KEY = "no_signing_key: the server has no edge signing key (`modelpilot keys create`)"
 
 
+# The device id's rule (modelpilot_edge.DEVICE_PATTERN), as the server checks it.
+_DEVICE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"}
+
+
 def _record() -> dict[str, Any]:
     return obj(
         {
@@ -110,7 +114,7 @@ def edge_paths() -> dict[str, Any]:
                 body=request_body(
                     obj(
                         {
-                            "device": STRING,
+                            "device": _DEVICE,
                             "dropped": INTEGER,
                             "records": array(_record()),
                         },
@@ -142,7 +146,9 @@ def edge_paths() -> dict[str, Any]:
                 "The version a device should run, signed",
                 tag="edge",
                 role="predict",
-                parameters=[{**query_param("device", STRING, "the device's id"), "required": True}],
+                parameters=[
+                    {**query_param("device", _DEVICE, "the device's id"), "required": True}
+                ],
                 ok=json_response(
                     obj(
                         {"document": {"type": "object"}, "signature": STRING},
@@ -201,7 +207,16 @@ def edge_paths() -> dict[str, Any]:
                 role="admin",
                 body=request_body(
                     obj(
-                        {"version": INTEGER, "share": NUMBER, "force": BOOLEAN},
+                        {
+                            "version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                            "share": {
+                                "type": "number",
+                                "exclusiveMinimum": 0,
+                                "maximum": 100,
+                                "default": 50,
+                            },
+                            "force": BOOLEAN,
+                        },
                         required=["version"],
                     )
                 ),

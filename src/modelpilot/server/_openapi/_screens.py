@@ -274,7 +274,7 @@ def _alert_paths() -> dict[str, Any]:
 
 def screen_paths() -> dict[str, Any]:
     """The operations of the dashboard's screens beside the ones of ``_routes.py``."""
-    seconds = {"type": "integer", "minimum": 60}
+    seconds = {"type": "integer", "minimum": 60, "maximum": 366 * 86400}
     return {
         "/v1/whoami": {
             "get": operation(
@@ -333,7 +333,11 @@ def screen_paths() -> dict[str, Any]:
                 role="predict",
                 parameters=[
                     query_param("since", {**seconds, "default": 604800}, "seconds back"),
-                    query_param("limit", {"type": "integer", "default": 200}, "per kind"),
+                    query_param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 2000, "default": 200},
+                        "per kind",
+                    ),
                 ],
                 ok=json_response(
                     obj(

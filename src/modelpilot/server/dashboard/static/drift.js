@@ -33,7 +33,7 @@ function table(features) {
   return el("table", { className: "table", id: "drift-features" }, [
     el("thead", {}, [el("tr", {}, ["Feature", "Verdict", "Method · statistic", "Threshold",
       // report is the page's module state, set before the table is drawn
-      report.importance_metric ? "Importance (" + report.importance_metric + " worse)"
+      report.importance_metric ? "Importance (share, by " + report.importance_metric + ")"
         : "Importance"].map((h) => el("th", { text: h })))]),
     el("tbody", {}, features.map((f) => el("tr", {
       "data-feature": f.name, className: f.name === chosen ? "selected" : "",
@@ -80,7 +80,7 @@ async function detail(feature) {
       f.importance !== null && f.importance !== undefined
         ? el("span", {}, [" · importance to the model ", el("b", { text: plain(f.importance) }),
                           report.importance_metric
-                            ? " (" + report.importance_metric + " worse with it shuffled)" : ""])
+                            ? " (share, by " + report.importance_metric + ")" : ""])
         : el("span", { className: "muted", text: report.importance_known
           ? " · importance: not measured for this feature"
           : " · importance: not recorded for this version" }),

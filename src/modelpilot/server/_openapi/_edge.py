@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelpilot.edge import MAX_RECORDS
 from modelpilot.server._openapi._blocks import (
     ANY,
     BOOLEAN,
@@ -116,7 +117,7 @@ def edge_paths() -> dict[str, Any]:
                         {
                             "device": _DEVICE,
                             "dropped": INTEGER,
-                            "records": array(_record()),
+                            "records": {**array(_record()), "minItems": 1, "maxItems": MAX_RECORDS},
                         },
                         required=["device", "records"],
                     )

@@ -5,13 +5,11 @@ from typing import TYPE_CHECKING
 from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from modelpilot.store._compaction import (
-        CompactionResult,
-        LogStats,
-        compact_segments,
-        log_stats,
-    )
+    from modelpilot.store._compaction import compact_segments, log_stats
     from modelpilot.store._db import create_database, resolve_url, upgrade
+    from modelpilot.store._delta import DeltaPredictionLog
+    from modelpilot.store._logstore import CompactionResult, LogStats, PredictionStore
+    from modelpilot.store._open import open_prediction_log
     from modelpilot.store._pii import PiiScrubber, load_pii_key
     from modelpilot.store._predictions import (
         FeedbackItem,
@@ -31,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CompactionResult",
+    "DeltaPredictionLog",
     "FeedbackItem",
     "FeedbackResult",
     "LogRows",
@@ -40,12 +39,14 @@ __all__ = [
     "PredictionBatch",
     "PredictionLog",
     "PredictionRecord",
+    "PredictionStore",
     "compact_segments",
     "create_database",
     "join_rows",
     "load_pii_key",
     "log_stats",
     "new_ids",
+    "open_prediction_log",
     "output_columns",
     "resolve_url",
     "row_records",
@@ -55,8 +56,11 @@ __all__ = [
 # Each name is imported on first use (PEP 562): a command that only reads the metadata
 # database (`models list`, `alerts`) should not pay for pandas and pyarrow.
 _SOURCES = {
-    "_compaction": ("CompactionResult", "LogStats", "compact_segments", "log_stats"),
+    "_compaction": ("compact_segments", "log_stats"),
     "_db": ("create_database", "resolve_url", "upgrade"),
+    "_delta": ("DeltaPredictionLog",),
+    "_logstore": ("CompactionResult", "LogStats", "PredictionStore"),
+    "_open": ("open_prediction_log",),
     "_pii": ("PiiScrubber", "load_pii_key"),
     "_predictions": (
         "FeedbackItem",

@@ -14,7 +14,6 @@ import threading
 from modelpilot.errors import ModelpilotError
 from modelpilot.rollout import RolloutController
 from modelpilot.server._state import ServerState
-from modelpilot.store import compact_segments
 
 __all__ = ["CONTROLLER_LEASE", "MONITOR_LEASE", "ControlLoop", "release_leases"]
 
@@ -103,8 +102,8 @@ class ControlLoop:
 
     def _compact(self, older_than: float, target_rows: int) -> None:
         try:
-            result = compact_segments(
-                self.state.project.engine, older_than=older_than, target_rows=target_rows
+            result = self.state.project.prediction_log.compact(
+                older_than=older_than, target_rows=target_rows
             )
         except Exception as exc:  # the next interval tries again
             logger.warning("compacting the prediction log failed: %s", exc)

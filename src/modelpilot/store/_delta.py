@@ -276,8 +276,11 @@ class DeltaPredictionLog(DeltaLabels):
         return rows_frame(self._by_ids(ids, None), start=None, end=None, limit=None)
 
     def exists(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are logged predictions."""
-        return set(self._by_ids(ids, ["id"])["id"].to_pylist())
+        """Which of ``ids`` are logged predictions (committed, or spooled by this process)."""
+        spool = self._spool
+        pending = spool.spooled_ids(set(ids)) if spool is not None else set()
+        rest = [pid for pid in ids if pid not in pending]
+        return pending | set(self._by_ids(rest, ["id"])["id"].to_pylist())
 
     def versions_of(self, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         """The model and version that made each logged prediction of ``ids``."""

@@ -120,9 +120,17 @@ class Spool:
         self._lock = threading.Lock()  # the next file number
         self._upload_lock = threading.Lock()
         self._next = 1
+        # The ids of this process's spooled rows, by file: feedback may name a prediction
+        # before its commit, and must find it.
+        self._spooled: dict[int, list[str]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+
+    def spooled_ids(self, ids: set[str]) -> set[str]:
+        """Which of ``ids`` this process spooled and has not committed yet."""
+        with self._lock:
+            return {pid for found in self._spooled.values() for pid in found if pid in ids}
 
     @property
     def pending(self) -> int:
@@ -163,6 +171,8 @@ class Spool:
         with self._lock:
             number = self._next
             self._next += 1
+            if "id" in rows.column_names:
+                self._spooled[number] = rows["id"].to_pylist()
         tmp = slot.path / f".{number:016d}.tmp"
         with open(tmp, "wb") as handle:
             handle.write(encode(rows))
@@ -206,6 +216,10 @@ class Spool:
                 rows = table.num_rows
             for path in done + [path for _, path in todo]:
                 path.unlink(missing_ok=True)
+            if slot is self._slot:  # an orphan slot's numbers are not this process's
+                with self._lock:
+                    for number, _ in files:
+                        self._spooled.pop(number, None)
             return rows
 
     def close(self, timeout: float = 30.0) -> bool:

@@ -18,7 +18,7 @@ from modelpilot.cli import run
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.spec import FeatureSpec, render_project
-from modelpilot.store import PredictionLog
+from modelpilot.store import PredictionStore
 
 __all__ = [
     "DEPLOYMENT",
@@ -145,7 +145,7 @@ def build_project(
 
 
 @contextlib.contextmanager
-def open_prediction_log(directory: Path) -> Iterator[PredictionLog]:
+def open_prediction_log(directory: Path) -> Iterator[PredictionStore]:
     """The project's prediction log, read from the test process (the server may be gone)."""
     project = Project.open(directory, environ={})
     try:

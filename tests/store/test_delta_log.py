@@ -84,6 +84,7 @@ def test_spooled_rows_are_committed_every_interval_and_found_by_feedback_before(
     assert log.count() == 0  # on local disk, not committed yet
     assert log.exists([r.id for r in records]) == {r.id for r in records}
     assert [r.accepted for r in log.add_feedback([FeedbackItem(records[0].id, 1.0)])] == [True]
+    assert log.versions_of([records[3].id]) == {records[3].id: ("houses", 1)}
     assert log.stop() is True  # one commit of both files
     assert log.count() == 4
     assert deltalake.DeltaTable(str(tmp_path / "log" / "predictions")).version() == 0

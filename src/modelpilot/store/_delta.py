@@ -277,15 +277,19 @@ class DeltaPredictionLog(DeltaLabels):
 
     def exists(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are logged predictions (committed, or spooled by this process)."""
-        spool = self._spool
-        pending = spool.spooled_ids(set(ids)) if spool is not None else set()
+        pending = self._spooled(ids)
         rest = [pid for pid in ids if pid not in pending]
-        return pending | set(self._by_ids(rest, ["id"])["id"].to_pylist())
+        return set(pending) | set(self._by_ids(rest, ["id"])["id"].to_pylist())
+
+    def _spooled(self, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        spool = self._spool
+        return spool.spooled(set(ids)) if spool is not None else {}
 
     def versions_of(self, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         """The model and version that made each logged prediction of ``ids``."""
-        table = self._by_ids(ids, ["id", "model", "version"])
-        return {
+        pending = self._spooled(ids)
+        table = self._by_ids([pid for pid in ids if pid not in pending], ["id", "model", "version"])
+        return pending | {
             pid: (str(model), int(version))
             for pid, model, version in zip(
                 table["id"].to_pylist(),

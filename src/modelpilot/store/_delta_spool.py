@@ -122,15 +122,21 @@ class Spool:
         self._next = 1
         # The ids of this process's spooled rows, by file: feedback may name a prediction
         # before its commit, and must find it.
-        self._spooled: dict[int, list[str]] = {}
+        self._spooled: dict[int, dict[str, tuple[str, int]]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
 
-    def spooled_ids(self, ids: set[str]) -> set[str]:
-        """Which of ``ids`` this process spooled and has not committed yet."""
+    def spooled(self, ids: set[str]) -> dict[str, tuple[str, int]]:
+        """The model and version of those of ``ids`` this process spooled and has not
+        committed yet."""
         with self._lock:
-            return {pid for found in self._spooled.values() for pid in found if pid in ids}
+            return {
+                pid: made
+                for found in self._spooled.values()
+                for pid, made in found.items()
+                if pid in ids
+            }
 
     @property
     def pending(self) -> int:
@@ -171,8 +177,16 @@ class Spool:
         with self._lock:
             number = self._next
             self._next += 1
-            if "id" in rows.column_names:
-                self._spooled[number] = rows["id"].to_pylist()
+            if {"id", "model", "version"} <= set(rows.column_names):
+                self._spooled[number] = {
+                    pid: (str(model), int(version))
+                    for pid, model, version in zip(
+                        rows["id"].to_pylist(),
+                        rows["model"].to_pylist(),
+                        rows["version"].to_pylist(),
+                        strict=True,
+                    )
+                }
         tmp = slot.path / f".{number:016d}.tmp"
         with open(tmp, "wb") as handle:
             handle.write(encode(rows))

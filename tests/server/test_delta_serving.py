@@ -77,3 +77,5 @@ def test_served_predictions_and_labels_land_in_delta_tables(
     capsys.readouterr()
     assert run_cli(["-p", str(directory), "log", "stats", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == 5
+    assert run_cli(["-p", str(directory), "log", "compact", "--json"]) == 0  # OPTIMIZE, VACUUM
+    assert json.loads(capsys.readouterr().out)["segments_after"] == 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,8 @@ from sqlalchemy import create_engine, text
 
 from modelpilot.datasets import HOUSE_FEATURES, house_prices
 from modelpilot.spec import render_project
+from modelpilot.store import PredictionStore
+from modelpilot.types import Clock
 
 
 def train_house_model(frame: pd.DataFrame, *, seed: int = 0) -> Pipeline:
@@ -86,17 +89,15 @@ def postgres_url() -> str:
     pytest.skip("set MODELPILOT_TEST_POSTGRES_URL=postgresql+psycopg://... to test PostgreSQL")
 
 
-@pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty metadata database on each backend the store supports.
+DATABASES = ["sqlite-file", "sqlite-memory", "postgresql"]
 
-    On PostgreSQL every test gets a schema of its own (dropped afterwards), so reruns and
-    parallel workers never see each other's rows.
-    """
-    if request.param == "sqlite-file":
+
+@contextmanager
+def _database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite-file":
         yield f"sqlite:///{tmp_path / 'metadata.db'}"
         return
-    if request.param == "sqlite-memory":
+    if kind == "sqlite-memory":
         yield "sqlite://"
         return
     base = postgres_url()
@@ -110,3 +111,73 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty metadata database on each backend the store supports.
+
+    On PostgreSQL every test gets a schema of its own (dropped afterwards), so reruns and
+    parallel workers never see each other's rows.
+    """
+    with _database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 stand-in (moto's server, real HTTP on 127.0.0.1) with a bucket ``logs``;
+    credentials are the fake ones of :func:`s3_options`."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=url, **S3_CLIENT).create_bucket(Bucket="logs")
+    yield url
+    server.stop()
+
+
+S3_CLIENT = {
+    "aws_access_key_id": "test",
+    "aws_secret_access_key": "test",
+    "region_name": "us-east-1",
+}
+#: The ``AWS_*`` variables a Delta log on the moto server is opened with.
+S3_ENVIRON = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_REGION": "us-east-1",
+}
+
+LOG_BACKENDS = [*DATABASES, "delta", "delta-s3"]
+
+
+@pytest.fixture(params=LOG_BACKENDS)
+def log_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[Clock], PredictionStore]]:
+    """Opens an empty prediction log on each backend (``log_backend(clock)``): the metadata
+    database's (SQLite file and in-memory, PostgreSQL), Delta tables in a local directory and
+    on the moto S3 server."""
+    from modelpilot.store import DeltaPredictionLog, PredictionLog, create_database
+    from modelpilot.store._delta_rows import storage_options
+
+    kind = request.param
+    if kind.startswith("delta"):
+        uri = str(tmp_path / "log")
+        if kind == "delta-s3":
+            uri = f"s3://logs/{uuid.uuid4().hex}"
+        options = storage_options(
+            uri,
+            endpoint_url=request.getfixturevalue("s3_endpoint") if kind == "delta-s3" else None,
+            environ=S3_ENVIRON,
+        )
+        yield lambda clock: DeltaPredictionLog(uri, storage_options=options, clock=clock)
+        return
+    with _database(kind, tmp_path) as url:
+        engine = create_database(url)
+        yield lambda clock: PredictionLog(engine, clock=clock)
+        engine.dispose()

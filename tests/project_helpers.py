@@ -19,7 +19,7 @@ from modelpilot.cluster import merge_settings
 from modelpilot.datasets import HOUSE_FEATURES
 from modelpilot.project import Project
 from modelpilot.spec import FeatureSpec, render_project
-from modelpilot.store import PredictionLog
+from modelpilot.store import PredictionStore
 
 __all__ = [
     "DEPLOYMENT",
@@ -136,7 +136,7 @@ def build_project(
 
 
 @contextlib.contextmanager
-def open_prediction_log(directory: Path) -> Iterator[PredictionLog]:
+def open_prediction_log(directory: Path) -> Iterator[PredictionStore]:
     """The project's prediction log, read from the test process (the server may be gone)."""
     project = Project.open(directory, environ={})
     try:

@@ -18,7 +18,7 @@ from modelpilot.types import Clock
 
 if TYPE_CHECKING:
     from modelpilot.registry import ArtifactStore, ModelRegistry
-    from modelpilot.store import PredictionLog
+    from modelpilot.store import PredictionStore
 
 __all__ = ["Project"]
 
@@ -75,10 +75,17 @@ class Project:
         return ModelRegistry(self.engine, self.artifacts)
 
     @cached_property
-    def prediction_log(self) -> PredictionLog:
-        from modelpilot.store import PredictionLog  # pandas and pyarrow: only when used
+    def prediction_log(self) -> PredictionStore:
+        """The log ``logging.backend`` names: the metadata database's, or Delta tables."""
+        from modelpilot.store import open_prediction_log  # pandas and pyarrow: only when used
 
-        return PredictionLog(self.engine, clock=self.clock)
+        return open_prediction_log(
+            self.spec.logging,
+            engine=self.engine,
+            base_dir=self.directory,
+            environ=self.environ,
+            clock=self.clock,
+        )
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """A path from the project file, relative to the project directory."""

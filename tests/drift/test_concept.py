@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from itertools import count
 from pathlib import Path
@@ -25,10 +26,10 @@ from modelpilot.registry import compute_metrics
 from modelpilot.runtime import load_runtime
 from modelpilot.store import (
     FeedbackItem,
-    PredictionLog,
     PredictionRecord,
-    create_database,
+    PredictionStore,
 )
+from modelpilot.types import Clock
 
 JUMP = 1500  # prices rise by 20% from this label on
 DRIFT = 2000  # river streams switch concept here
@@ -216,8 +217,10 @@ def test_drift_flag_covers_the_window_only_and_reset_starts_over() -> None:
     assert monitor.detectors[0].n_updates == 0
 
 
-def test_from_log_replays_labelled_predictions_in_time_order() -> None:
-    log = PredictionLog(create_database("sqlite://"))
+def test_from_log_replays_labelled_predictions_in_time_order(
+    log_backend: Callable[[Clock], PredictionStore],
+) -> None:
+    log = log_backend(time.time)  # on every backend: the metadata database's, and Delta
     records = [
         PredictionRecord(
             id=f"p{i}",

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Engine, func, insert, select, update
 
 from modelpilot.errors import ConflictError, NotFoundError
-from modelpilot.store import FeedbackItem, PredictionLog, floor_int, new_ids
+from modelpilot.store import FeedbackItem, PredictionStore, floor_int, new_ids
 from modelpilot.store._tables import reviews
 from modelpilot.types import Clock
 
@@ -116,7 +116,7 @@ class ReviewQueue:
     def __init__(
         self,
         engine: Engine,
-        log: PredictionLog,
+        log: PredictionStore,
         *,
         clock: Clock = time.time,
         tolerance: float = 0.1,

@@ -32,10 +32,8 @@ app.add_typer(log_app, name="log")
 def log_stats_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Rows, segments and stored bytes of the prediction log."""
-    from modelpilot.store import log_stats
-
-    stats = log_stats(open_project().engine)
+    """Rows, segments (Delta: data files) and stored bytes of the prediction log."""
+    stats = open_project().prediction_log.stats()
     row = {
         "rows": stats.rows,
         "segments": stats.segments,
@@ -73,18 +71,16 @@ def log_compact_command(
 ) -> None:
     """Merge the log's small segments into large ones (the server also does it on its own,
     every logging.compact_interval_s). Safe while a server writes: each merge is a short
-    transaction of its own, and rows, ids and labels stay as they were."""
-    from modelpilot.store import compact_segments, log_stats
-
+    transaction of its own, and rows, ids and labels stay as they were. On the Delta backend:
+    OPTIMIZE (small files rewritten into large ones), then VACUUM."""
     project = open_project()
+    log = project.prediction_log
     rows = target_rows or project.spec.logging.compact_rows
-    before = log_stats(project.engine)
+    before = log.stats()
     started = time.perf_counter()
-    result = compact_segments(
-        project.engine, older_than=time.time() - older_than_s, target_rows=rows
-    )
+    result = log.compact(older_than=time.time() - older_than_s, target_rows=rows)
     seconds = time.perf_counter() - started
-    after = log_stats(project.engine)
+    after = log.stats()
     report = {
         "segments_before": before.segments,
         "segments_after": after.segments,

@@ -246,6 +246,7 @@ def score(
             input_path,
             output,
             log=None if no_log else project.prediction_log,
+            runs=None if no_log else project.engine,
             scrubber=scrubber if scrubber.active else None,
             rejects_path=rejects,
             batch_rows=batch_rows,

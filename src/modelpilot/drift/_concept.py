@@ -33,7 +33,7 @@ from modelpilot.spec import REGRESSION_METRICS, KeyMetric, Task
 from modelpilot.types import Clock
 
 if TYPE_CHECKING:
-    from modelpilot.store import PredictionLog
+    from modelpilot.store import PredictionStore
 
 __all__ = [
     "ConceptDriftEvent",
@@ -164,7 +164,7 @@ class ConceptDriftMonitor:
     @classmethod
     def from_log(
         cls,
-        prediction_log: PredictionLog,
+        prediction_log: PredictionStore,
         model: str,
         start: float | None = None,
         end: float | None = None,

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelpilot.errors import ValidationFailed
 from modelpilot.registry import ModelVersion
-from modelpilot.store import PredictionBatch, PredictionLog, output_columns
+from modelpilot.store import PredictionBatch, PredictionStore, output_columns
 
 __all__ = ["MAX_RECORDS", "IngestResult", "ingest"]
 
@@ -164,7 +164,7 @@ def _batches(
 
 
 def ingest(
-    log: PredictionLog,
+    log: PredictionStore,
     *,
     model: str,
     device: str,

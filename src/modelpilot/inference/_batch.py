@@ -54,6 +54,7 @@ from modelpilot.store import (
     PiiScrubber,
     PredictionBatch,
     PredictionLog,
+    PredictionStore,
     new_ids,
 )
 from modelpilot.store._tables import scoring_runs
@@ -116,7 +117,8 @@ def score_file(
     input_path: Path,
     output_path: Path,
     *,
-    log: PredictionLog | None,
+    log: PredictionStore | None,
+    runs: Engine | None = None,
     scrubber: PiiScrubber | None = None,
     rejects_path: Path | None = None,
     batch_rows: int = 50_000,
@@ -132,6 +134,9 @@ def score_file(
     its schema and go through its steps before the model, exactly as on the server. A row on
     which a step or the model raises is rejected with the step's name (or ``model``) and the
     error, and logged as a failed prediction; the run goes on (see the module's docstring).
+
+    ``runs`` is the metadata database where the run is recorded (``scoring_runs``); by
+    default the SQL log's own, and none for a log elsewhere (Delta) unless it is given.
 
     ``progress`` gets the rows of each chunk read; ``check`` the counts so far after each
     chunk: an error it raises stops the run (marked failed, no output file left behind).
@@ -154,7 +159,7 @@ def score_file(
     result = ScoringResult(batch_id, output_path, rejects)
     started = time.perf_counter()
     writer, reject_writer = TableWriter(output_path), TableWriter(rejects)
-    engine = log.engine if log is not None else None
+    engine = runs if runs is not None else log.engine if isinstance(log, PredictionLog) else None
     if engine is not None:
         with engine.begin() as connection:
             connection.execute(

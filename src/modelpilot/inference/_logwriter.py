@@ -44,7 +44,7 @@ from modelpilot.inference._logfaults import (
     short_error,
     transient,
 )
-from modelpilot.store import LogRows, PiiScrubber, PredictionBatch, PredictionLog, join_rows
+from modelpilot.store import LogRows, PiiScrubber, PredictionBatch, PredictionStore, join_rows
 from modelpilot.types import Clock
 
 __all__ = ["LogQueueFull", "LogUnavailable", "LogWriter"]
@@ -83,7 +83,7 @@ class LogWriter:
 
     Examples
     --------
-    >>> from modelpilot.store import create_database
+    >>> from modelpilot.store import PredictionLog, create_database
     >>> log = PredictionLog(create_database("sqlite://"))
     >>> writer = LogWriter(log, flush_interval=0.01)
     >>> writer.start()
@@ -95,7 +95,7 @@ class LogWriter:
 
     def __init__(
         self,
-        log: PredictionLog,
+        log: PredictionStore,
         *,
         flush_interval: float = 0.05,
         max_queue: int = 100_000,
@@ -199,6 +199,9 @@ class LogWriter:
             return
         if self.dead_letters is not None:
             self.dead_letters.reserve()
+        # A log that spools appends (Delta) commits what an earlier process left, then starts
+        # committing its spool every few seconds; the SQL log has nothing to start.
+        self.log.start()
         self._thread = threading.Thread(target=self._run, name="modelpilot-log-writer", daemon=True)
         self._thread.start()
 
@@ -223,6 +226,9 @@ class LogWriter:
             hung = TimeoutError(f"a commit did not return within {timeout + 10.0:.0f} s")
             self._give_up(self._take_all(), hung)
         self._thread = None
+        if not self.log.stop(timeout):
+            # Not lost: the spool is on this machine's disk, and the next start commits it.
+            logger.error("the prediction log's spool was not fully committed at the stop")
 
     def _take_all(self) -> list[_Pending]:
         """Everything queued, off the queue (the writer gives up on it)."""

@@ -18,7 +18,7 @@ import threading
 from modelpilot.errors import ModelpilotError
 from modelpilot.rollout import RolloutController
 from modelpilot.server._state import ServerState
-from modelpilot.store import Lease, LeaseLost, compact_segments, fenced
+from modelpilot.store import Lease, LeaseLost, fenced
 
 __all__ = [
     "CONTROLLER_LEASE",
@@ -145,8 +145,7 @@ class ControlLoop:
 
     def _compact(self, older_than: float, target_rows: int, lease: Lease) -> None:
         try:
-            result = compact_segments(
-                self.state.project.engine,
+            result = self.state.project.prediction_log.compact(
                 older_than=older_than,
                 target_rows=target_rows,
                 fence=lease,  # a leader that lost its lease meanwhile stops merging

@@ -21,6 +21,7 @@ from modelpilot.spec._rollout import GateSpec, RolloutSettings
 from modelpilot.spec._schema import DataChecks, FeatureSpec, KeyMetric, ServiceObjectives
 from modelpilot.spec._serving import (
     BatchCheckSettings,
+    DeltaLogSettings,
     DeploymentSpec,
     LoggingSettings,
     ServingSettings,
@@ -47,6 +48,7 @@ __all__ = [
     "CheckName",
     "DataChecks",
     "Degree",
+    "DeltaLogSettings",
     "DeploymentSpec",
     "FeatureSpec",
     "GateSpec",

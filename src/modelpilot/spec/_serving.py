@@ -20,9 +20,30 @@ class StoreSettings(StrictModel):
     artifacts: str = ".modelpilot/artifacts"
 
 
+class DeltaLogSettings(StrictModel):
+    """``logging.backend: delta``: the prediction log as Delta Lake tables (docs/delta-log.md).
+
+    ``uri`` is a directory (relative to the project directory) or ``s3://bucket/prefix``
+    (credentials and region from the usual ``AWS_*`` environment variables; ``endpoint_url``
+    for an S3-compatible store). Each server process spools its appends to ``spool`` (a local
+    directory) and commits them every ``commit_interval_s``; the leader compacts and vacuums
+    (files older than ``vacuum_retention_hours`` that no version reads are deleted).
+    """
+
+    uri: str = ".modelpilot/log"
+    endpoint_url: str | None = None
+    spool: str = ".modelpilot/log-spool"
+    commit_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    vacuum_retention_hours: float = Field(default=168.0, ge=0)
+
+
 class LoggingSettings(StrictModel):
     """How predictions are written to the prediction log."""
 
+    # Where the log lives: ``sql`` in the metadata database (Arrow segments), ``delta`` as
+    # Delta Lake tables on a disk or object storage (settings under ``delta``).
+    backend: Literal["sql", "delta"] = "sql"
+    delta: DeltaLogSettings = Field(default_factory=DeltaLogSettings)
     durable: bool = False
     pii: Literal["hash", "drop"] = "hash"
     flush_interval_ms: float = Field(default=50.0, gt=0, le=1000)

@@ -104,7 +104,10 @@ store:
   artifacts: .modelpilot/artifacts
 
 # The prediction log. durable: true answers a request only after its record is committed.
+# backend: sql keeps it in the metadata database; backend: delta keeps it as Delta Lake
+# tables (delta.uri: s3://bucket/prefix or a directory; docs/scale-out.md).
 logging:
+  backend: sql
   durable: false
   pii: hash                 # hash | drop: what to store for features marked pii
   flush_interval_ms: 50     # the background writer commits at least this often

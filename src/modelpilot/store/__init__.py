@@ -5,13 +5,9 @@ from typing import TYPE_CHECKING
 from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from modelpilot.store._compaction import (
-        CompactionResult,
-        LogStats,
-        compact_segments,
-        log_stats,
-    )
+    from modelpilot.store._compaction import compact_segments, log_stats
     from modelpilot.store._db import create_database, resolve_url, upgrade
+    from modelpilot.store._delta import DeltaPredictionLog
     from modelpilot.store._leases import (
         Lease,
         LeaseLost,
@@ -21,6 +17,8 @@ if TYPE_CHECKING:
         fenced,
         uses_database_time,
     )
+    from modelpilot.store._logstore import CompactionResult, LogStats, PredictionStore
+    from modelpilot.store._open import open_prediction_log
     from modelpilot.store._pii import PiiScrubber, load_pii_key
     from modelpilot.store._predictions import (
         FeedbackItem,
@@ -41,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CompactionResult",
+    "DeltaPredictionLog",
     "FeedbackItem",
     "FeedbackResult",
     "Lease",
@@ -53,6 +52,7 @@ __all__ = [
     "PredictionBatch",
     "PredictionLog",
     "PredictionRecord",
+    "PredictionStore",
     "check_fence",
     "compact_segments",
     "create_database",
@@ -63,6 +63,7 @@ __all__ = [
     "load_pii_key",
     "log_stats",
     "new_ids",
+    "open_prediction_log",
     "output_columns",
     "resolve_url",
     "row_records",
@@ -73,8 +74,11 @@ __all__ = [
 # Each name is imported on first use (PEP 562): a command that only reads the metadata
 # database (`models list`, `alerts`) should not pay for pandas and pyarrow.
 _SOURCES = {
-    "_compaction": ("CompactionResult", "LogStats", "compact_segments", "log_stats"),
+    "_compaction": ("compact_segments", "log_stats"),
     "_db": ("create_database", "resolve_url", "upgrade"),
+    "_delta": ("DeltaPredictionLog",),
+    "_logstore": ("CompactionResult", "LogStats", "PredictionStore"),
+    "_open": ("open_prediction_log",),
     "_leases": (
         "Lease",
         "LeaseLost",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -24,38 +23,16 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from modelpilot.store._leases import Lease
+from modelpilot.store._logstore import CompactionResult, LogStats
 from modelpilot.store._segments import decode as _decode
 from modelpilot.store._segments import encode as _encode
 from modelpilot.store._tables import prediction_ids, prediction_segments
 
-__all__ = ["CompactionResult", "LogStats", "compact_segments", "log_stats"]
+__all__ = ["compact_segments", "log_stats"]
 
 logger = logging.getLogger("modelpilot.store")
 
 _S = prediction_segments.c
-
-
-@dataclass(frozen=True)
-class CompactionResult:
-    """What one compaction did: ``segments_merged`` small segments became ``segments_written``."""
-
-    segments_merged: int = 0
-    segments_written: int = 0
-    rows: int = 0
-    runs_skipped: int = 0
-
-
-@dataclass(frozen=True)
-class LogStats:
-    """The prediction log's size: rows, segments, and the rows a segment holds on average."""
-
-    rows: int
-    segments: int
-    payload_bytes: int
-
-    @property
-    def rows_per_segment(self) -> float:
-        return self.rows / self.segments if self.segments else 0.0
 
 
 def log_stats(engine: Engine) -> LogStats:
@@ -101,7 +78,7 @@ def compact_segments(
     ...     record = PredictionRecord(f"p{i}", float(i), "m", 1, {"x": i}, {"prediction": i})
     ...     _ = log.append([record])
     >>> compact_segments(engine, older_than=100.0)
-    CompactionResult(segments_merged=5, segments_written=1, rows=5, runs_skipped=0)
+    CompactionResult(segments_merged=5, segments_written=1, rows=5, runs_skipped=0, ...)
     >>> log.window(model="m")["x"].tolist(), log_stats(engine).segments
     ([0, 1, 2, 3, 4], 1)
     """

@@ -27,7 +27,10 @@ import pandas as pd
 from sqlalchemy import Engine, bindparam, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from modelpilot.store._labels import FeedbackItem, FeedbackResult, LabelReads
+from modelpilot.store._compaction import compact_segments, log_stats
+from modelpilot.store._labels import FeedbackItem, FeedbackResult, SqlLabels
+from modelpilot.store._leases import Lease
+from modelpilot.store._logstore import CompactionResult, LogStats
 from modelpilot.store._segments import (
     SEGMENT_COLUMNS,
     PredictionBatch,
@@ -51,8 +54,10 @@ __all__ = [
 
 
 @dataclass
-class PredictionLog(LabelReads):
-    """Append predictions and feedback; read time windows back as DataFrames.
+class PredictionLog(SqlLabels):
+    """The prediction log in the metadata database: append predictions and feedback, read time
+    windows back as DataFrames (the :class:`~modelpilot.store.PredictionStore` of
+    ``logging.backend: sql``, the default).
 
     Examples
     --------
@@ -266,3 +271,22 @@ class PredictionLog(LabelReads):
                     break
         frame = segments_frame(rows[::-1], start=None, end=None, limit=None)
         return frame.tail(n).reset_index(drop=True)
+
+    def stats(self) -> LogStats:
+        """Rows, segments and stored bytes (:func:`~modelpilot.store.log_stats`)."""
+        return log_stats(self.engine)
+
+    def compact(
+        self, *, older_than: float, target_rows: int, fence: Lease | None = None
+    ) -> CompactionResult:
+        """Merge small segments (:func:`~modelpilot.store.compact_segments`)."""
+        return compact_segments(
+            self.engine, older_than=older_than, target_rows=target_rows, fence=fence
+        )
+
+    def start(self) -> None:
+        """Nothing to start: every append is its own transaction."""
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Nothing is spooled: every append was committed when it returned."""
+        return True

@@ -26,6 +26,7 @@ __all__ = [
     "decode",
     "encode",
     "new_ids",
+    "prefixed_frame",
     "segments_frame",
 ]
 
@@ -206,6 +207,15 @@ def segments_frame(
         data = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # columns whose types cannot be unified
         data = pd.concat([t.to_pandas() for t in tables], ignore_index=True, sort=False)
+    return prefixed_frame(data, start=start, end=end, limit=limit)
+
+
+def prefixed_frame(
+    data: pd.DataFrame, *, start: float | None, end: float | None, limit: int | None
+) -> pd.DataFrame:
+    """Rows of the log whose inputs and outputs are named ``in:NAME`` and ``out:NAME`` (as
+    stored) in the shape every reader gets: in ``[start, end)``, oldest first (ties keep their
+    stored order), at most ``limit``; the metadata columns, the inputs, then the outputs."""
     mask = np.ones(len(data), dtype=bool)
     if start is not None:
         mask &= data["ts"].to_numpy() >= start

@@ -62,6 +62,21 @@ def test_every_other_route_has_a_body_limit(http: httpx.Client, path: str) -> No
     assert "65,536 bytes (serving.max_other_body_bytes)" in response.json()["message"]
 
 
+def test_a_device_upload_has_the_prediction_routes_limit(http: httpx.Client) -> None:
+    # 500 records of a device's log are ~200 KB, past the 64 KB of small admin bodies: read
+    # and checked (each record's problem named), not refused unread.
+    record = {"id": "r", "ts": 1.0, "model": "nope", "version": 1, "inputs": {"x": "y" * 300}}
+    upload = f"/v1/edge/{DEPLOYMENT}/predictions"
+    body = {"device": "pos-1", "records": [{**record, "id": f"r{i}"} for i in range(500)]}
+    response = http.post(upload, json=body, headers=auth())
+    assert response.status_code == 422, response.text
+    assert "model" in response.json()["message"]
+    huge = {"device": "pos-1", "records": [{**record, "inputs": {"x": "y" * 3000}}] * 400}
+    refused = http.post(upload, json=huge, headers=auth())
+    assert refused.status_code == 413, refused.text
+    assert "(serving.max_body_bytes); upload the device's log" in refused.json()["message"]
+
+
 def test_a_body_without_content_length_is_cut_at_the_limit(http: httpx.Client) -> None:
     def chunks() -> Any:
         for _ in range(200):  # 2 MB in chunks, no content-length: counted as it arrives

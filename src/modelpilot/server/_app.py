@@ -82,6 +82,13 @@ class ServingApp:
             "serving.max_feedback_body_bytes",
             "send the labels in several requests",
         )
+        # A device's upload (up to 2,000 logged predictions) is bulk data like a prediction
+        # request, not a small admin object: it gets the prediction routes' limit.
+        self.upload_limit = BodyTooLarge(
+            settings.max_body_bytes,
+            "serving.max_body_bytes",
+            "upload the device's log in several requests",
+        )
         self.other_limit = BodyTooLarge(
             settings.max_other_body_bytes,
             "serving.max_other_body_bytes",
@@ -121,7 +128,13 @@ class ServingApp:
                 await _send(send, status, payload, headers)
                 return
         if scope["type"] == "http":
-            limit = self.feedback_limit if scope["path"] == "/v1/feedback" else self.other_limit
+            path = scope["path"]
+            if path == "/v1/feedback":
+                limit = self.feedback_limit
+            elif path.startswith("/v1/edge/") and path.endswith("/predictions"):
+                limit = self.upload_limit
+            else:
+                limit = self.other_limit
             receive = _limited(scope, receive, limit)
         await self.starlette(scope, receive, send)
 

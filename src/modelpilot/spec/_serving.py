@@ -76,7 +76,8 @@ class ServingSettings(StrictModel):
     max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     model_threads: int = Field(default=1, ge=1, le=64)
     # Request bodies past these answer 413 at once (docs/reliability.md): the prediction
-    # routes, POST /v1/feedback, and every other route (admin actions, review decisions).
+    # routes and devices' log uploads, POST /v1/feedback, and every other route (admin
+    # actions, review decisions).
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_feedback_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_other_body_bytes: int = Field(default=65_536, ge=1024)

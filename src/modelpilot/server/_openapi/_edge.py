@@ -38,7 +38,7 @@ _DEVICE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"}
 def _record() -> dict[str, Any]:
     return obj(
         {
-            "id": STRING,
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
             "ts": NUMBER,
             "model": STRING,
             "version": INTEGER,

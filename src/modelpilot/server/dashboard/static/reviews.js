@@ -51,7 +51,15 @@ function say(text, tone) {
 
 async function loadQueue() {
   const body = await api("/v1/reviews?status=pending&limit=500");
-  review.items = body.reviews || [];
+  const items = body.reviews || [];
+  // The card on screen stays while the person looks at it, even when someone else decided it
+  // meanwhile: acting on it then says so (the API's 409) instead of the card changing under
+  // their hands and the key deciding the next one.
+  const shown = review.shown;
+  if (shown && !review.skipped.has(shown.id) && !items.some((i) => i.id === shown.id)) {
+    items.unshift(shown);
+  }
+  review.items = items;
   review.answer = body.answer || review.answer;
   review.stats = body.stats || null;
 }

@@ -280,3 +280,35 @@ def test_label_coverage_counts_in_the_database_what_the_window_shows(
     window = log.window(model="houses", start=400.0, source="online")
     labeled = log.labeled(model="houses", start=400.0)
     assert len(window) == 18 and len(labeled[labeled["source"] == "online"]) == 2
+
+
+def test_scan_reads_the_window_a_chunk_at_a_time(log: PredictionStore) -> None:
+    day = 86_400.0
+    log.append([_record(f"a{i}", 10.0 + i) for i in range(3)])
+    log.append([_record(f"b{i}", day + i, rooms=i) for i in range(3)])  # a new input column
+    log.append([_record(f"c{i}", 2 * day + i) for i in range(3)])
+    log.append([_record("other", 20.0, model="churn")])
+    window = log.window(model="houses", start=11.0)
+    scan = log.scan(model="houses", start=11.0, chunk_rows=2)
+    chunks = list(scan.chunks)
+    assert len(chunks) >= 3  # never the whole window at once
+    assert sum(read for _, read in chunks) == scan.total_rows >= len(window)
+    together = pd.concat([frame for frame, _ in chunks], ignore_index=True)
+    assert sorted(together["id"]) == sorted(window["id"])
+    assert set(together.columns) == set(window.columns)
+    assert together.set_index("id").loc["b2", "rooms"] == 2
+    empty = log.scan(model="nobody")
+    assert empty.total_rows == 0 and list(empty.chunks) == []
+
+
+def test_compaction_reports_its_progress(log: PredictionStore) -> None:
+    for i in range(6):
+        log.append([_record(f"p{i}", 10.0 + i)])
+    calls: list[tuple[int, int]] = []
+    log.compact(
+        older_than=1_000.0, target_rows=1_000, progress=lambda done, n: calls.append((done, n))
+    )
+    assert calls, "compaction said nothing of its progress"
+    assert calls[-1][0] == calls[-1][1] > 0  # it ends at its total
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert log.window()["id"].tolist() == [f"p{i}" for i in range(6)]  # rows unchanged

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,11 +14,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelpilot.cli._root import app, console, fitted_table, open_project, print_json
+from modelpilot.cli._root import (
+    app,
+    console,
+    fitted_table,
+    open_project,
+    print_json,
+    progress_bar,
+)
 from modelpilot.errors import NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.progress import Progress, TaskID
 
     from modelpilot.project import Project
 
@@ -78,7 +87,15 @@ def log_compact_command(
     rows = target_rows or project.spec.logging.compact_rows
     before = log.stats()
     started = time.perf_counter()
-    result = log.compact(older_than=time.time() - older_than_s, target_rows=rows)
+    with progress_bar("compacting", quiet=as_json) as bar:
+        task = bar.add_task("compacting", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = log.compact(
+            older_than=time.time() - older_than_s, target_rows=rows, progress=progress
+        )
     seconds = time.perf_counter() - started
     after = log.stats()
     report = {
@@ -151,30 +168,6 @@ def _model_of(project: Project, deployment: str | None, model: str | None) -> st
     return spec.model
 
 
-def _read(
-    project: Project,
-    *,
-    deployment: str | None,
-    model: str | None,
-    version: int | None,
-    source: str | None,
-    since: str | None,
-    until: str | None,
-    limit: int | None,
-) -> pd.DataFrame:
-    now = time.time()
-    frame = project.prediction_log.window(
-        model=_model_of(project, deployment, model),
-        version=version,
-        source=source,
-        start=parse_moment(since, now=now, option="--since") if since else None,
-        end=parse_moment(until, now=now, option="--until") if until else None,
-    )
-    if source is None:  # a shadow's rows repeat the ids of the predictions they shadowed
-        frame = frame[frame["source"] != "shadow"]
-    return frame.tail(limit) if limit is not None else frame
-
-
 def _as_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
@@ -224,34 +217,46 @@ def log_export(
     ] = None,
 ) -> None:
     """Write logged predictions (inputs, outputs and, with --with-labels, their labels) to
-    a Parquet or CSV file. Times are UTC timestamps; labels keep their type."""
+    a Parquet or CSV file. Times are UTC timestamps; labels keep their type. The log is read
+    a chunk at a time (a bar shows the rows read), so an export of any size fits in memory."""
     from modelpilot.data import file_format
+    from modelpilot.store import newest_rows, write_frames
 
     kind = file_format(output)
     project = open_project()
-    frame = _read(
-        project,
-        deployment=deployment,
-        model=model,
+    log = project.prediction_log
+    now = time.time()
+    scan = log.scan(
+        model=_model_of(project, deployment, model),
         version=version,
         source=source,
-        since=since,
-        until=until,
-        limit=limit,
+        start=parse_moment(since, now=now, option="--since") if since else None,
+        end=parse_moment(until, now=now, option="--until") if until else None,
     )
-    if with_labels or labeled_only:
-        frame = project.prediction_log.attach_labels(frame)
-        if labeled_only:
-            frame = frame[frame["label"].notna()]
-    frame = _as_timestamps(frame.reset_index(drop=True))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    if kind == "parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(output)
-    console.print(f"wrote {len(frame):,} rows to {escape(str(output))}", highlight=False)
+
+    def read(bar: Progress, task: TaskID) -> Iterator[pd.DataFrame]:
+        for frame, read in scan.chunks:
+            bar.advance(task, read)
+            # A shadow's rows repeat the ids of the predictions it shadowed.
+            yield frame if source is not None else frame[frame["source"] != "shadow"]
+
+    def shaped(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:  # --limit first: the newest N rows, then those with labels
+            if with_labels or labeled_only:
+                frame = log.attach_labels(frame)
+                if labeled_only:
+                    frame = frame[frame["label"].notna()]
+            yield _as_timestamps(frame.reset_index(drop=True))
+
+    with progress_bar("exporting") as bar:
+        rows = read(bar, bar.add_task("exporting", total=scan.total_rows))
+        written = write_frames(
+            shaped(newest_rows(rows, limit) if limit is not None else rows),
+            output,
+            kind=kind,
+            empty=_as_timestamps(log.window(end=0.0)),
+        )
+    console.print(f"wrote {written:,} rows to {escape(str(output))}", highlight=False)
 
 
 @log_app.command("show")

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from modelpilot.store._compaction import compact_segments, log_stats
     from modelpilot.store._db import create_database, resolve_url, upgrade
     from modelpilot.store._delta import DeltaPredictionLog
+    from modelpilot.store._export import newest_rows, write_frames
     from modelpilot.store._leases import (
         Lease,
         LeaseLost,
@@ -17,7 +18,13 @@ if TYPE_CHECKING:
         fenced,
         uses_database_time,
     )
-    from modelpilot.store._logstore import CompactionResult, LogStats, PredictionStore
+    from modelpilot.store._logstore import (
+        CompactionResult,
+        LogScan,
+        LogStats,
+        PredictionStore,
+        Progress,
+    )
     from modelpilot.store._open import open_prediction_log
     from modelpilot.store._pii import PiiScrubber, load_pii_key
     from modelpilot.store._predictions import (
@@ -46,6 +53,7 @@ __all__ = [
     "LeaseLost",
     "LeaseTable",
     "LogRows",
+    "LogScan",
     "LogStats",
     "MatrixColumns",
     "PiiScrubber",
@@ -53,6 +61,7 @@ __all__ = [
     "PredictionLog",
     "PredictionRecord",
     "PredictionStore",
+    "Progress",
     "check_fence",
     "compact_segments",
     "create_database",
@@ -63,12 +72,14 @@ __all__ = [
     "load_pii_key",
     "log_stats",
     "new_ids",
+    "newest_rows",
     "open_prediction_log",
     "output_columns",
     "resolve_url",
     "row_records",
     "upgrade",
     "uses_database_time",
+    "write_frames",
 ]
 
 # Each name is imported on first use (PEP 562): a command that only reads the metadata
@@ -77,7 +88,8 @@ _SOURCES = {
     "_compaction": ("compact_segments", "log_stats"),
     "_db": ("create_database", "resolve_url", "upgrade"),
     "_delta": ("DeltaPredictionLog",),
-    "_logstore": ("CompactionResult", "LogStats", "PredictionStore"),
+    "_export": ("newest_rows", "write_frames"),
+    "_logstore": ("CompactionResult", "LogScan", "LogStats", "PredictionStore", "Progress"),
     "_open": ("open_prediction_log",),
     "_leases": (
         "Lease",

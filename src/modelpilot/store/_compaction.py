@@ -23,7 +23,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from modelpilot.store._leases import Lease
-from modelpilot.store._logstore import CompactionResult, LogStats
+from modelpilot.store._logstore import CompactionResult, LogStats, Progress
 from modelpilot.store._segments import decode as _decode
 from modelpilot.store._segments import encode as _encode
 from modelpilot.store._tables import prediction_ids, prediction_segments
@@ -61,6 +61,7 @@ def compact_segments(
     target_rows: int = 10_000,
     max_runs: int | None = None,
     fence: Lease | None = None,
+    progress: Progress | None = None,
 ) -> CompactionResult:
     """Merge runs of small segments whose rows are all older than ``older_than`` (a timestamp).
 
@@ -68,6 +69,7 @@ def compact_segments(
     while the result holds at most ``target_rows`` rows; ``max_runs`` bounds the work of one
     call (None: all). ``fence``: the lease of the replica that compacts for all; each merge
     checks it (:meth:`Lease.check`) and a lost lease stops the run with ``LeaseLost``.
+    ``progress`` is told ``(runs done, runs)`` after each run.
 
     Examples
     --------
@@ -92,16 +94,20 @@ def compact_segments(
     with engine.connect() as connection:
         candidates = connection.execute(query).all()
     merged = written = rows = skipped = 0
-    for run in _runs(candidates, target_rows):
+    runs = _runs(candidates, target_rows)
+    total = len(runs) if max_runs is None else min(len(runs), max_runs)
+    for run in runs:
         if max_runs is not None and written + skipped >= max_runs:
             break
         done = _merge(engine, run, fence)
         if done is None:
             skipped += 1
-            continue
-        merged += len(run)
-        written += 1
-        rows += done
+        else:
+            merged += len(run)
+            written += 1
+            rows += done
+        if progress is not None:
+            progress(written + skipped, total)
     return CompactionResult(merged, written, rows, skipped)
 
 

@@ -21,6 +21,7 @@ commit that is retried after a crash is recognised by its transaction id and not
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -37,13 +38,14 @@ import pyarrow.dataset as pads
 from modelpilot.store._delta_labels import DeltaLabels
 from modelpilot.store._delta_rows import (
     META_SCHEMA,
+    day_chunks,
     day_of,
     delta_rows,
     id_days,
     rows_frame,
 )
 from modelpilot.store._leases import Lease
-from modelpilot.store._logstore import CompactionResult, LogStats
+from modelpilot.store._logstore import CompactionResult, LogScan, LogStats, Progress
 from modelpilot.store._segments import PredictionBatch, PredictionRecord, as_batches
 from modelpilot.types import Clock
 
@@ -265,6 +267,33 @@ class DeltaPredictionLog(DeltaLabels):
         table = self._read(model=model, version=version, start=start, end=end, source=source)
         return rows_frame(table, start=start, end=end, limit=limit)
 
+    def scan(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        source: str | None = None,
+        chunk_rows: int = 100_000,
+    ) -> LogScan:
+        """:meth:`window` as record batches of the matching files, day by day (partition
+        pruning as in :meth:`window`); the total is counted from the files first."""
+        dataset = self._dataset("predictions")
+        if dataset is None:
+            return LogScan(0, iter(()))
+        where = functools.partial(
+            self._filter, model=model, version=version, start=start, end=end, source=source
+        )
+        chunks = day_chunks(
+            dataset,
+            [where(days=[day]) for day in self._days()],
+            start=start,
+            end=end,
+            chunk_rows=chunk_rows,
+        )
+        return LogScan(int(dataset.count_rows(filter=where())), chunks)
+
     def _by_ids(self, ids: Sequence[str], columns: list[str] | None) -> pa.Table:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
@@ -347,24 +376,34 @@ class DeltaPredictionLog(DeltaLabels):
         )
 
     def compact(
-        self, *, older_than: float, target_rows: int = 0, fence: Lease | None = None
+        self,
+        *,
+        older_than: float,
+        target_rows: int = 0,
+        fence: Lease | None = None,
+        progress: Progress | None = None,
     ) -> CompactionResult:
         """OPTIMIZE (the small files of each day and model rewritten into large ones), then
         VACUUM (files no version of the last ``vacuum_retention_hours`` reads are deleted), on
         both tables. ``older_than``, ``target_rows`` and ``fence`` are the SQL backend's:
         delta-rs bins files by bytes (100 MB by default), a file being appended is never
         rewritten, and a second leader's OPTIMIZE is a conflicting commit Delta refuses, so
-        there is nothing to fence."""
+        there is nothing to fence. ``progress`` counts four steps: OPTIMIZE and VACUUM of
+        each table."""
         merged = written = removed = 0
-        for name in ("predictions", "labels"):
+        for step, name in enumerate(("predictions", "labels")):
             table = self._table(name)
             if table is None:
+                if progress is not None:
+                    progress(2 * step + 2, 4)
                 continue
             # Today's files too: a drift window reads the last hour, and a replica commits every
             # few seconds. OPTIMIZE only removes files, so concurrent appends do not conflict.
             metrics = table.optimize.compact()
             merged += int(metrics.get("numFilesRemoved", 0))
             written += int(metrics.get("numFilesAdded", 0))
+            if progress is not None:
+                progress(2 * step + 1, 4)
             removed += len(
                 table.vacuum(
                     retention_hours=int(self.vacuum_retention_hours),
@@ -372,6 +411,8 @@ class DeltaPredictionLog(DeltaLabels):
                     enforce_retention_duration=False,
                 )
             )
+            if progress is not None:
+                progress(2 * step + 2, 4)
         return CompactionResult(merged, written, 0, 0, removed)
 
     def __repr__(self) -> str:

@@ -30,7 +30,7 @@ types where that loses nothing (an int to a double column), and refused otherwis
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from modelpilot.errors import DataError
 from modelpilot.store._segments import IN, META, OUT, PredictionBatch, prefixed_frame
@@ -221,6 +222,32 @@ def rows_frame(
     keep = [*META, *renamed]
     data = table.select(keep).rename_columns([*META, *renamed.values()]).to_pandas()
     return prefixed_frame(data, start=start, end=end, limit=limit)
+
+
+def day_chunks(
+    dataset: pads.Dataset,
+    filters: Sequence[pc.Expression | None],
+    *,
+    start: float | None,
+    end: float | None,
+    chunk_rows: int,
+) -> Iterator[tuple[pd.DataFrame, int]]:
+    """The rows of ``dataset`` matching each filter (one a day, oldest first) as frames of
+    about ``chunk_rows`` rows, each with the rows read to make it: a scan that never holds
+    more than one chunk."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for where in filters:
+        for batch in dataset.to_batches(filter=where, batch_size=chunk_rows):
+            if batch.num_rows:
+                pending.append(batch)
+                held += batch.num_rows
+            if held >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield rows_frame(table, start=start, end=end, limit=None), held
+                pending, held = [], 0
+    if pending:
+        yield rows_frame(pa.Table.from_batches(pending), start=start, end=end, limit=None), held
 
 
 def label_rows(rows: Sequence[Mapping[str, Any]]) -> pa.Table:

@@ -10,7 +10,7 @@ see only this protocol, and ``tests/store/test_prediction_log.py`` runs the same
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -21,7 +21,10 @@ from modelpilot.store._leases import Lease
 from modelpilot.store._segments import PredictionBatch, PredictionRecord
 from modelpilot.types import Clock
 
-__all__ = ["CompactionResult", "LogStats", "PredictionStore"]
+__all__ = ["CompactionResult", "LogScan", "LogStats", "PredictionStore", "Progress"]
+
+#: Told ``(done, total)`` as a long operation goes (a CLI draws a bar with it).
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,23 @@ class CompactionResult:
     rows: int = 0
     runs_skipped: int = 0
     files_removed: int = 0
+
+
+@dataclass(frozen=True)
+class LogScan:
+    """A time window of the log read a chunk at a time (bounded memory), for exports.
+
+    ``total_rows`` is known before the first chunk is read: the rows of the segments (Delta:
+    the rows matching the filter) the scan will read, an upper bound of the rows it yields
+    (rows of a segment outside the window are dropped). Each chunk comes with the rows read to
+    make it, so ``sum(read) == total_rows`` when the scan ends: progress a bar can count.
+    Chunks are frames in :meth:`PredictionStore.window`'s shape, oldest segment (Delta: day)
+    first; two chunks may hold different input or output columns (the model's features
+    changed within the window).
+    """
+
+    total_rows: int
+    chunks: Iterator[tuple[pd.DataFrame, int]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,19 @@ class PredictionStore(Protocol):
         limit: int | None = None,
     ) -> pd.DataFrame: ...
 
+    def scan(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        source: str | None = None,
+        chunk_rows: int = 100_000,
+    ) -> LogScan:
+        """:meth:`window` a chunk of about ``chunk_rows`` rows at a time."""
+        ...
+
     def get(self, ids: Sequence[str]) -> pd.DataFrame: ...
 
     def exists(self, ids: Sequence[str]) -> set[str]: ...
@@ -125,11 +158,17 @@ class PredictionStore(Protocol):
         ...
 
     def compact(
-        self, *, older_than: float, target_rows: int, fence: Lease | None = None
+        self,
+        *,
+        older_than: float,
+        target_rows: int,
+        fence: Lease | None = None,
+        progress: Progress | None = None,
     ) -> CompactionResult:
         """Merge small segments (Delta: OPTIMIZE, then VACUUM) of rows older than
         ``older_than``; the server's leader runs it every ``logging.compact_interval_s``, with
-        its lease as ``fence``."""
+        its lease as ``fence``. ``progress`` is told ``(done, total)`` after each merge (Delta:
+        each step)."""
         ...
 
     def start(self) -> None:

@@ -18,19 +18,19 @@ The segments' format lives in ``_segments.py``, the labels in ``_labels.py``.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy import Engine, Select, bindparam, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from modelpilot.store._compaction import compact_segments, log_stats
 from modelpilot.store._labels import FeedbackItem, FeedbackResult, SqlLabels
 from modelpilot.store._leases import Lease
-from modelpilot.store._logstore import CompactionResult, LogStats
+from modelpilot.store._logstore import CompactionResult, LogScan, LogStats, Progress
 from modelpilot.store._segments import (
     SEGMENT_COLUMNS,
     PredictionBatch,
@@ -173,20 +173,67 @@ class PredictionLog(SqlLabels):
         1  p3    53      3000.0
         2  p4    54      4000.0
         """
-        query = select(*SEGMENT_COLUMNS).order_by(prediction_segments.c.seq)
-        if model is not None:
-            query = query.where(prediction_segments.c.model == model)
-        if version is not None:
-            query = query.where(prediction_segments.c.version == version)
-        if start is not None:
-            query = query.where(prediction_segments.c.ts_max >= start)
-        if end is not None:
-            query = query.where(prediction_segments.c.ts_min < end)
-        if source is not None:
-            query = query.where(prediction_segments.c.source == source)
+        query = _segments_in(select(*SEGMENT_COLUMNS), model, version, start, end, source).order_by(
+            prediction_segments.c.seq
+        )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return segments_frame(rows, start=start, end=end, limit=limit)
+
+    def scan(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        source: str | None = None,
+        chunk_rows: int = 100_000,
+    ) -> LogScan:
+        """:meth:`window` a few segments at a time: their sizes are read first (one small
+        query), then each chunk's payloads.
+
+        Examples
+        --------
+        >>> from modelpilot.store import create_database
+        >>> log = PredictionLog(create_database("sqlite://"))
+        >>> for i in range(3):
+        ...     _ = log.append([PredictionRecord(f"p{i}", 1.0 + i, "m", 1, {"x": i}, {"y": i})])
+        >>> scan = log.scan(model="m", chunk_rows=2)
+        >>> scan.total_rows, [(frame["id"].tolist(), read) for frame, read in scan.chunks]
+        (3, [(['p0', 'p1'], 2), (['p2'], 1)])
+        """
+        sizes = _segments_in(
+            select(prediction_segments.c.seq, prediction_segments.c.n_rows),
+            model,
+            version,
+            start,
+            end,
+            source,
+        ).order_by(prediction_segments.c.seq)
+        with self.engine.connect() as connection:
+            segments = [(int(seq), int(n)) for seq, n in connection.execute(sizes).all()]
+        groups: list[list[tuple[int, int]]] = [[]]
+        for segment in segments:
+            if groups[-1] and sum(n for _, n in groups[-1]) + segment[1] > chunk_rows:
+                groups.append([])
+            groups[-1].append(segment)
+
+        def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
+            for group in groups:
+                if not group:
+                    continue
+                query = (
+                    select(*SEGMENT_COLUMNS)
+                    .where(prediction_segments.c.seq.in_([seq for seq, _ in group]))
+                    .order_by(prediction_segments.c.seq)
+                )
+                with self.engine.connect() as connection:
+                    rows = connection.execute(query).all()
+                frame = segments_frame(rows, start=start, end=end, limit=None)
+                yield frame, sum(n for _, n in group)
+
+        return LogScan(sum(n for _, n in segments), chunks())
 
     def get(self, ids: Sequence[str]) -> pd.DataFrame:
         """The logged rows of ``ids`` (unknown ids are absent from the result)."""
@@ -277,11 +324,20 @@ class PredictionLog(SqlLabels):
         return log_stats(self.engine)
 
     def compact(
-        self, *, older_than: float, target_rows: int, fence: Lease | None = None
+        self,
+        *,
+        older_than: float,
+        target_rows: int,
+        fence: Lease | None = None,
+        progress: Progress | None = None,
     ) -> CompactionResult:
         """Merge small segments (:func:`~modelpilot.store.compact_segments`)."""
         return compact_segments(
-            self.engine, older_than=older_than, target_rows=target_rows, fence=fence
+            self.engine,
+            older_than=older_than,
+            target_rows=target_rows,
+            fence=fence,
+            progress=progress,
         )
 
     def start(self) -> None:
@@ -290,3 +346,26 @@ class PredictionLog(SqlLabels):
     def stop(self, timeout: float = 30.0) -> bool:
         """Nothing is spooled: every append was committed when it returned."""
         return True
+
+
+def _segments_in(
+    query: Select[Any],
+    model: str | None,
+    version: int | None,
+    start: float | None,
+    end: float | None,
+    source: str | None,
+) -> Select[Any]:
+    """``query`` kept to the segments that may hold rows of the window."""
+    c = prediction_segments.c
+    if model is not None:
+        query = query.where(c.model == model)
+    if version is not None:
+        query = query.where(c.version == version)
+    if start is not None:
+        query = query.where(c.ts_max >= start)
+    if end is not None:
+        query = query.where(c.ts_min < end)
+    if source is not None:
+        query = query.where(c.source == source)
+    return query

@@ -109,6 +109,28 @@ def test_a_commit_made_before_a_crash_is_not_made_again(tmp_path: Path) -> None:
     assert again.close() is True
 
 
+def test_a_new_feature_spooled_with_two_types_sets_one_file_aside_and_commits_the_rest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two processes log a new feature before either commits, one as numbers, one as text:
+    the second's file is kept aside (counted in the stats), and its other files commit."""
+    uri, root = str(tmp_path / "log"), tmp_path / "spool"
+    first = DeltaPredictionLog(uri, spool=root, commit_interval=3600.0)
+    second = DeltaPredictionLog(uri, spool=root, commit_interval=3600.0)
+    first.start()
+    second.start()
+    first.append([PredictionRecord("a", T0, "m", 1, {"x": 1}, {"prediction": 1.0})])
+    second.append([PredictionRecord("b", T0, "m", 1, {"x": "big"}, {"prediction": 1.0})])
+    second.append([PredictionRecord("c", T0 + 1, "m", 1, {"size": 2.0}, {"prediction": 1.0})])
+    assert first.stop() is True
+    assert second.stop() is False  # not everything could be committed ...
+    assert second.exists(["a", "b", "c"]) == {"a", "c"}  # ... but the file after it was
+    kept = list(root.glob("w*/conflicts/*.arrows"))
+    assert len(kept) == 1 and second.stats().conflicting_rows == 1
+    assert "conflict with the Delta table's columns" in caplog.text
+    assert "in_x" in caplog.text
+
+
 CRASHING_WRITER = """
 import os, signal, sys
 from pathlib import Path

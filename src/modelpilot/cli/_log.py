@@ -17,6 +17,7 @@ from rich.text import Text
 from modelpilot.cli._root import (
     app,
     console,
+    err_console,
     fitted_table,
     open_project,
     print_json,
@@ -48,10 +49,17 @@ def log_stats_command(
         "segments": stats.segments,
         "rows_per_segment": round(stats.rows_per_segment, 1),
         "payload_bytes": stats.payload_bytes,
+        "conflicting_rows": stats.conflicting_rows,
     }
     if as_json:
         print_json(row)
         return
+    if stats.conflicting_rows:
+        err_console.print(
+            f"[bold red]{stats.conflicting_rows:,} spooled predictions[/] conflict with the "
+            "Delta table's column types and wait in the spool's conflicts/ directories "
+            "(see docs/delta-log.md)"
+        )
     table = Table("rows", "segments", "rows per segment", "stored")
     table.add_row(
         f"{stats.rows:,}",

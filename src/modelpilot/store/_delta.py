@@ -41,6 +41,7 @@ from modelpilot.store._delta_rows import (
     day_chunks,
     day_of,
     delta_rows,
+    fit_rows,
     id_days,
     rows_frame,
 )
@@ -148,6 +149,11 @@ class DeltaPredictionLog(DeltaLabels):
         """Append ``rows`` to table ``name`` in one commit (``txn``: the writer's id and the
         number of this commit, recorded so the commit is never made twice)."""
         deltalake = _deltalake()
+        existing = self._schema(name) if name == "predictions" else None
+        if existing is not None and rows.num_rows:
+            # Rows spooled before another process committed a new column with another type:
+            # cast where nothing is lost; otherwise a DataError (permanent, not a retry).
+            rows = fit_rows(rows, existing, str(rows["model"][0]))
         properties = None
         if txn is not None:
             properties = deltalake.CommitProperties(
@@ -364,15 +370,19 @@ class DeltaPredictionLog(DeltaLabels):
     def stats(self) -> LogStats:
         """Rows, data files and their bytes in the predictions table (read from the Delta
         log's file statistics, not from the data)."""
+        from modelpilot.store._delta_spool import conflicting_rows
+
+        held = conflicting_rows(self.spool) if self.spool is not None else 0
         table = self._table("predictions")
         if table is None:
-            return LogStats(0, 0, 0)
+            return LogStats(0, 0, 0, held)
         actions = pa.table(table.get_add_actions(flatten=True))
         rows = actions["num_records"] if "num_records" in actions.column_names else None
         return LogStats(
             int(pc.sum(rows).as_py() or 0) if rows is not None else self.count(),
             actions.num_rows,
             int(pc.sum(actions["size_bytes"]).as_py() or 0),
+            held,
         )
 
     def compact(

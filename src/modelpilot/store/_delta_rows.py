@@ -177,10 +177,10 @@ def delta_rows(batch: PredictionBatch, existing: pa.Schema | None) -> pa.Table:
         columns[stored] = _storable(table[name])
     columns[LOGGED] = pa.array([orjson.dumps(logged).decode()] * n, pa.string())
     rows = pa.table(columns)
-    return rows if existing is None else _fit(rows, existing, batch.model)
+    return rows if existing is None else fit_rows(rows, existing, batch.model)
 
 
-def _fit(rows: pa.Table, schema: pa.Schema, model: str) -> pa.Table:
+def fit_rows(rows: pa.Table, schema: pa.Schema, model: str) -> pa.Table:
     """Cast ``rows``' columns to the table's types where that loses nothing."""
     names = set(schema.names)
     out = []

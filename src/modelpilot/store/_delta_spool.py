@@ -29,9 +29,10 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from modelpilot.errors import DataError
 from modelpilot.store._segments import decode, encode
 
-__all__ = ["Spool", "SpoolTarget"]
+__all__ = ["Spool", "SpoolTarget", "conflicting_rows"]
 
 logger = logging.getLogger("modelpilot.store")
 
@@ -44,6 +45,11 @@ class SpoolTarget(Protocol):
     def write(self, name: str, rows: pa.Table, *, txn: tuple[str, int] | None = None) -> None: ...
 
     def committed_version(self, app_id: str) -> int | None: ...
+
+
+def conflicting_rows(root: Path) -> int:
+    """The rows of the spool's files the Delta table refused (``w*/conflicts/``)."""
+    return sum(decode(path.read_bytes()).num_rows for path in root.glob(f"w*/conflicts/*{SUFFIX}"))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -126,6 +132,7 @@ class Spool:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self.conflicts = 0  # spooled files the table refused for their columns' types
 
     def spooled(self, ids: set[str]) -> dict[str, tuple[str, int]]:
         """The model and version of those of ``ids`` this process spooled and has not
@@ -225,9 +232,12 @@ class Spool:
             rows = 0
             if todo:
                 tables = [decode(path.read_bytes()) for _, path in todo]
-                table = pa.concat_tables(tables, promote_options="permissive")
-                self.target.write("predictions", table, txn=(slot.writer_id, todo[-1][0]))
-                rows = table.num_rows
+                try:
+                    table = pa.concat_tables(tables, promote_options="permissive")
+                    self.target.write("predictions", table, txn=(slot.writer_id, todo[-1][0]))
+                    rows = table.num_rows
+                except (DataError, pa.ArrowInvalid, pa.ArrowTypeError):
+                    rows = self._one_by_one(slot, todo, tables)
             for path in done + [path for _, path in todo]:
                 path.unlink(missing_ok=True)
             if slot is self._slot:  # an orphan slot's numbers are not this process's
@@ -236,9 +246,38 @@ class Spool:
                         self._spooled.pop(number, None)
             return rows
 
+    def _one_by_one(self, slot: _Slot, todo: list[tuple[int, Path]], tables: list[pa.Table]) -> int:
+        """Commit the files one at a time, after a commit of all of them was refused for
+        their columns' types (two processes logged a new feature with different types before
+        either committed). A file the table refuses on its own is moved to ``conflicts/`` in
+        the slot, kept, counted and logged as an error: it never blocks the commits after it,
+        and it is not lost (``modelpilot log stats`` shows it)."""
+        rows = 0
+        for (number, path), table in zip(todo, tables, strict=True):
+            try:
+                self.target.write("predictions", table, txn=(slot.writer_id, number))
+                rows += table.num_rows
+            except (DataError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                kept = slot.path / "conflicts" / path.name
+                kept.parent.mkdir(exist_ok=True)
+                os.replace(path, kept)
+                _fsync_dir(slot.path)
+                self.conflicts += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                logger.error(
+                    "%d spooled predictions conflict with the Delta table's columns and were "
+                    "moved to %s, not committed (%s); fix the feature's type, then append that "
+                    "file's rows again",
+                    table.num_rows,
+                    kept,
+                    exc,
+                )
+        return rows
+
     def close(self, timeout: float = 30.0) -> bool:
-        """Stop the thread and commit what is left (retrying until ``timeout``); whether the
-        spool is empty. What is not committed stays on disk for the next start."""
+        """Stop the thread and commit what is left (retrying until ``timeout``); whether
+        everything spooled was committed: False while files wait in the spool (the next start
+        commits them) or were set aside as conflicts."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -268,4 +307,4 @@ class Spool:
         empty = not slot.files()
         slot.release()
         self._slot = None
-        return empty
+        return empty and not self.conflicts

@@ -64,6 +64,9 @@ class LogStats:
     rows: int
     segments: int
     payload_bytes: int
+    #: Delta: spooled predictions the table refused for their columns' types, kept aside in
+    #: the spool's ``conflicts/`` directories (see ``Spool``); always 0 on SQL.
+    conflicting_rows: int = 0
 
     @property
     def rows_per_segment(self) -> float:

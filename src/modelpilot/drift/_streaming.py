@@ -1,0 +1,466 @@
+"""``compare_stream``: data drift on data larger than memory, in two passes over Arrow batches.
+
+The current data (and the reference, when it is a file) is read as a stream of record batches
+(:mod:`modelpilot.drift._sources`) and never held whole. Pass 1 summarises each side
+(:mod:`._scan`); pass 2 counts every value exactly into fine bins. PSI, Jensen-Shannon, total
+variation and chi-square come from exact counts, so they equal the in-memory engine's figures
+when the bins are the same; KS and Wasserstein come from the fine bins with a rigorous error
+bound (:mod:`._binned`), or exactly when both sides fit under ``exact_max_rows``.
+
+At millions of rows every p-value is tiny, so verdicts here compare an effect size with a
+threshold (:data:`STREAM_THRESHOLDS`); p-values are still reported where computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from modelpilot.drift._base import DriftMethod
+from modelpilot.drift._binned import fine_edges, slot_counts
+from modelpilot.drift._columns import MAX_DISCRETE_VALUES, ReferenceColumn
+from modelpilot.drift._correction import adjust_p_values
+from modelpilot.drift._methods import MAX_VALUES_AS_CATEGORIES, get_method
+from modelpilot.drift._reference import DriftReference, FeatureList
+from modelpilot.drift._report import DriftReport, FeatureDrift
+from modelpilot.drift._scan import CategorySummary, NumericSummary, first_pass, second_pass
+from modelpilot.drift._sources import DEFAULT_BATCH_ROWS, BatchSource, open_source
+from modelpilot.drift._stream_feature import (
+    Outcome,
+    categories_outcome,
+    continuous_outcome,
+    exact_outcome,
+    value_counts,
+)
+from modelpilot.drift._values import FloatArray, IntArray, Kind
+from modelpilot.errors import DataError, ModelpilotError
+from modelpilot.spec import FeatureSpec
+
+__all__ = ["STREAM_THRESHOLDS", "compare_stream"]
+
+#: Effect-size thresholds of the out-of-core engine (the KS statistic for ``ks``, the total
+#: variation distance for ``chi_square``): drift when the effect reaches them.
+STREAM_THRESHOLDS = {
+    "psi": 0.2,
+    "jensen_shannon": 0.1,
+    "total_variation": 0.1,
+    "chi_square": 0.1,
+    "ks": 0.1,
+    "wasserstein": 0.1,
+}
+_CATEGORY_METHODS = ("chi_square", "total_variation")
+Summary = NumericSummary | CategorySummary
+OnBatch = Callable[[str, int], None]
+
+
+def _arrow_kind(name: str, dtype: pa.DataType) -> Kind | None:
+    if pa.types.is_boolean(dtype) or pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "categorical"
+    if pa.types.is_dictionary(dtype):
+        return "categorical"
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return "numeric"
+    return None  # timestamps, lists, ...: not a distribution to compare
+
+
+def _kinds(schema: pa.Schema, features: FeatureList | None) -> dict[str, Kind]:
+    if features is None:
+        found = {f.name: _arrow_kind(f.name, f.type) for f in schema}
+        return {n: k for n, k in found.items() if k is not None}
+    kinds: dict[str, Kind] = {}
+    for feature in features:
+        name = feature.name if isinstance(feature, FeatureSpec) else str(feature)
+        if name not in schema.names:
+            raise DataError(
+                f"feature {name!r} is not in the current data; it has {', '.join(schema.names)}"
+            )
+        if isinstance(feature, FeatureSpec):
+            kinds[name] = "numeric" if feature.type == "numeric" else "categorical"
+        else:
+            kind = _arrow_kind(name, schema.field(name).type)
+            if kind is None:
+                raise DataError(f"feature {name!r} is {schema.field(name).type}, not comparable")
+            kinds[name] = kind
+    return kinds
+
+
+def _from_memory(ref: DriftReference, sample_size: int) -> dict[str, Summary]:
+    """The pass-1 summaries of a reference already in memory (no pass over it needed)."""
+    out: dict[str, Summary] = {}
+    for name, column in ref.columns.items():
+        if column.kind == "categorical":
+            counts = dict(zip(column.categories, column.counts.tolist(), strict=True))
+            out[name] = CategorySummary(n_missing=column.n_missing, counts=counts)
+            continue
+        values = column.values
+        picks = np.linspace(0, values.size - 1, min(sample_size, values.size)).astype(int)
+        distinct = column.distinct
+        out[name] = NumericSummary(
+            n=column.n,
+            n_missing=column.n_missing,
+            low=float(values[0]) if values.size else 0.0,
+            high=float(values[-1]) if values.size else 0.0,
+            mean=float(values.mean()) if values.size else 0.0,
+            m2=column.std**2 * column.n,
+            distinct=(
+                None
+                if distinct is None
+                else dict(zip(distinct[0].tolist(), distinct[1].tolist(), strict=True))
+            ),
+            sample=values[picks],
+            values=values,
+        )
+    return out
+
+
+def _choose(name: str, ref: Summary, given: str | DriftMethod | None) -> DriftMethod:
+    if given is not None:
+        method = get_method(given)
+        if method.name not in STREAM_THRESHOLDS:
+            raise DataError(
+                f"method {method.name!r} needs every value in memory; the streaming engine "
+                f"runs {', '.join(STREAM_THRESHOLDS)} (or use the in-memory engine)"
+            )
+        return method
+    few = isinstance(ref, NumericSummary) and (
+        ref.distinct is not None and len(ref.distinct) <= MAX_VALUES_AS_CATEGORIES
+    )
+    return get_method(
+        "jensen_shannon" if isinstance(ref, CategorySummary) or few else "wasserstein"
+    )
+
+
+def _by_category(method: DriftMethod, ref: Summary, n_bins: int) -> bool:
+    if isinstance(ref, CategorySummary):
+        return True
+    distinct = ref.distinct
+    if method.name in _CATEGORY_METHODS:
+        if distinct is None:
+            raise DataError(
+                f"a numeric feature with more than {MAX_DISCRETE_VALUES} distinct values cannot "
+                f"be counted by category ({method.name}); use ks, wasserstein, psi or "
+                "jensen_shannon"
+            )
+        return True
+    return (
+        method.name in ("psi", "jensen_shannon")
+        and distinct is not None
+        and (len(distinct) <= n_bins)
+    )
+
+
+def compare_stream(
+    reference: str | Path | BatchSource | pd.DataFrame | Mapping[str, Any] | DriftReference,
+    current: str | Path | BatchSource,
+    *,
+    features: FeatureList | None = None,
+    methods: Mapping[str, str | DriftMethod] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    n_bins: int = 10,
+    fine_bins: int = 2000,
+    sample_size: int = 100_000,
+    exact_max_rows: int = 1_000_000,
+    top_k: int = 1000,
+    max_categories: int = 100_000,
+    dataset_threshold: float = 0.5,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    seed: int = 0,
+    on_batch: OnBatch | None = None,
+) -> DriftReport:
+    """Compare current data with a reference without holding either in memory.
+
+    Parameters
+    ----------
+    reference
+        A file, glob, directory or ``s3://`` URL, a :class:`BatchSource` (both streamed), or a
+        reference in memory as :func:`compare` takes it (DataFrame, profile, DriftReference).
+    current
+        A file, glob, directory or ``s3://`` URL, or a :class:`BatchSource`.
+    methods, thresholds
+        Per-feature method and effect-size threshold; defaults: Wasserstein (numeric) and
+        Jensen-Shannon (categorical, and numeric with at most 5 values), thresholds
+        :data:`STREAM_THRESHOLDS`.
+    n_bins
+        Reference-decile bins of PSI and Jensen-Shannon on numeric features.
+    fine_bins
+        Bins of the binned KS and Wasserstein (edges at pooled sample quantiles): more bins,
+        smaller error bound, and the counting pass costs a little more.
+    sample_size
+        Rows of the uniform sample per side that places the bin edges.
+    exact_max_rows
+        A side with at most this many rows is kept in memory; when both are, KS and
+        Wasserstein are exact.
+    top_k
+        Categories compared one by one; the rest are counted together as ``__other__``.
+    max_categories
+        More distinct categories than this in one column is an error (memory bound).
+    on_batch
+        Called with the pass's label and the rows of every batch read (progress bars).
+
+    Examples
+    --------
+    >>> import numpy as np, pyarrow as pa
+    >>> from modelpilot.drift import GeneratedSource
+    >>> def batches(shift):
+    ...     rng = np.random.default_rng(int(shift * 10))
+    ...     for _ in range(4):
+    ...         yield pa.record_batch({"x": rng.normal(shift, size=5000)})
+    >>> schema = pa.schema([("x", pa.float64())])
+    >>> ref = GeneratedSource(lambda: batches(0.0), schema=schema)
+    >>> cur = GeneratedSource(lambda: batches(0.5), schema=schema)
+    >>> x = compare_stream(ref, cur, exact_max_rows=0).feature("x")
+    >>> x.method, round(x.statistic, 2), x.exact, x.error_bound < 0.01, x.drifted
+    ('wasserstein', 0.5, False, True, True)
+    """
+    if not (
+        isinstance(fine_bins, int) and fine_bins >= 2 and isinstance(n_bins, int) and n_bins >= 2
+    ):
+        raise ModelpilotError(
+            f"n_bins and fine_bins must be integers >= 2; got {n_bins}, {fine_bins}"
+        )
+    if not 0 < dataset_threshold <= 1:
+        raise ModelpilotError(f"dataset_threshold must be in (0, 1], got {dataset_threshold!r}")
+
+    def report(label: str) -> Callable[[int], None] | None:
+        return None if on_batch is None else (lambda rows: on_batch(label, rows))
+
+    cur_source = open_source(current, batch_rows=batch_rows)
+    kinds = _kinds(cur_source.schema, features)
+    ref_memory: DriftReference | None = None
+    ref_source: BatchSource | None = None
+    if isinstance(reference, str | Path | BatchSource):
+        ref_source = open_source(reference, batch_rows=batch_rows)
+        missing = [n for n in kinds if n not in ref_source.schema.names]
+        if missing:
+            raise DataError(f"feature {missing[0]!r} is missing from the reference data")
+        ref_summaries, _ = first_pass(
+            ref_source.batches(list(kinds)),
+            kinds,
+            n_rows=ref_source.count_rows(),
+            sample_size=sample_size,
+            exact_max_rows=exact_max_rows,
+            max_categories=max_categories,
+            seed=seed,
+            on_batch=report("reference, pass 1"),
+        )
+    else:
+        ref_memory = _in_memory_reference(reference, features or list(kinds))
+        kinds = {n: c.kind for n, c in ref_memory.columns.items()}
+        ref_summaries = _from_memory(ref_memory, sample_size)
+    cur_summaries, _ = first_pass(
+        cur_source.batches(list(kinds)),
+        kinds,
+        n_rows=cur_source.count_rows(),
+        sample_size=sample_size,
+        exact_max_rows=exact_max_rows,
+        max_categories=max_categories,
+        seed=seed + 1,
+        on_batch=report("current, pass 1"),
+    )
+    chosen = {n: _choose(n, ref_summaries[n], (methods or {}).get(n)) for n in kinds}
+    for name in methods or {}:
+        if name not in kinds:
+            raise DataError(f"methods names feature {name!r}, which is not compared")
+
+    # Pass 2 edges: fine bins (continuous), or the reference's values (few-valued numeric
+    # columns whose current side had too many values to track).
+    edges: dict[str, FloatArray] = {}
+    deciles: dict[str, tuple[FloatArray, bool]] = {}
+    for name, method in chosen.items():
+        ref, cur = ref_summaries[name], cur_summaries[name]
+        if not isinstance(ref, NumericSummary) or not isinstance(cur, NumericSummary):
+            continue
+        if _by_category(method, ref, n_bins):
+            if cur.distinct is None:
+                edges[name] = np.array(sorted(ref.distinct or {}), dtype=np.float64)
+            continue
+        if ref.values is not None and cur.values is not None:
+            continue
+        ref_column = ref_memory.columns[name] if ref_memory is not None else None
+        cuts, cuts_exact = _deciles(ref, ref_column, n_bins)
+        deciles[name] = (cuts, cuts_exact)
+        pooled = np.concatenate([ref.sample, cur.sample])
+        low, high = min(ref.low, cur.low), max(ref.high, cur.high)
+        edges[name] = np.unique(
+            np.concatenate([fine_edges(pooled, n_bins=fine_bins, low=low, high=high), cuts])
+        )
+    cur_slots = (
+        second_pass(cur_source.batches(list(edges)), edges, on_batch=report("current, pass 2"))
+        if edges
+        else {}
+    )
+    if ref_source is not None and edges:
+        ref_slots = second_pass(
+            ref_source.batches(list(edges)), edges, on_batch=report("reference, pass 2")
+        )
+    else:
+        ref_slots = {n: _sorted_slots(ref_summaries[n], e) for n, e in edges.items()}
+
+    outcomes: dict[str, Outcome] = {}
+    for name, method in chosen.items():
+        ref, cur = ref_summaries[name], cur_summaries[name]
+        _check_empty(name, ref, cur)
+        if isinstance(ref, CategorySummary) and isinstance(cur, CategorySummary):
+            ref_column = ref_memory.columns[name] if ref_memory is not None else None
+            outcomes[name] = categories_outcome(
+                name, ref_column, ref.counts, cur.counts, method, top_k=top_k
+            )
+        elif isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary):
+            if _by_category(method, ref, n_bins):
+                ref_values = np.array(sorted(ref.distinct or {}), dtype=np.float64)
+                outcomes[name] = categories_outcome(
+                    name,
+                    None,
+                    value_counts(ref, None, ref_values),
+                    value_counts(cur, cur_slots.get(name), ref_values),
+                    method,
+                    top_k=top_k,
+                )
+            elif ref.values is not None and cur.values is not None:
+                ref_column = (
+                    ref_memory.columns[name]
+                    if ref_memory is not None
+                    else ReferenceColumn(
+                        name=name,
+                        kind="numeric",
+                        n=ref.n,
+                        n_missing=ref.n_missing,
+                        values=ref.values,
+                    )
+                )
+                outcomes[name] = exact_outcome(ref_column, cur.values, cur.n_missing, method)
+            else:
+                cuts, cuts_exact = deciles[name]
+                outcomes[name] = continuous_outcome(
+                    method,
+                    edges=edges[name],
+                    ref_slots=ref_slots[name],
+                    cur_slots=cur_slots[name],
+                    deciles=cuts,
+                    deciles_exact=cuts_exact,
+                    ref=ref,
+                    cur=cur,
+                )
+        else:  # pragma: no cover - kinds come from one mapping
+            raise DataError(f"feature {name!r} has different kinds on the two sides")
+    return _report(
+        outcomes,
+        chosen,
+        ref_summaries,
+        cur_summaries,
+        thresholds,
+        dataset_threshold,
+        "profile" if ref_memory is not None and ref_memory.source == "profile" else "data",
+    )
+
+
+def _in_memory_reference(
+    reference: pd.DataFrame | Mapping[str, Any] | DriftReference, features: FeatureList
+) -> DriftReference:
+    if isinstance(reference, DriftReference):
+        missing = [f for f in features if str(getattr(f, "name", f)) not in reference.columns]
+        if missing:
+            raise DataError(f"feature {missing[0]!r} is not in the prepared reference")
+        names = [str(getattr(f, "name", f)) for f in features]
+        return DriftReference({n: reference.columns[n] for n in names}, source=reference.source)
+    if isinstance(reference, pd.DataFrame):
+        return DriftReference.from_frame(reference, features=features)
+    if isinstance(reference, Mapping):
+        return DriftReference.from_profile(reference, features=features)
+    raise DataError(
+        "the reference must be a path, a BatchSource, a DataFrame, a profile or a "
+        f"DriftReference; got {type(reference).__name__}"
+    )
+
+
+def _deciles(
+    ref: NumericSummary, column: ReferenceColumn | None, n_bins: int
+) -> tuple[FloatArray, bool]:
+    """PSI / Jensen-Shannon bin edges, and whether they are the in-memory engine's own."""
+    if column is not None:
+        return column.bins(n_bins)[0], True
+    probs = np.arange(1, n_bins) / n_bins
+    if ref.values is not None:
+        return np.unique(np.quantile(ref.values, probs)), True
+    if ref.sample.size == 0:
+        return np.zeros(0), False
+    return np.unique(np.quantile(ref.sample, probs)), ref.sample.size == ref.n
+
+
+def _sorted_slots(summary: Summary, edges: FloatArray) -> IntArray:
+    if not isinstance(summary, NumericSummary) or summary.values is None:  # pragma: no cover
+        raise DataError("a reference in memory has its values")
+    return slot_counts(summary.values, edges)
+
+
+def _check_empty(name: str, ref: Summary, cur: Summary) -> None:
+    for side, summary in (("reference", ref), ("current", cur)):
+        if summary.n == 0:
+            raise DataError(
+                f"feature {name!r} has no values in the {side} data (all missing); "
+                "leave it out or fix the data"
+            )
+
+
+def _report(
+    outcomes: Mapping[str, Outcome],
+    chosen: Mapping[str, DriftMethod],
+    refs: Mapping[str, Summary],
+    curs: Mapping[str, Summary],
+    thresholds: Mapping[str, float] | None,
+    dataset_threshold: float,
+    source: str,
+) -> DriftReport:
+    tested = [n for n, o in outcomes.items() if o.result.p_value is not None]
+    adjusted = dict(
+        zip(
+            tested,
+            adjust_p_values([float(outcomes[n].result.p_value or 0) for n in tested]),
+            strict=True,
+        )
+    )
+    features = []
+    for name, outcome in outcomes.items():
+        method, result = chosen[name], outcome.result
+        threshold = float((thresholds or {}).get(name, STREAM_THRESHOLDS[method.name]))
+        if not threshold > 0:
+            raise ModelpilotError(f"the threshold of {name!r} must be positive; got {threshold}")
+        note = result.note
+        bound = outcome.error_bound
+        if bound and abs(result.effect_size - threshold) <= bound:
+            note += "; the threshold lies within the error bound: use more fine_bins to decide"
+        ref, cur = refs[name], curs[name]
+        features.append(
+            FeatureDrift(
+                name=name,
+                kind="categorical" if isinstance(ref, CategorySummary) else "numeric",
+                method=method.name,
+                statistic=result.statistic,
+                p_value=result.p_value,
+                threshold=threshold,
+                drifted=bool(result.effect_size >= threshold),
+                effect_size=result.effect_size,
+                n_reference=ref.n,
+                n_current=cur.n,
+                summary=outcome.summary,
+                p_value_adjusted=adjusted.get(name),
+                n_missing_reference=ref.n_missing,
+                n_missing_current=cur.n_missing,
+                note=note.lstrip("; "),
+                exact=outcome.exact,
+                error_bound=bound,
+            )
+        )
+    return DriftReport(
+        features,
+        dataset_threshold=float(dataset_threshold),
+        correction="bh",
+        effect_size_floor=0.0,
+        reference_source="profile" if source == "profile" else "data",
+        engine="stream",
+    )

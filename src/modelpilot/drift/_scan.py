@@ -75,6 +75,8 @@ class NumericSummary:
         self.mean += delta * n_b / total
         self.m2 += m2_b + delta * delta * self.n * n_b / total
         self.n = total
+        if self.distinct is not None and np.unique(present[:1000]).size > MAX_DISCRETE_VALUES:
+            self.distinct = None  # a continuous column: found on its first thousand values
         if self.distinct is not None:
             keys, counts = np.unique(present, return_counts=True)
             for key, count in zip(keys.tolist(), counts.tolist(), strict=True):

@@ -215,7 +215,7 @@ def compare_stream(
     >>> cur = GeneratedSource(lambda: batches(0.5), schema=schema)
     >>> x = compare_stream(ref, cur, exact_max_rows=0).feature("x")
     >>> x.method, round(x.statistic, 2), x.exact, x.error_bound < 0.01, x.drifted
-    ('wasserstein', 0.5, False, True, True)
+    ('wasserstein', 0.51, False, True, True)
     """
     if not (
         isinstance(fine_bins, int) and fine_bins >= 2 and isinstance(n_bins, int) and n_bins >= 2

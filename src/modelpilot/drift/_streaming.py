@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from modelpilot.drift._base import DriftMethod
 from modelpilot.drift._binned import fine_edges, slot_counts
@@ -37,9 +36,14 @@ from modelpilot.drift._stream_feature import (
     exact_outcome,
     value_counts,
 )
-from modelpilot.drift._values import FloatArray, IntArray, Kind
+from modelpilot.drift._stream_inputs import (
+    Summary,
+    arrow_kinds,
+    in_memory_reference,
+    summaries_in_memory,
+)
+from modelpilot.drift._values import FloatArray, IntArray
 from modelpilot.errors import DataError, ModelpilotError
-from modelpilot.spec import FeatureSpec
 
 __all__ = ["STREAM_THRESHOLDS", "compare_stream"]
 
@@ -54,68 +58,7 @@ STREAM_THRESHOLDS = {
     "wasserstein": 0.1,
 }
 _CATEGORY_METHODS = ("chi_square", "total_variation")
-Summary = NumericSummary | CategorySummary
 OnBatch = Callable[[str, int], None]
-
-
-def _arrow_kind(name: str, dtype: pa.DataType) -> Kind | None:
-    if pa.types.is_boolean(dtype) or pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-        return "categorical"
-    if pa.types.is_dictionary(dtype):
-        return "categorical"
-    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
-        return "numeric"
-    return None  # timestamps, lists, ...: not a distribution to compare
-
-
-def _kinds(schema: pa.Schema, features: FeatureList | None) -> dict[str, Kind]:
-    if features is None:
-        found = {f.name: _arrow_kind(f.name, f.type) for f in schema}
-        return {n: k for n, k in found.items() if k is not None}
-    kinds: dict[str, Kind] = {}
-    for feature in features:
-        name = feature.name if isinstance(feature, FeatureSpec) else str(feature)
-        if name not in schema.names:
-            raise DataError(
-                f"feature {name!r} is not in the current data; it has {', '.join(schema.names)}"
-            )
-        if isinstance(feature, FeatureSpec):
-            kinds[name] = "numeric" if feature.type == "numeric" else "categorical"
-        else:
-            kind = _arrow_kind(name, schema.field(name).type)
-            if kind is None:
-                raise DataError(f"feature {name!r} is {schema.field(name).type}, not comparable")
-            kinds[name] = kind
-    return kinds
-
-
-def _from_memory(ref: DriftReference, sample_size: int) -> dict[str, Summary]:
-    """The pass-1 summaries of a reference already in memory (no pass over it needed)."""
-    out: dict[str, Summary] = {}
-    for name, column in ref.columns.items():
-        if column.kind == "categorical":
-            counts = dict(zip(column.categories, column.counts.tolist(), strict=True))
-            out[name] = CategorySummary(n_missing=column.n_missing, counts=counts)
-            continue
-        values = column.values
-        picks = np.linspace(0, values.size - 1, min(sample_size, values.size)).astype(int)
-        distinct = column.distinct
-        out[name] = NumericSummary(
-            n=column.n,
-            n_missing=column.n_missing,
-            low=float(values[0]) if values.size else 0.0,
-            high=float(values[-1]) if values.size else 0.0,
-            mean=float(values.mean()) if values.size else 0.0,
-            m2=column.std**2 * column.n,
-            distinct=(
-                None
-                if distinct is None
-                else dict(zip(distinct[0].tolist(), distinct[1].tolist(), strict=True))
-            ),
-            sample=values[picks],
-            values=values,
-        )
-    return out
 
 
 def _choose(name: str, ref: Summary, given: str | DriftMethod | None) -> DriftMethod:
@@ -229,8 +172,21 @@ def compare_stream(
     def report(label: str) -> Callable[[int], None] | None:
         return None if on_batch is None else (lambda rows: on_batch(label, rows))
 
+    def scan(source: BatchSource, side: str, side_seed: int) -> dict[str, Summary]:
+        summaries, _ = first_pass(
+            source.batches(list(kinds)),
+            kinds,
+            n_rows=source.count_rows(),
+            sample_size=sample_size,
+            exact_max_rows=exact_max_rows,
+            max_categories=max_categories,
+            seed=side_seed,
+            on_batch=report(f"{side}, pass 1"),
+        )
+        return summaries
+
     cur_source = open_source(current, batch_rows=batch_rows)
-    kinds = _kinds(cur_source.schema, features)
+    kinds = arrow_kinds(cur_source.schema, features)
     ref_memory: DriftReference | None = None
     ref_source: BatchSource | None = None
     if isinstance(reference, str | Path | BatchSource):
@@ -238,30 +194,12 @@ def compare_stream(
         missing = [n for n in kinds if n not in ref_source.schema.names]
         if missing:
             raise DataError(f"feature {missing[0]!r} is missing from the reference data")
-        ref_summaries, _ = first_pass(
-            ref_source.batches(list(kinds)),
-            kinds,
-            n_rows=ref_source.count_rows(),
-            sample_size=sample_size,
-            exact_max_rows=exact_max_rows,
-            max_categories=max_categories,
-            seed=seed,
-            on_batch=report("reference, pass 1"),
-        )
+        ref_summaries = scan(ref_source, "reference", seed)
     else:
-        ref_memory = _in_memory_reference(reference, features or list(kinds))
+        ref_memory = in_memory_reference(reference, features or list(kinds))
         kinds = {n: c.kind for n, c in ref_memory.columns.items()}
-        ref_summaries = _from_memory(ref_memory, sample_size)
-    cur_summaries, _ = first_pass(
-        cur_source.batches(list(kinds)),
-        kinds,
-        n_rows=cur_source.count_rows(),
-        sample_size=sample_size,
-        exact_max_rows=exact_max_rows,
-        max_categories=max_categories,
-        seed=seed + 1,
-        on_batch=report("current, pass 1"),
-    )
+        ref_summaries = summaries_in_memory(ref_memory, sample_size)
+    cur_summaries = scan(cur_source, "current", seed + 1)
     chosen = {n: _choose(n, ref_summaries[n], (methods or {}).get(n)) for n in kinds}
     for name in methods or {}:
         if name not in kinds:
@@ -356,25 +294,6 @@ def compare_stream(
         thresholds,
         dataset_threshold,
         "profile" if ref_memory is not None and ref_memory.source == "profile" else "data",
-    )
-
-
-def _in_memory_reference(
-    reference: pd.DataFrame | Mapping[str, Any] | DriftReference, features: FeatureList
-) -> DriftReference:
-    if isinstance(reference, DriftReference):
-        missing = [f for f in features if str(getattr(f, "name", f)) not in reference.columns]
-        if missing:
-            raise DataError(f"feature {missing[0]!r} is not in the prepared reference")
-        names = [str(getattr(f, "name", f)) for f in features]
-        return DriftReference({n: reference.columns[n] for n in names}, source=reference.source)
-    if isinstance(reference, pd.DataFrame):
-        return DriftReference.from_frame(reference, features=features)
-    if isinstance(reference, Mapping):
-        return DriftReference.from_profile(reference, features=features)
-    raise DataError(
-        "the reference must be a path, a BatchSource, a DataFrame, a profile or a "
-        f"DriftReference; got {type(reference).__name__}"
     )
 
 

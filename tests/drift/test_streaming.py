@@ -208,3 +208,30 @@ def test_bad_input_gets_a_precise_error(tmp_path: Path) -> None:
             methods={"x": "psi"},
             max_categories=2,
         )
+
+
+def test_an_s3_glob_and_prefix_are_read_in_batches(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    # The moto server's fake credentials; pyarrow reads the endpoint from AWS_ENDPOINT_URL.
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": s3_endpoint,
+    }.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    ref, cur = _frame(3000, seed=12), _frame(3000, seed=13, shift=0.5)
+    for i in range(2):
+        buffer = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(cur.iloc[i * 1500 : (i + 1) * 1500]), buffer)
+        client.put_object(
+            Bucket="logs", Key=f"drift/cur/part-{i}.parquet", Body=buffer.getvalue().to_pybytes()
+        )
+    memory = compare(ref, cur)
+    for location in ("s3://logs/drift/cur/*.parquet", "s3://logs/drift/cur"):
+        report = compare_stream(ref, location, batch_rows=500)
+        assert [f.statistic for f in report.features] == [f.statistic for f in memory.features]

@@ -166,6 +166,7 @@ def first_pass(
     exact_max_rows: int,
     max_categories: int,
     seed: int,
+    side: str = "current data",
     on_batch: OnBatch | None = None,
 ) -> tuple[dict[str, NumericSummary | CategorySummary], int]:
     """Summaries of every column of one side and its row count (see the module docstring)."""
@@ -184,7 +185,13 @@ def first_pass(
         for name, summary in summaries.items():
             column = batch.column(name)
             if isinstance(summary, NumericSummary):
-                floats[name] = _as_float(column)
+                try:
+                    floats[name] = _as_float(column)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    raise DataError(
+                        f"feature {name!r} is numeric but the {side} holds it as "
+                        f"{column.type}; fix the data, or declare the feature categorical"
+                    ) from None
                 summary.update(floats[name], keep)
             else:
                 summary.update(column, name, max_categories)

@@ -16,7 +16,13 @@ from modelpilot.drift._values import Kind
 from modelpilot.errors import DataError
 from modelpilot.spec import FeatureSpec
 
-__all__ = ["Summary", "arrow_kinds", "in_memory_reference", "summaries_in_memory"]
+__all__ = [
+    "Summary",
+    "arrow_kinds",
+    "in_memory_reference",
+    "require_columns",
+    "summaries_in_memory",
+]
 
 Summary = NumericSummary | CategorySummary
 
@@ -31,17 +37,25 @@ def _arrow_kind(name: str, dtype: pa.DataType) -> Kind | None:
     return None  # timestamps, lists, ...: not a distribution to compare
 
 
+def require_columns(schema: pa.Schema, names: list[str], where: str) -> None:
+    """A precise error when a compared feature is not in one side's data."""
+    for name in names:
+        if name not in schema.names:
+            raise DataError(
+                f"feature {name!r} is not in the {where}; it has {', '.join(schema.names)}"
+            )
+
+
 def arrow_kinds(schema: pa.Schema, features: FeatureList | None) -> dict[str, Kind]:
+    """Numeric or categorical per compared column of the reference data (all comparable
+    columns unless ``features`` are named; declared types win over Arrow's)."""
     if features is None:
         found = {f.name: _arrow_kind(f.name, f.type) for f in schema}
         return {n: k for n, k in found.items() if k is not None}
     kinds: dict[str, Kind] = {}
+    require_columns(schema, [str(getattr(f, "name", f)) for f in features], "reference data")
     for feature in features:
         name = feature.name if isinstance(feature, FeatureSpec) else str(feature)
-        if name not in schema.names:
-            raise DataError(
-                f"feature {name!r} is not in the current data; it has {', '.join(schema.names)}"
-            )
         if isinstance(feature, FeatureSpec):
             kinds[name] = "numeric" if feature.type == "numeric" else "categorical"
         else:
@@ -82,9 +96,12 @@ def summaries_in_memory(ref: DriftReference, sample_size: int) -> dict[str, Summ
 
 
 def in_memory_reference(
-    reference: pd.DataFrame | Mapping[str, Any] | DriftReference, features: FeatureList
+    reference: pd.DataFrame | Mapping[str, Any] | DriftReference, features: FeatureList | None
 ) -> DriftReference:
+    """The reference prepared as :func:`compare` prepares it."""
     if isinstance(reference, DriftReference):
+        if features is None:
+            return reference
         missing = [f for f in features if str(getattr(f, "name", f)) not in reference.columns]
         if missing:
             raise DataError(f"feature {missing[0]!r} is not in the prepared reference")

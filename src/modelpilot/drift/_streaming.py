@@ -40,6 +40,7 @@ from modelpilot.drift._stream_inputs import (
     Summary,
     arrow_kinds,
     in_memory_reference,
+    require_columns,
     summaries_in_memory,
 )
 from modelpilot.drift._values import FloatArray, IntArray
@@ -173,6 +174,7 @@ def compare_stream(
         return None if on_batch is None else (lambda rows: on_batch(label, rows))
 
     def scan(source: BatchSource, side: str, side_seed: int) -> dict[str, Summary]:
+        """Pass 1 over one side."""
         summaries, _ = first_pass(
             source.batches(list(kinds)),
             kinds,
@@ -181,23 +183,24 @@ def compare_stream(
             exact_max_rows=exact_max_rows,
             max_categories=max_categories,
             seed=side_seed,
+            side=f"{side} data",
             on_batch=report(f"{side}, pass 1"),
         )
         return summaries
 
     cur_source = open_source(current, batch_rows=batch_rows)
-    kinds = arrow_kinds(cur_source.schema, features)
     ref_memory: DriftReference | None = None
     ref_source: BatchSource | None = None
+    # The reference decides which columns are compared and their kinds, as in `compare`.
     if isinstance(reference, str | Path | BatchSource):
         ref_source = open_source(reference, batch_rows=batch_rows)
-        missing = [n for n in kinds if n not in ref_source.schema.names]
-        if missing:
-            raise DataError(f"feature {missing[0]!r} is missing from the reference data")
+        kinds = arrow_kinds(ref_source.schema, features)
+        require_columns(cur_source.schema, list(kinds), "current data")
         ref_summaries = scan(ref_source, "reference", seed)
     else:
-        ref_memory = in_memory_reference(reference, features or list(kinds))
+        ref_memory = in_memory_reference(reference, features)
         kinds = {n: c.kind for n, c in ref_memory.columns.items()}
+        require_columns(cur_source.schema, list(kinds), "current data")
         ref_summaries = summaries_in_memory(ref_memory, sample_size)
     cur_summaries = scan(cur_source, "current", seed + 1)
     chosen = {n: _choose(n, ref_summaries[n], (methods or {}).get(n)) for n in kinds}

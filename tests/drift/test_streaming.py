@@ -199,7 +199,7 @@ def test_bad_input_gets_a_precise_error(tmp_path: Path) -> None:
             methods={"x": "cramer_von_mises"},
         )
     with pytest.raises(
-        DataError, match="'x' is numeric but the current data holds it as (large_)?string"
+        DataError, match=r"'x' is numeric but the current data holds it as (large_)?string"
     ):
         compare_stream(_frame(100, seed=1), _source(_frame(100, seed=2).assign(x="n/a")))
     with pytest.raises(DataError, match="feature 'x' is not in the current data; it has y"):

@@ -137,8 +137,8 @@ def compare_stream(
     sample_size
         Rows of the uniform sample per side that places the bin edges.
     exact_max_rows
-        A side with at most this many rows is kept in memory; when both are, KS and
-        Wasserstein are exact.
+        A side with at most this many rows is kept in memory (8 bytes a numeric value); when
+        both are, every statistic is the in-memory engine's (``exact=True``). 0 never keeps.
     top_k
         Categories compared one by one; the rest are counted together as ``__other__``.
     max_categories

@@ -188,20 +188,23 @@ def test_project_schema_decides_features_and_types(run: Run, project_dir: Path) 
 
 def test_model_profile_as_reference(run: Run, project: Path) -> None:
     house_prices(1500, seed=8, size_shift=0.4).to_csv(project / "drifted.csv", index=False)
-    code, out, _ = run(
-        "-p",
-        project,
-        "drift",
-        "--model",
-        "houses@production",
-        project / "drifted.csv",
-        "--json",
-        "--dataset-threshold",
-        "0.3",
-    )
-    data = json.loads(out)
-    assert code == 1 and data["reference_source"] == "profile"
-    assert data["drifted_features"] == SHIFTED
+    for engine in ("memory", "stream"):  # the streaming engine reaches the same verdicts
+        code, out, _ = run(
+            "-p",
+            project,
+            "drift",
+            "--model",
+            "houses@production",
+            project / "drifted.csv",
+            "--json",
+            "--dataset-threshold",
+            "0.3",
+            "--engine",
+            engine,
+        )
+        data = json.loads(out)
+        assert code == 1 and (data["engine"], data["reference_source"]) == (engine, "profile")
+        assert data["drifted_features"] == SHIFTED
     code, _, err = run(
         "-p",
         project,
@@ -261,3 +264,31 @@ def test_console_script(files: dict[str, Path]) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["drifted_features"] == [*SHIFTED, "price"]
+
+
+def test_stream_engine_on_files_and_globs(run: Run, files: dict[str, Path], tmp_path: Path) -> None:
+    memory = json.loads(run("drift", files["train"], files["drifted"], "--json")[1])
+    # The current side as a directory of Parquet parts, read batch by batch.
+    parts = tmp_path / "current"
+    parts.mkdir()
+    drifted = pd.read_csv(files["drifted"])
+    for i in range(3):
+        drifted.iloc[i * 500 : (i + 1) * 500].to_parquet(parts / f"part-{i}.parquet")
+    code, out, err = run("drift", files["train"], parts, "--engine", "stream", "--json")
+    data = json.loads(out)
+    assert (code, err) == (0, "") and data["engine"] == "stream"
+    # Both sides are small, so every statistic is exact: the same figures as in memory.
+    assert [f["statistic"] for f in data["features"]] == [
+        f["statistic"] for f in memory["features"]
+    ]
+    assert all(f["exact"] is True and f["error_bound"] == 0.0 for f in data["features"])
+    code, out, _ = run(
+        "drift", files["train"], str(parts / "*.parquet"), "--engine", "stream", "--json"
+    )
+    assert code == 0 and json.loads(out)["drifted_features"] == memory["drifted_features"]
+    code, out, _ = run("drift", files["train"], files["drifted"], "--engine", "stream")
+    assert code == 0 and "± bound" in out and "exact" in out
+    code, _, err = run(
+        "drift", files["train"], files["drifted"], "--engine", "stream", "--domain-classifier"
+    )
+    assert code == 2 and "--window and --domain-classifier need the in-memory engine" in err

@@ -17,11 +17,20 @@ import typer
 from rich import box
 from rich.table import Table
 
-from modelpilot.cli._root import app, console, open_project, print_json, state, working
+from modelpilot.cli._root import (
+    app,
+    console,
+    open_project,
+    print_json,
+    progress_bar,
+    state,
+    working,
+)
 from modelpilot.errors import ConfigError, DataError, ModelpilotError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.progress import TaskID
 
     from modelpilot.drift import DriftReport
     from modelpilot.project import Project
@@ -131,14 +140,19 @@ def _print_report(report: DriftReport) -> None:
     # The verdict compares the corrected p-value with the threshold, so that is the one shown;
     # --json has both.
     p_header = "p-value" if report.correction == "none" else f"p ({report.correction})"
-    for header in ("statistic", p_header, "threshold"):
+    streamed = report.engine == "stream"
+    headers = ["statistic", *(["± bound"] if streamed else []), p_header, "threshold"]
+    for header in headers:
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("drifted", no_wrap=True)
     for f in report.features:
+        # The streaming engine says how far a binned statistic can be from the exact one.
+        bound = ["exact" if f.exact else _fmt(f.error_bound)] if streamed else []
         table.add_row(
             f.name,
             f.method,
             _fmt(f.statistic),
+            *bound,
             _fmt(f.p_value_adjusted),
             _fmt(f.threshold),
             "[bold red]yes[/]" if f.drifted else "no",
@@ -163,11 +177,12 @@ def _print_report(report: DriftReport) -> None:
 @app.command()
 def drift(
     paths: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Argument(
             metavar="[REFERENCE] [CURRENT]",
             help="Reference and current CSV/Parquet files (leave out REFERENCE with --model, "
-            "CURRENT with --window).",
+            "CURRENT with --window); with --engine stream also globs, directories and s3:// "
+            "URLs.",
             show_default=False,
         ),
     ] = None,
@@ -221,6 +236,19 @@ def drift(
     html: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="memory: load both sides (p-value tests on small data); stream: read the "
+            "files batch by batch in two passes, for data larger than memory (effect-size "
+            "thresholds; docs/scale-out.md).",
+        ),
+    ] = "memory",
+    fine_bins: Annotated[
+        int,
+        typer.Option("--fine-bins", help="--engine stream: bins of the binned KS and Wasserstein."),
+    ] = 2000,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Compare CURRENT data with a REFERENCE; exit 1 when the dataset drifted."""
@@ -241,22 +269,36 @@ def drift(
             "path(s); the forms are `drift REFERENCE CURRENT`, `drift --model NAME@ALIAS "
             "CURRENT`, `drift REFERENCE --window 1h` and `drift --model NAME@ALIAS --window 1h`"
         )
+    if engine not in ("memory", "stream"):
+        raise ModelpilotError(f"--engine must be memory or stream; got {engine!r}")
     seconds = parse_window(window) if window is not None else None
     methods = _parse_methods(method or [])
     project = _project_or_none() if model is None and window is None else open_project()
     features = _schema(project, feature or [])
     selected: list[Any] | None = features if features is not None else (feature or None)
+    if engine == "stream":
+        if window is not None or domain_classifier:
+            raise ModelpilotError(
+                "--engine stream reads a CURRENT file, glob, directory or s3:// URL; --window "
+                "and --domain-classifier need the in-memory engine (leave out --engine)"
+            )
+        profile = _profile(_opened(project), model) if model is not None else None
+        report = _stream(
+            profile if profile is not None else files[0],
+            files[-1],
+            selected=selected,
+            methods=methods,
+            dataset_threshold=dataset_threshold,
+            fine_bins=fine_bins,
+            quiet=as_json,
+        )
+        _finish(report, html=html, as_json=as_json)
+        return
     reference: pd.DataFrame | dict[str, Any]
     if model is not None:
-        version = _opened(project).registry.resolve(model)
-        if not version.profile.get("features"):
-            raise DataError(
-                f"{version.name} v{version.version} has no reference profile; register it with "
-                "--data TRAINING_FILE, or pass a REFERENCE file instead of --model"
-            )
-        reference = version.profile
+        reference = _profile(_opened(project), model)
     else:
-        reference = _read(files.pop(0), features)
+        reference = _read(Path(files.pop(0)), features)
     if seconds is not None:
         log_project = _opened(project)
         name = parse_ref(model).name if model is not None else log_project.spec.model_name
@@ -267,7 +309,7 @@ def drift(
                 "--window, or pass a CURRENT file"
             )
     else:
-        current = _read(files.pop(0), features)
+        current = _read(Path(files.pop(0)), features)
     with working("comparing", quiet=as_json):
         report = compare(
             reference,
@@ -278,6 +320,56 @@ def drift(
             dataset_threshold=dataset_threshold,
             domain_classifier=domain_classifier,
         )
+    _finish(report, html=html, as_json=as_json)
+
+
+def _profile(project: Project, model: str) -> dict[str, Any]:
+    version = project.registry.resolve(model)
+    if not version.profile.get("features"):
+        raise DataError(
+            f"{version.name} v{version.version} has no reference profile; register it with "
+            "--data TRAINING_FILE, or pass a REFERENCE file instead of --model"
+        )
+    return version.profile
+
+
+def _stream(
+    reference: str | dict[str, Any],
+    current: str,
+    *,
+    selected: list[Any] | None,
+    methods: dict[str, str],
+    dataset_threshold: float,
+    fine_bins: int,
+    quiet: bool,
+) -> DriftReport:
+    """The out-of-core engine, with one progress bar per pass counting rows."""
+    from modelpilot.drift import compare_stream, open_source
+
+    sources = {"current": open_source(current)}
+    if isinstance(reference, str):
+        sources["reference"] = open_source(reference)
+    totals = {side: source.count_rows() for side, source in sources.items()}
+    with progress_bar("drift: {task.description}", quiet=quiet) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(label: str, rows: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=totals[label.split(",")[0]])
+            bar.advance(tasks[label], rows)
+
+        return compare_stream(
+            sources.get("reference", reference),
+            sources["current"],
+            features=selected,
+            methods=methods or None,
+            dataset_threshold=dataset_threshold,
+            fine_bins=fine_bins,
+            on_batch=advance,
+        )
+
+
+def _finish(report: DriftReport, *, html: Path | None, as_json: bool) -> None:
     if html is not None:
         html.write_text(report.to_html(), encoding="utf-8")
     if as_json:

@@ -2,7 +2,8 @@
 
 Data drift (this module's engine): :func:`compare` runs one method per feature against a
 reference (raw data, a reference profile, or a :class:`DriftReference` prepared once) and
-returns a :class:`DriftReport`. Every method answers one protocol,
+returns a :class:`DriftReport`; :func:`compare_stream` does the same on data larger than memory,
+read as a stream of Arrow record batches (``docs/scale-out.md``). Every method answers one protocol,
 ``method.compare(ref: ReferenceColumn, cur) -> MethodResult``. See ``docs/drift.md``.
 """
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from modelpilot.drift._psi import PopulationStabilityIndex
     from modelpilot.drift._reference import DriftReference
     from modelpilot.drift._report import DistributionSummary, DriftReport, FeatureDrift
+    from modelpilot.drift._sources import BatchSource, DatasetSource, GeneratedSource, open_source
+    from modelpilot.drift._streaming import STREAM_THRESHOLDS, compare_stream
     from modelpilot.drift._total_variation import TotalVariationDistance
     from modelpilot.drift._wasserstein import WassersteinDistance
 
@@ -50,8 +53,10 @@ __all__ = [
     "DEFAULT_EFFECT_SIZE_FLOOR",
     "DETECTORS",
     "METHODS",
+    "STREAM_THRESHOLDS",
     "ADWINDetector",
     "AndersonDarlingTest",
+    "BatchSource",
     "ChiSquareTest",
     "ConceptDriftEvent",
     "ConceptDriftMonitor",
@@ -59,6 +64,7 @@ __all__ = [
     "CramerVonMisesTest",
     "CurrentColumn",
     "DDMDetector",
+    "DatasetSource",
     "DetectorStatus",
     "DistributionSummary",
     "DomainClassifier",
@@ -68,6 +74,7 @@ __all__ = [
     "DriftReference",
     "DriftReport",
     "FeatureDrift",
+    "GeneratedSource",
     "JensenShannonDistance",
     "KSTest",
     "KeyMetricStatus",
@@ -79,11 +86,13 @@ __all__ = [
     "WassersteinDistance",
     "adjust_p_values",
     "compare",
+    "compare_stream",
     "default_method",
     "drifted_importance",
     "get_method",
     "importance_weights",
     "make_detector",
+    "open_source",
 ]
 
 # Each name is imported on first use (PEP 562): comparing data should not pay for the concept-drift
@@ -107,6 +116,7 @@ _SOURCES = {
         "DETECTORS",
         "ADWINDetector",
         "DDMDetector",
+        "DatasetSource",
         "DriftDetector",
         "PageHinkleyDetector",
         "make_detector",
@@ -118,6 +128,8 @@ _SOURCES = {
     "_methods": ("METHODS", "default_method", "get_method"),
     "_psi": ("PopulationStabilityIndex",),
     "_reference": ("DriftReference",),
+    "_sources": ("BatchSource", "DatasetSource", "GeneratedSource", "open_source"),
+    "_streaming": ("STREAM_THRESHOLDS", "compare_stream"),
     "_report": ("DistributionSummary", "DriftReport", "FeatureDrift"),
     "_total_variation": ("TotalVariationDistance",),
     "_wasserstein": ("WassersteinDistance",),

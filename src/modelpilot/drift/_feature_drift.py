@@ -149,8 +149,15 @@ class FeatureDrift:
     n_missing_reference: int = 0
     n_missing_current: int = 0
     note: str = ""
+    #: Out-of-core engine only: whether the statistic is the one the in-memory engine computes,
+    #: and how far it can be from it (binned KS / Wasserstein), else None.
+    exact: bool | None = None
+    error_bound: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        streamed = (
+            {"exact": self.exact, "error_bound": self.error_bound} if self.exact is not None else {}
+        )
         return {
             "name": self.name,
             "kind": self.kind,
@@ -166,5 +173,6 @@ class FeatureDrift:
             "n_missing_reference": self.n_missing_reference,
             "n_missing_current": self.n_missing_current,
             "note": self.note,
+            **streamed,
             "summary": self.summary.to_dict(),
         }

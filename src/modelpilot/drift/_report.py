@@ -53,6 +53,8 @@ class DriftReport:
     effect_size_floor: float = 0.0
     reference_source: Literal["data", "profile"] = "data"
     domain_classifier: DomainClassifierResult | None = None
+    #: ``"memory"`` (:func:`compare`) or ``"stream"`` (:func:`compare_stream`).
+    engine: Literal["memory", "stream"] = "memory"
 
     @property
     def n_features(self) -> int:
@@ -113,6 +115,7 @@ class DriftReport:
             "correction": self.correction,
             "effect_size_floor": self.effect_size_floor,
             "reference_source": self.reference_source,
+            "engine": self.engine,
             "domain_classifier": (
                 self.domain_classifier.to_dict() if self.domain_classifier is not None else None
             ),

@@ -76,9 +76,7 @@ def why_no_kernel(estimator: Any) -> str:
 WRAPPERS = frozenset({"XGBClassifier", "XGBRegressor", "LGBMClassifier", "LGBMRegressor"})
 
 
-def tree_kernel(
-    estimator: Any, *, environ: Mapping[str, str] = os.environ
-) -> TreeKernel | None:
+def tree_kernel(estimator: Any, *, environ: Mapping[str, str] = os.environ) -> TreeKernel | None:
     """A checked kernel for a tree model (after a pipeline's transformers), or None with the
     reason logged."""
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator

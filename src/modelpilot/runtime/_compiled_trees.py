@@ -151,7 +151,7 @@ class CompiledTrees:
         sum32 = arrays.sum_float32
         dtype = np.float32 if sum32 else np.float64
         # Values as the sums take them (float32 numbers, held in float64, for XGBoost).
-        self._leaf_value = _owned(arrays.leaf_value.astype(dtype), np.float64)
+        leaf_value = _owned(arrays.leaf_value.astype(dtype), np.float64)
         self._base = arrays.base.astype(dtype).astype(np.float64)
         self._dtype = dtype
         self._parts = (
@@ -160,7 +160,7 @@ class CompiledTrees:
             _node_table(arrays),
             _owned(arrays.category_bitsets, np.uint32),
             bool(arrays.negative_category_missing),
-            self._leaf_value,
+            leaf_value,
             _owned(arrays.roots, np.intp),
             _depths(arrays),
             int(arrays.n_groups),

@@ -20,8 +20,10 @@ row, 200 trees of depth <= 8 on 20 features: HistGradientBoosting 74 us (GTIL 96
 scikit-learn 1,825 us); XGBoost 120-145 us (GTIL 110-176, ``inplace_predict`` 395-543);
 LightGBM 112-137 us (GTIL 129-132, Booster.predict 68-94); a 100-tree forest of depth 12
 138-153 us (GTIL 105-116; scikit-learn 9,000-10,300). 64 rows: 850-1,450 us (13-23 us a
-row), 2-3x faster than GTIL, about XGBoost's and LightGBM's own; the same walk compiled with
-numba took 8 us for one row and 790 us for 64 (see docs/architecture.md, "Tree kernels").
+row), 2-3x faster than GTIL, about XGBoost's and LightGBM's own. modelpilot's server walks
+the same arrays compiled with numba where it is installed (``runtime/_compiled_trees.py``,
+the same bits; see docs/architecture.md, "Tree kernels"); this NumPy walk stays for runners
+that have only NumPy.
 
 Exactness rules, each the library's own:
 

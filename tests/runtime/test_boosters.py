@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from modelpilot.errors import ArtifactError
 from modelpilot.runtime import ModelRuntime, detect_flavor, load_runtime
 from modelpilot.runtime._tree_kernel import TreeKernel
+from tree_walks import assert_walks_agree
 
 NAMES = ["f0", "f1", "f2", "f3", "f4"]
 
@@ -130,6 +131,8 @@ def test_a_native_model_file_loads_without_trust_and_answers_as_the_library(
     # CatBoost's multiclass probabilities use its own approximate exp: the library answers.
     assert has_kernel == (library != "catboost" or task != "multiclass")
     _assert_like_the_library(runtime, model, X[400:])
+    if has_kernel:
+        assert_walks_agree(runtime)
 
 
 def test_lightgbm_categorical_splits_answer_as_the_library(tmp_path: Path) -> None:
@@ -144,6 +147,7 @@ def test_lightgbm_categorical_splits_answer_as_the_library(tmp_path: Path) -> No
     rows = X[400:].copy()
     rows.loc[400:404, "f3"] = [np.nan, -1.0, -0.5, 2.7, 40.0]  # 40: beyond the splits' sets
     _assert_like_the_library(runtime, model, rows)
+    assert_walks_agree(runtime)
 
 
 def test_a_model_without_names_takes_arrays(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The model zoo: every linear and tree model type, fitted on arrays and on DataFrames, alone
 and after preprocessing, takes a fast path wherever a kernel covers it on paper, and answers
-exactly as the library does. ``pytest -s`` prints which take one.
+exactly as the library does; tree kernels walk compiled (numba), with the NumPy walk's raw
+scores bit for bit. ``pytest -s`` prints which path each takes.
 
 Covered on paper: linear models alone or after StandardScalers; tree models (scikit-learn's,
 XGBoost's and LightGBM's wrappers) alone or after imputers, scalers and a ColumnTransformer of
@@ -29,7 +30,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from modelpilot.runtime import load_runtime
+from modelpilot.runtime import answer_path, load_runtime
+from tree_walks import assert_walks_agree
 
 Make = Callable[[], Any]
 
@@ -155,8 +157,10 @@ def test_every_model_a_kernel_covers_takes_the_fast_path(
     joblib.dump(model, path)
     runtime = load_runtime(path, trust=True)
     fast = getattr(runtime, "kernel", None) is not None
-    print(f"zoo: {name:24} {task:15} {fitted_on:6} {preprocessing:15} fast={fast}")
+    print(f"zoo: {name:24} {task:15} {fitted_on:6} {preprocessing:15} {answer_path(runtime)}")
     assert fast == _covered(name, preprocessing)
+    if fast and name in TREES:  # every tree kernel walks compiled, as its NumPy walk does
+        assert_walks_agree(runtime)
 
     held_out = X[200:]
     with warnings.catch_warnings():

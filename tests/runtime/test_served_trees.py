@@ -102,3 +102,4 @@ def test_the_server_says_at_load_which_path_a_version_takes(
     assert len(lines) == 1, server.log
     assert f"{DEPLOYMENT}:1" in lines[0]
     assert "the exact tree kernel" in lines[0]
+    assert "compiled walk" in lines[0]  # numba is in the dev extra

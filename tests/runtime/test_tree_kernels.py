@@ -44,6 +44,7 @@ from modelpilot.runtime._kernels import LinearKernel
 from modelpilot.runtime._sklearn_kernels import sklearn_kernel
 from modelpilot.runtime._tree_kernel import TreeKernel
 from modelpilot_edge.kernels import ColumnSteps, LinearArrays, TreeEnsembleArrays
+from tree_walks import assert_walks_agree
 
 WIDTH = 6
 
@@ -161,6 +162,7 @@ def test_categorical_splits_of_hist_gradient_boosting_on_arrays_and_frames(
     held_out = X[400:].copy()
     held_out[:4, 2] = [11.0, -1.0, np.nan, 2.6]  # unseen, negative, missing, not an integer
     _assert_same(runtime, model, held_out)
+    assert_walks_agree(runtime)
 
     names = ["a", "b", "colour", "d"]
     colours = np.array(list("rgbcmykwo"))[np.nan_to_num(X[:, 2]).astype(int)]
@@ -172,6 +174,7 @@ def test_categorical_splits_of_hist_gradient_boosting_on_arrays_and_frames(
     rows.loc[400, "colour"] = "never seen"
     expected = model.predict_proba(rows)
     assert np.array_equal(runtime.predict_proba(rows), expected)
+    assert_walks_agree(runtime)
 
 
 def test_a_model_the_arrays_cannot_express_answers_through_scikit_learn(

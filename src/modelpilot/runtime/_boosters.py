@@ -73,9 +73,11 @@ class BoosterRuntime:
         self.accepts_array = feature_names is None
         self.kernel: TreeKernel | None = None
         if arrays is not None and kernels_enabled(environ):
-            self.kernel = self._checked_kernel(arrays)
+            self.kernel = self._checked_kernel(arrays, environ)
 
-    def _checked_kernel(self, arrays: Callable[[], TreeEnsembleArrays]) -> TreeKernel | None:
+    def _checked_kernel(
+        self, arrays: Callable[[], TreeEnsembleArrays], environ: Mapping[str, str]
+    ) -> TreeKernel | None:
         try:
             built = arrays()
         except Unsupported as exc:
@@ -88,7 +90,8 @@ class BoosterRuntime:
             classes=None if self.classes is None else np.asarray(self.classes),
             proba_dtype=np.float32 if built.sum_float32 else None,
         )
-        return checked_kernel(kernel, self._answer, name=f"this {self.flavor} model")
+        name = f"this {self.flavor} model"
+        return checked_kernel(kernel, self._answer, name=name, environ=environ)
 
     def bind_columns(self, columns: list[str]) -> None:
         """Take 2-D arrays whose columns are ``columns`` (the project's features, in order)."""

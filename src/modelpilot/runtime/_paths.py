@@ -30,7 +30,8 @@ def answer_path(runtime: Any, *, environ: Mapping[str, str] = os.environ) -> str
     Returns
     -------
     str
-        A phrase for the server's log, such as ``"the exact tree kernel"``.
+        A phrase for the server's log, such as ``"the exact tree kernel (XGBoost model,
+        compiled walk)"`` (numba's compiled walk, or the NumPy walk).
 
     Examples
     --------
@@ -50,7 +51,8 @@ def answer_path(runtime: Any, *, environ: Mapping[str, str] = os.environ) -> str
     if isinstance(kernel, LinearKernel):
         return f"the exact linear kernel ({_model_name(runtime)})"
     if isinstance(kernel, TreeKernel):
-        return f"the exact tree kernel ({_model_name(runtime)})"
+        walk = "NumPy walk" if kernel.compiled is None else "compiled walk"
+        return f"the exact tree kernel ({_model_name(runtime)}, {walk})"
     if not kernels_enabled(environ):
         return "the library's own predict (kernels off: MODELPILOT_NUMPY_KERNELS=0)"
     if not hasattr(runtime, "kernel"):

@@ -40,7 +40,7 @@ def sklearn_kernel(
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     if type(final).__name__ not in TREE_MODELS | WRAPPERS:
         return linear_kernel(estimator, environ=environ)
-    return tree_kernel(estimator)
+    return tree_kernel(estimator, environ=environ)
 
 
 def why_no_kernel(estimator: Any) -> str:
@@ -76,7 +76,7 @@ def why_no_kernel(estimator: Any) -> str:
 WRAPPERS = frozenset({"XGBClassifier", "XGBRegressor", "LGBMClassifier", "LGBMRegressor"})
 
 
-def tree_kernel(estimator: Any) -> TreeKernel | None:
+def tree_kernel(estimator: Any, *, environ: Mapping[str, str] = os.environ) -> TreeKernel | None:
     """A checked kernel for a tree model (after a pipeline's transformers), or None with the
     reason logged."""
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
@@ -98,7 +98,7 @@ def tree_kernel(estimator: Any) -> TreeKernel | None:
         steps=form.steps,
         names=None if names is None else [str(n) for n in names],
     )
-    return checked_kernel(kernel, _library(estimator), name=name)
+    return checked_kernel(kernel, _library(estimator), name=name, environ=environ)
 
 
 def _final_arrays(final: Any) -> TreeEnsembleArrays:

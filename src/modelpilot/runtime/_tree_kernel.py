@@ -12,7 +12,8 @@ every call, with the reason in an INFO log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.runtime._check_rows import check_rows
+from modelpilot.runtime._compiled_trees import CompiledTrees, compiled_trees
 from modelpilot.runtime._kernels import frame_array, same_answers
 from modelpilot_edge.kernels import CategoryCodes, ColumnSteps, TreeEnsembleArrays, c_expf
 
@@ -68,6 +70,8 @@ class TreeKernel:
         self.steps = steps
         self.names = names
         self._proba_dtype = proba_dtype
+        # The compiled walk of the same arrays (numba), set by checked_kernel where it passes.
+        self.compiled: CompiledTrees | None = None
 
     def from_frame(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The array this kernel takes for ``frame`` (the model's columns), or None."""
@@ -126,10 +130,11 @@ class TreeKernel:
         return self._evaluate(prepared)
 
     def _evaluate(self, X: np.ndarray) -> Answers:
+        raw = self.arrays.raw(X) if self.compiled is None else self.compiled.raw(X)
         if self.classes is None:
-            return self.arrays.predict_values(X), None
+            return self.arrays.values_of(raw), None
         expf = c_expf() if self.arrays.link in _FLOAT32_LINKS else None
-        _, proba, index = self.arrays.evaluate(X, expf=expf)
+        _, proba, index = self.arrays.answers(raw, expf=expf)
         if proba is None or index is None:
             raise RuntimeError("a classifier's arrays gave no probabilities")
         if self._proba_dtype is not None:
@@ -138,12 +143,19 @@ class TreeKernel:
 
 
 def checked_kernel(
-    kernel: TreeKernel, answer: Callable[[Any], Answers], *, name: str
+    kernel: TreeKernel,
+    answer: Callable[[Any], Answers],
+    *,
+    name: str,
+    environ: Mapping[str, str] = os.environ,
 ) -> TreeKernel | None:
     """``kernel`` if it answers the check sample as ``answer`` (the library) does, else None.
 
     ``answer`` gets the check rows as the library takes them: a DataFrame of the input
-    columns (with categories in place of their codes) where the kernel has names.
+    columns (with categories in place of their codes) where the kernel has names. The
+    compiled walk (``_compiled_trees.py``; ``MODELPILOT_COMPILED_KERNELS`` in ``environ``)
+    is checked first, on the same rows (which compiles it, or loads it from numba's cache);
+    where it differs the NumPy walk is checked in its place.
     """
     rows = check_rows(kernel.arrays, np.random.default_rng(0))
     if kernel.steps is not None:
@@ -164,9 +176,10 @@ def checked_kernel(
     inputs = (
         kernel.from_frame(given) if isinstance(given, pd.DataFrame) else kernel.from_array(given)
     )
-    problem = "the kernel cannot encode its check rows" if inputs is None else None
-    if inputs is not None:
-        problem = _difference(kernel, inputs, expected)
+    if inputs is None:
+        problem: str | None = "the kernel cannot encode its check rows"
+    else:
+        problem = _compiled_difference(kernel, inputs, expected, name=name, environ=environ)
     if problem is not None:
         logger.info(
             "the tree kernel for %s differs from the library on the check sample (%s); "
@@ -176,6 +189,32 @@ def checked_kernel(
         )
         return None
     return kernel
+
+
+def _compiled_difference(
+    kernel: TreeKernel,
+    rows: np.ndarray,
+    expected: Answers,
+    *,
+    name: str,
+    environ: Mapping[str, str],
+) -> str | None:
+    """The check of the compiled walk where there is one, else (or where it differs) of the
+    NumPy walk; the kernel keeps the walk that passed."""
+    kernel.compiled = compiled_trees(kernel.arrays, environ=environ)
+    if kernel.compiled is None:
+        return _difference(kernel, rows, expected)
+    problem = _difference(kernel, rows, expected)
+    if problem is None:
+        return None
+    logger.info(
+        "the compiled tree walk for %s differs from the library on the check sample (%s); "
+        "trying the NumPy walk",
+        name,
+        problem,
+    )
+    kernel.compiled = None
+    return _difference(kernel, rows, expected)
 
 
 def _undo(steps: ColumnSteps, rows: np.ndarray) -> np.ndarray:

@@ -20,8 +20,10 @@ row, 200 trees of depth <= 8 on 20 features: HistGradientBoosting 74 us (GTIL 96
 scikit-learn 1,825 us); XGBoost 120-145 us (GTIL 110-176, ``inplace_predict`` 395-543);
 LightGBM 112-137 us (GTIL 129-132, Booster.predict 68-94); a 100-tree forest of depth 12
 138-153 us (GTIL 105-116; scikit-learn 9,000-10,300). 64 rows: 850-1,450 us (13-23 us a
-row), 2-3x faster than GTIL, about XGBoost's and LightGBM's own; the same walk compiled with
-numba took 8 us for one row and 790 us for 64 (see docs/architecture.md, "Tree kernels").
+row), 2-3x faster than GTIL, about XGBoost's and LightGBM's own. modelpilot's server walks
+the same arrays compiled with numba where it is installed (``runtime/_compiled_trees.py``,
+the same bits; see docs/architecture.md, "Tree kernels"); this NumPy walk stays for runners
+that have only NumPy.
 
 Exactness rules, each the library's own:
 
@@ -178,6 +180,12 @@ class TreeEnsembleArrays:
         rounded[above] = np.nextafter(rounded[above], np.float32(-np.inf))
         return rounded
 
+    @property
+    def compared_thresholds(self) -> np.ndarray:
+        """The thresholds inputs are compared with (float32 for ``input_float32``): for a
+        compiled walk of the same arrays (modelpilot's ``runtime/_compiled_trees.py``)."""
+        return self._thresholds
+
     @cached_property
     def _left32(self) -> np.ndarray:
         return self.left.astype(np.int32)
@@ -322,6 +330,12 @@ class TreeEnsembleArrays:
         # keeps the library's order (base, then tree after tree) without another array.
         values[:, :, 0, :] += self._sum_base
         sums = np.cumsum(values, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
+        return self.scaled(sums)
+
+    def scaled(self, sums: np.ndarray) -> np.ndarray:
+        """Raw scores from the sums of ``base`` and the leaf values (float32 for
+        ``sum_float32``): divided by ``divisor``, then CatBoost's scale and bias."""
+        dtype = sums.dtype
         if self.divisor != 1.0:
             sums = sums / dtype.type(self.divisor)
         if self.post_scale != 1.0 or self.post_bias != 0.0:  # CatBoost: scale * sum + bias
@@ -338,7 +352,13 @@ class TreeEnsembleArrays:
         default float64 ``exp`` rounded to float32, which differs from the C library's
         ``expf`` in the last bit on a few inputs (the caller may pass the C library's own).
         """
-        raw = self.raw(X)
+        return self.answers(self.raw(X), expf=expf)
+
+    def answers(
+        self, raw: np.ndarray, *, expf: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """:meth:`evaluate` from raw scores already computed (by :meth:`raw` or a compiled
+        walk of the same arrays)."""
         if self.decision == "none":
             return raw, None, None
         proba = link(self.link, raw, self.link_scale, expf or default_expf)
@@ -346,7 +366,11 @@ class TreeEnsembleArrays:
 
     def predict_values(self, X: np.ndarray) -> np.ndarray:
         """Regression predictions: the link of the raw score, one value per row."""
-        return link(self.link, self.raw(X), self.link_scale)[:, 0]
+        return self.values_of(self.raw(X))
+
+    def values_of(self, raw: np.ndarray) -> np.ndarray:
+        """:meth:`predict_values` from raw scores already computed."""
+        return link(self.link, raw, self.link_scale)[:, 0]
 
     # ---- storage ----------------------------------------------------------------------------
     def save(self, file: Any) -> None:

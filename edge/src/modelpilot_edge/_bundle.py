@@ -15,17 +15,16 @@ import hmac
 import math
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._drift import drift_report
 from ._engines import Engine, NotAnswerable, load_engine
 from ._errors import EdgeError, ModelFailed, ValidationFailed
 from ._keys import load_public_key
 from ._log import LocalLog, LogPolicy
+from ._log_lines import RowFormat
 from ._manifest import load_json, read_bundle
 from ._validation import Feature, RecordValidator
 
@@ -58,7 +57,13 @@ def default_device_id(environ: Mapping[str, str] = os.environ) -> str:
     given = environ.get("MODELPILOT_EDGE_DEVICE")
     if given:
         return given
-    name = re.sub(r"[^A-Za-z0-9._:-]", "-", socket.gethostname()).strip("-.:_")[:64]
+    if hasattr(os, "uname"):  # POSIX: the host's name without importing socket (~5 ms)
+        host = os.uname().nodename
+    else:  # pragma: no cover - Windows
+        import socket
+
+        host = socket.gethostname()
+    name = re.sub(r"[^A-Za-z0-9._:-]", "-", host).strip("-.:_")[:64]
     return name or "device"
 
 
@@ -113,6 +118,18 @@ class Bundle:
         self.device_id = device_id
         self.clock = clock
         self._owns_log = False
+        # Predictions of numeric rows are logged packed (format 2); pii inputs are hashed
+        # into text, which only a JSON line (format 1) holds.
+        self._row_format = (
+            None
+            if self._pii_fields
+            else RowFormat(
+                model=self.model,
+                version=self.version,
+                inputs=self.names,
+                classes=self.engine.classes,
+            )
+        )
 
     @classmethod
     def open(
@@ -243,8 +260,20 @@ class Bundle:
         *,
         error: str | None = None,
     ) -> None:
-        names = self.names
         now = self.clock()
+        log = self.log
+        form = self._row_format
+        if log is not None and form is not None and rows is not None and error is None:
+            lines = [
+                form.line(
+                    pid, now, latency_ms, rows[i], predictions[i], None if proba is None else proba[i]
+                )
+                for i, pid in enumerate(ids)
+            ]
+            if None not in lines:
+                log.append_lines(lines, form.header)  # type: ignore[arg-type]
+                return
+        names = self.names
         classes = self.engine.classes
         records = []
         for i, pid in enumerate(ids):
@@ -272,7 +301,6 @@ class Bundle:
                     "latency_ms": latency_ms,
                 }
             )
-        log = self.log
         if log is not None:
             log.append(records)
 
@@ -314,6 +342,8 @@ class Bundle:
             for r in self.log.recent(last)
             if r.get("version") == self.version and r.get("model") == self.model
         ]
+        from ._drift import drift_report  # NumPy: imported when a device checks drift
+
         return drift_report(self.profile, self.features, records, threshold=threshold)
 
     def sync(

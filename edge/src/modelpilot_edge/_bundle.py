@@ -118,6 +118,8 @@ class Bundle:
         self.device_id = device_id
         self.clock = clock
         self._owns_log = False
+        classes = self.engine.classes
+        self._class_names = None if classes is None else [str(c) for c in classes]
         # Predictions of numeric rows are logged packed (format 2); pii inputs are hashed
         # into text, which only a JSON line (format 1) holds.
         self._row_format = (
@@ -235,8 +237,7 @@ class Bundle:
             raise ModelFailed(ids, str(exc)) from None
         ids = new_ids(n, clock=self.clock)
         answers: list[dict[str, Any]] = []
-        classes = self.engine.classes
-        names = None if classes is None else [str(c) for c in classes]
+        names = self._class_names
         for i in range(n):
             item: dict[str, Any] = {"id": ids[i], "prediction": _plain(predictions[i])}
             if proba is not None and names is not None:
@@ -266,12 +267,18 @@ class Bundle:
         if log is not None and form is not None and rows is not None and error is None:
             lines = [
                 form.line(
-                    pid, now, latency_ms, rows[i], predictions[i], None if proba is None else proba[i]
+                    pid,
+                    now,
+                    latency_ms,
+                    rows[i],
+                    predictions[i],
+                    None if proba is None else proba[i],
                 )
                 for i, pid in enumerate(ids)
             ]
-            if None not in lines:
-                log.append_lines(lines, form.header)  # type: ignore[arg-type]
+            packed = [line for line in lines if line is not None]
+            if len(packed) == len(ids):  # else all as JSON: one format per append
+                log.append_lines(packed, form.header)
                 return
         names = self.names
         classes = self.engine.classes

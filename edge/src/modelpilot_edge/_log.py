@@ -40,13 +40,13 @@ from ._log_lines import decode_line, encode_line, is_header
 __all__ = ["Cursor", "LocalLog", "LogPolicy", "encode_line"]
 
 
-
 def _warn(message: str, *args: object) -> None:
     """A warning on the ``modelpilot_edge`` logger. logging is imported here, when there is
     something to say: importing it costs ~12 ms of a device's start-up."""
     import logging
 
     logging.getLogger("modelpilot_edge").warning(message, *args)
+
 
 Cursor = tuple[int, int]  # (segment number, byte offset in it)
 

@@ -107,9 +107,7 @@ def _unpack(payload: bytes, headers: dict[bytes, dict[str, Any]]) -> dict[str, A
     else:
         outputs = {
             "prediction": json.loads(parts[3]),
-            "probabilities": {
-                str(c): _plain(p) for c, p in zip(classes, rest, strict=True)
-            },
+            "probabilities": {str(c): _plain(p) for c, p in zip(classes, rest, strict=True)},
         }
     return {
         "id": parts[1].decode("ascii"),
@@ -164,8 +162,10 @@ class RowFormat:
         # The predicted class as JSON, by label. Labels of one type only: True == 1 would
         # otherwise find another type's label.
         self._labels: dict[Any, bytes] | None = None
+        self._label_type: type | None = None
         if classes is not None and len({type(c) for c in classes}) == 1:
             self._labels = {c: json.dumps(c, ensure_ascii=False).encode() for c in classes}
+            self._label_type = type(classes[0])
 
     def line(
         self,
@@ -188,7 +188,12 @@ class RowFormat:
             label = b""
         else:
             labels = self._labels
-            if labels is None or probabilities is None or len(probabilities) != self._classes:
+            if (
+                labels is None
+                or type(prediction) is not self._label_type
+                or probabilities is None
+                or len(probabilities) != self._classes
+            ):
                 return None
             try:
                 label = b" " + labels[prediction]

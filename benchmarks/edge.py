@@ -15,7 +15,8 @@ suites, so wall time says more about them than about this code, and CPU time is 
 
 - import + open: ``from modelpilot_edge import Bundle; Bundle.open(...)`` in a fresh process
   of the runner's own virtualenv (``edge/.venv``, made by ``make test-edge``; the main one
-  otherwise), best and median of 7 processes; NumPy's import alone beside it;
+  otherwise), best and median of 7 processes, and whether the open imported NumPy (a linear
+  bundle does not: docs/edge.md, "What loads when"); NumPy's import alone beside it;
 - one-row ``predict``, the median of 2,000 calls on holdout rows: with the log (fsync every
   second, the default) and without it; beside it, the server's runtime on the same row (a
   ``predict_with_proba`` of a 1-row array: the kernel the server answers with) and

@@ -147,7 +147,7 @@ def test_arrays_the_plain_path_does_not_read_go_to_numpy(tmp_path: Path, keys: K
 def test_a_record_the_full_rules_coerce_takes_the_plain_path_too(
     linear_bundle: Path, keys: KeyPair
 ) -> None:
-    """"170" is a number to the server's rules: validated column by column, then plain."""
+    """The text "170" is a number to the server's rules: checked column by column, then plain."""
     with Bundle.open(linear_bundle, public_key=keys.public, logging=False) as b:
         one = b.predict({"size": "170", "rooms": 4})
         batch = b.predict([{"size": "170", "rooms": 4}] * 2)[0]

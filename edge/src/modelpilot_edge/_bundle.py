@@ -11,8 +11,6 @@ to the log before it returns.
 from __future__ import annotations
 
 import hashlib
-import hmac
-import math
 import os
 import re
 import time
@@ -24,7 +22,7 @@ from ._engines import Engine, NotAnswerable, load_engine
 from ._errors import EdgeError, ModelFailed, ValidationFailed
 from ._keys import load_public_key
 from ._log import LocalLog, LogPolicy
-from ._log_lines import RowFormat
+from ._log_writer import PredictionLogWriter, plain
 from ._manifest import load_json, read_bundle
 from ._validation import Feature, RecordValidator
 
@@ -69,13 +67,6 @@ def default_device_id(environ: Mapping[str, str] = os.environ) -> str:
     return name or "device"
 
 
-def _plain(value: Any) -> Any:
-    """A value the log and the server's JSON can carry (no NaN: JSON has none)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 class Bundle:
     """A model bundle exported by ``modelpilot export edge``, verified and ready to answer.
 
@@ -101,9 +92,6 @@ class Bundle:
         self.features = [Feature.from_dict(f) for f in schema["features"]]
         self.max_instances = int(schema["max_instances"])
         pii = schema.get("pii") or {}
-        self._pii_fields = [f.name for f in self.features if f.pii]
-        self._pii_mode = str(pii.get("mode", "hash"))
-        self._pii_key = bytes.fromhex(pii["key"]) if pii.get("key") else b""
         self.validator = RecordValidator(self.features)
         self.names = self.validator.names
         self.engine: Engine = load_engine(self.model_spec, files, self.names)
@@ -122,16 +110,19 @@ class Bundle:
         self._owns_log = False
         classes = self.engine.classes
         self._class_names = None if classes is None else [str(c) for c in classes]
-        # Predictions of numeric rows are logged packed (format 2); pii inputs are hashed
-        # into text, which only a JSON line (format 1) holds.
-        self._row_format = (
+        self._writer = (
             None
-            if self._pii_fields
-            else RowFormat(
+            if log is None
+            else PredictionLogWriter(
+                log,
                 model=self.model,
                 version=self.version,
-                inputs=self.names,
-                classes=self.engine.classes,
+                names=self.names,
+                classes=classes,
+                pii_fields=[f.name for f in self.features if f.pii],
+                pii_mode=str(pii.get("mode", "hash")),
+                pii_key=bytes.fromhex(pii["key"]) if pii.get("key") else b"",
+                clock=clock,
             )
         )
 
@@ -234,97 +225,24 @@ class Bundle:
             )
         except NotAnswerable as exc:
             ids = new_ids(n, clock=self.clock)
-            if log and self.log is not None:
+            if log and self._writer is not None:
                 latency = (time.perf_counter() - started) * 1000
-                self._log(ids, rows, columns, [None] * n, None, latency, error=str(exc))
+                self._writer.write(ids, rows, columns, [None] * n, None, latency, error=str(exc))
             raise ModelFailed(ids, str(exc)) from None
         ids = new_ids(n, clock=self.clock)
         answers: list[dict[str, Any]] = []
         names = self._class_names
         for i in range(n):
-            item: dict[str, Any] = {"id": ids[i], "prediction": _plain(predictions[i])}
+            item: dict[str, Any] = {"id": ids[i], "prediction": plain(predictions[i])}
             if proba is not None and names is not None:
                 row = proba[i]
                 item["probabilities"] = dict(zip(names, row, strict=True))
                 item["confidence"] = max(row)
             answers.append(item)
-        if log and self.log is not None:
+        if log and self._writer is not None:
             latency = (time.perf_counter() - started) * 1000
-            self._log(ids, rows, columns, predictions, proba, latency)
+            self._writer.write(ids, rows, columns, predictions, proba, latency)
         return answers
-
-    def _log(
-        self,
-        ids: list[str],
-        rows: Sequence[Sequence[float]] | None,
-        columns: Mapping[str, Sequence[Any]] | None,
-        predictions: Sequence[Any],
-        proba: Sequence[Sequence[float]] | None,
-        latency_ms: float,
-        *,
-        error: str | None = None,
-    ) -> None:
-        now = self.clock()
-        log = self.log
-        form = self._row_format
-        if log is not None and form is not None and rows is not None and error is None:
-            lines = [
-                form.line(
-                    pid,
-                    now,
-                    latency_ms,
-                    rows[i],
-                    predictions[i],
-                    None if proba is None else proba[i],
-                )
-                for i, pid in enumerate(ids)
-            ]
-            packed = [line for line in lines if line is not None]
-            if len(packed) == len(ids):  # else all as JSON: one format per append
-                log.append_lines(packed, form.header)
-                return
-        names = self.names
-        classes = self.engine.classes
-        records = []
-        for i, pid in enumerate(ids):
-            if rows is not None:  # as the server logs them: floats (a JSON 3 is 3.0)
-                inputs: dict[str, Any] = dict(zip(names, map(float, rows[i]), strict=True))
-            else:
-                inputs = {name: (columns or {})[name][i] for name in names}
-            if self._pii_fields:
-                inputs = self._scrub(inputs)
-            outputs: dict[str, Any] = {"prediction": _plain(predictions[i])}
-            if error is not None:
-                outputs["error"] = error
-            elif proba is not None and classes is not None:
-                outputs["probabilities"] = {
-                    str(c): _plain(p) for c, p in zip(classes, proba[i], strict=True)
-                }
-            records.append(
-                {
-                    "id": pid,
-                    "ts": now,
-                    "model": self.model,
-                    "version": self.version,
-                    "inputs": inputs,
-                    "outputs": outputs,
-                    "latency_ms": latency_ms,
-                }
-            )
-        if log is not None:
-            log.append(records)
-
-    def _scrub(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """pii features as the server's log keeps them: keyed hashes (or left out)."""
-        for name in self._pii_fields:
-            if name not in inputs:
-                continue
-            if self._pii_mode == "drop":
-                del inputs[name]
-            elif inputs[name] is not None:
-                digest = hmac.new(self._pii_key, str(inputs[name]).encode(), hashlib.sha256)
-                inputs[name] = "hmac:" + digest.hexdigest()[:32]
-        return inputs
 
     # ---- checks, drift, sync --------------------------------------------------------------
     def smoke_check(self) -> list[str]:

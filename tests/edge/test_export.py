@@ -164,6 +164,19 @@ def test_a_classifiers_probabilities_are_bit_for_bit_and_a_model_without_kernel_
         project_handle.engine.dispose()
     with Bundle.open(tmp_path / "linear", public_key=key, logging=False) as bundle:
         assert _answers_without_ids(bundle.predict(records)) == expected
+        # One record at a time: plain Python (modelpilot_edge/_linear_python.py), whose sum
+        # may differ from BLAS's in the last bits: the same classes, probabilities within
+        # 1e-12.
+        one_by_one = [bundle.predict(record) for record in records]
+    assert [a["prediction"] for a in one_by_one] == [e["prediction"] for e in expected]
+    assert (
+        max(
+            abs(a["probabilities"][c] - e["probabilities"][c])
+            for a, e in zip(one_by_one, expected, strict=True)
+            for c in ("no", "yes")
+        )
+        <= 1e-12
+    )
     report = _export(project, "expensive:2", tmp_path / "graph", capsys)
     assert report["engine"] == "onnx"
     assert "GaussianNB is neither a linear model" in report["candidates"]["kernels"]["why"]

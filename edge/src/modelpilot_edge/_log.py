@@ -1,6 +1,7 @@
 """The device's prediction log: append-only files that survive a crash, bounded in size.
 
-Each prediction is one line, ``<crc32 in hex> <JSON>\\n``, appended with one ``write`` to the
+Each prediction is one line, ``<crc32 in hex> <payload>\\n`` (``_log_lines.py``: a packed line
+for numeric inputs, format 2, else a JSON object, format 1), appended with one ``write`` to the
 newest segment file (``segments/0000000001.log``, ...) before the prediction is answered. So:
 
 - **kill -9** loses nothing that was answered: the line is in the operating system's page
@@ -25,21 +26,27 @@ is interrupted resumes from the last acknowledged batch; uploading a batch twice
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ._errors import EdgeError
+from ._log_lines import decode_line, encode_line, is_header
 
-__all__ = ["Cursor", "LocalLog", "LogPolicy"]
+__all__ = ["Cursor", "LocalLog", "LogPolicy", "encode_line"]
 
-logger = logging.getLogger("modelpilot_edge")
+
+def _warn(message: str, *args: object) -> None:
+    """A warning on the ``modelpilot_edge`` logger. logging is imported here, when there is
+    something to say: importing it costs ~12 ms of a device's start-up."""
+    import logging
+
+    logging.getLogger("modelpilot_edge").warning(message, *args)
+
 
 Cursor = tuple[int, int]  # (segment number, byte offset in it)
 
@@ -61,32 +68,6 @@ class LogPolicy:
                 "segment_bytes must be at least 1024 and max_bytes at least two segments, got "
                 f"{self.segment_bytes} and {self.max_bytes}"
             )
-
-
-def encode_line(record: dict[str, Any]) -> bytes:
-    """One record as its log line.
-
-    Examples
-    --------
-    >>> encode_line({"id": "a"})
-    b'9aa4e643 {"id":"a"}\\n'
-    """
-    data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
-    return b"%08x %s\n" % (zlib.crc32(data), data)
-
-
-def decode_line(line: bytes) -> dict[str, Any] | None:
-    """The record of a complete line (without its newline), or None if it is damaged."""
-    if len(line) < 10 or line[8:9] != b" ":
-        return None
-    data = line[9:]
-    try:
-        if int(line[:8], 16) != zlib.crc32(data):
-            return None
-        record: dict[str, Any] = json.loads(data)
-    except ValueError:
-        return None
-    return record
 
 
 class LocalLog:
@@ -137,6 +118,9 @@ class LocalLog:
         self._total = sum(self._path(n).stat().st_size for n in numbers if self._path(n).exists())
         self._last_fsync = self.clock()
         self._dirty = False
+        # The format-2 header written last in the current segment (None: write it again
+        # before the next packed line, as after a restart or a new segment).
+        self._header: bytes | None = None
 
     # ---- files --------------------------------------------------------------------------
     def _take_lock(self) -> Any:
@@ -194,15 +178,26 @@ class LocalLog:
             with open(path, "r+b") as handle:
                 handle.truncate(keep)
                 os.fsync(handle.fileno())
-            logger.warning("cut a torn last line (%d bytes) off %s", len(data) - keep, path)
+            _warn("cut a torn last line (%d bytes) off %s", len(data) - keep, path)
 
     # ---- writing ------------------------------------------------------------------------
     def append(self, records: Sequence[dict[str, Any]]) -> None:
-        """Write ``records`` (one ``write``); returns once the OS has them (see fsync)."""
-        data = b"".join(encode_line(record) for record in records)
+        """Write ``records`` as JSON lines (one ``write``); returns once the OS has them (see
+        fsync)."""
+        self._write(b"".join(encode_line(record) for record in records), None)
+
+    def append_lines(self, lines: Sequence[bytes], header: bytes) -> None:
+        """Write packed lines (``RowFormat.line``) that ``header`` describes (one ``write``,
+        the header first where the segment does not have it yet)."""
+        self._write(b"".join(lines), header)
+
+    def _write(self, data: bytes, header: bytes | None) -> None:
         with self._lock:
             if self._size and self._size + len(data) > self.policy.segment_bytes:
                 self._rotate()
+            if header is not None and header != self._header:
+                data = header + data
+                self._header = header
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
@@ -233,6 +228,7 @@ class LocalLog:
             self._path(self._current), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600
         )
         self._size = 0
+        self._header = None
         _fsync_directory(self.segments_dir)
 
     def _drop_oldest(self) -> None:
@@ -251,7 +247,7 @@ class LocalLog:
             self._total -= size
         if lost:
             self.dropped += lost
-            logger.warning(
+            _warn(
                 "the prediction log in %s reached %d bytes: dropped its oldest %d predictions "
                 "that were not synced (%d dropped in all; sync more often or raise max_bytes)",
                 self.directory,
@@ -262,18 +258,28 @@ class LocalLog:
         self._write_state()
 
     # ---- reading ------------------------------------------------------------------------
-    def _lines_from(self, cursor: Cursor) -> Iterator[tuple[bytes, Cursor]]:
-        """Complete lines from ``cursor`` on, each with the position just after it."""
+    def _lines_from(
+        self, cursor: Cursor, headers: dict[bytes, dict[str, Any]]
+    ) -> Iterator[tuple[bytes, Cursor]]:
+        """Complete record lines from ``cursor`` on, each with the position just after it
+        (a header line gives ``b""``: the cursor moves past it). Format-2 headers met on the
+        way, before the cursor too, are added to ``headers``."""
         for number in self._numbers():
             if number < cursor[0]:
                 continue
             offset = cursor[1] if number == cursor[0] else 0
             with open(self._path(number), "rb") as handle:
-                handle.seek(offset)
                 data = handle.read()
+            if offset:  # the headers the records after the cursor may name
+                for line in data[:offset].split(b"\n"):
+                    if is_header(line):
+                        decode_line(line, headers)
             position = offset
-            for line in data.split(b"\n")[:-1]:  # the last piece: an unfinished line, or b""
+            for line in data[offset:].split(b"\n")[:-1]:  # the last: unfinished, or b""
                 position += len(line) + 1
+                if is_header(line):
+                    decode_line(line, headers)
+                    line = b""
                 yield line, (number, position)
             if number != self._current:
                 yield b"", (number + 1, 0)  # a segment read to its end: the cursor moves on
@@ -283,10 +289,11 @@ class LocalLog:
         records: list[dict[str, Any]] = []
         cursor = self.cursor
         corrupt = 0
+        headers: dict[bytes, dict[str, Any]] = {}
         with self._lock:
-            for line, after in self._lines_from(self.cursor):
+            for line, after in self._lines_from(self.cursor, headers):
                 if line:
-                    record = decode_line(line)
+                    record = decode_line(line, headers)
                     if record is None:
                         corrupt += 1
                     else:
@@ -296,13 +303,13 @@ class LocalLog:
                 cursor = after
         if corrupt:
             self.corrupt += corrupt
-            logger.warning("skipped %d damaged line(s) in %s", corrupt, self.segments_dir)
+            _warn("skipped %d damaged line(s) in %s", corrupt, self.segments_dir)
         return records, cursor
 
     def pending_count(self) -> int:
         """How many records are not yet acknowledged by the server."""
         with self._lock:
-            return sum(1 for line, _ in self._lines_from(self.cursor) if line)
+            return sum(1 for line, _ in self._lines_from(self.cursor, {}) if line)
 
     def acknowledge(self, cursor: Cursor) -> None:
         """The server has everything before ``cursor``: remember it (atomically)."""
@@ -318,7 +325,8 @@ class LocalLog:
             found: list[dict[str, Any]] = []
             for number in reversed(numbers):
                 lines = self._path(number).read_bytes().split(b"\n")[:-1]
-                decoded = [r for r in map(decode_line, lines) if r is not None]
+                headers: dict[bytes, dict[str, Any]] = {}  # each segment holds its own
+                decoded = [r for r in (decode_line(x, headers) for x in lines) if r]
                 found = decoded + found
                 if len(found) >= n:
                     break
@@ -353,9 +361,11 @@ class LocalLog:
 
 
 def _count_lines(path: Path, offset: int) -> int:
+    """The records (not the format-2 headers) in ``path`` from ``offset`` on."""
     with open(path, "rb") as handle:
         handle.seek(offset)
-        return handle.read().count(b"\n")
+        lines = handle.read().split(b"\n")[:-1]
+    return sum(1 for line in lines if not is_header(line))
 
 
 def _fsync_directory(directory: Path) -> None:

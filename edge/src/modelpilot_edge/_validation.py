@@ -10,9 +10,10 @@ of 20 numbers is checked in about 2 us (:meth:`RecordValidator.numeric_rows`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import isfinite
+from operator import itemgetter
 from typing import Any, Protocol
 
 __all__ = ["Feature", "FeatureLike", "RecordValidation", "RecordValidator", "expected_text"]
@@ -142,6 +143,11 @@ class RecordValidator:
             f.name: set(f.categories) for f in self.features if f.categories is not None
         }
         self.all_numeric = bool(self.features) and all(f.type == "numeric" for f in self.features)
+        # One C call takes a record's values in feature order (~2x a comprehension); a single
+        # name's itemgetter would give the value itself, not a tuple.
+        self._values: Callable[[Any], Any] = (
+            itemgetter(*self.names) if len(self.names) > 1 else lambda r: (r[self.names[0]],)
+        )
         self._bounds = [
             (index, float(f.range[0]), float(f.range[1]))
             for index, f in enumerate(self.features)
@@ -169,13 +175,13 @@ class RecordValidator:
         """
         if not self.all_numeric:
             return None
-        names, bounds, numbers = self.names, self._bounds, _NUMBERS
+        values, bounds, numbers = self._values, self._bounds, _NUMBERS
         rows: list[list[float | int]] = []
         for record in records:
             if type(record) is not dict:
                 return None
             try:
-                row = [record[name] for name in names]
+                row = list(values(record))
             except KeyError:
                 return None
             # bool is not in the set (type(), not isinstance): True is not a number here. A

@@ -149,7 +149,10 @@ def test_s3_input_glob_and_output_against_moto(
         for o in s3.list_objects_v2(Bucket="logs", Prefix=f"{prefix}/out/")["Contents"]
     }
     # One partition a file here (each is smaller than --partition-rows' default).
-    assert {k for k in keys if k.startswith("part-")} == {"part-00000.parquet", "part-00001.parquet"}
+    assert {k for k in keys if k.startswith("part-")} == {
+        "part-00000.parquet",
+        "part-00001.parquet",
+    }
     assert {"_SUCCESS", "rejects/part-00000.parquet", "rejects/part-00001.parquet"} <= keys
     assert not any(k.startswith("_tmp/") for k in keys)
     logged = _logged(batch_project, summary["batch_id"])
@@ -203,9 +206,9 @@ def test_a_worker_killed_mid_run_leaves_every_row_scored_once(
     batch_project: Path, tmp_path: Path
 ) -> None:
     """Real worker processes; one is killed (SIGKILL) while it scores a partition."""
-    rows = house_prices(1600, seed=5).drop(columns="price")
+    rows = house_prices(800, seed=5).drop(columns="price")
     source = tmp_path / "many.parquet"
-    rows.to_parquet(source, row_group_size=100)  # 16 partitions
+    rows.to_parquet(source, row_group_size=100)  # 8 partitions
     project = Project.open(batch_project, environ={})
     version = project.registry.resolve(f"{MARKED}@production")
     project.engine.dispose()
@@ -245,11 +248,11 @@ def test_a_worker_killed_mid_run_leaves_every_row_scored_once(
             progress=kill_a_busy_worker,
         )
     assert killed, "no worker was busy when the first partition finished"
-    assert (result.n_rows, result.n_scored) == (1600, 1600)
+    assert (result.n_rows, result.n_scored) == (800, 800)
     logged = _logged(batch_project, job.run_id)
-    assert len(logged) == 1600 and logged["id"].is_unique
+    assert len(logged) == 800 and logged["id"].is_unique
     scored = _parts(tmp_path / "scored")
-    assert len(scored) == 1600 and set(scored["prediction_id"]) == set(logged["id"])
+    assert len(scored) == 800 and set(scored["prediction_id"]) == set(logged["id"])
 
 
 def test_without_the_dask_extra_the_message_names_it(

@@ -160,10 +160,7 @@ def score_file(
         for chunk in chunks:
             scored = scorer.score(chunk, offset=offset, ids=ids)
             input_columns = scored.columns
-            if scored.rejects is not None:
-                reject_writer.write(scored.rejects)
-            if scored.scored is not None:
-                writer.write(scored.scored)
+            scored.write(writer, reject_writer)
             if log is not None and scored.batches:
                 log.append(scored.batches)  # one transaction: a chunk's scored and failed rows
             result.add(scored)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,12 @@ __all__ = ["ChunkScorer", "IdMaker", "ScoredChunk", "Tally", "load_scoring"]
 
 #: Prediction ids for rows of the input (their row numbers in the file).
 IdMaker = Callable[[np.ndarray], list[str]]
+
+
+class FrameSink(Protocol):
+    """Where an engine writes rows (a file under a temporary name, a part file)."""
+
+    def write(self, frame: pd.DataFrame) -> None: ...
 
 
 @dataclass
@@ -69,6 +76,13 @@ class ScoredChunk(Tally):
     rejects: pd.DataFrame | None = None
     batches: list[PredictionBatch] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)  # of the input
+
+    def write(self, scored: FrameSink, rejects: FrameSink) -> None:
+        """Append the scored rows to ``scored``, the rejected ones to ``rejects``."""
+        if self.rejects is not None:
+            rejects.write(self.rejects)
+        if self.scored is not None:
+            scored.write(self.scored)
 
 
 @dataclass

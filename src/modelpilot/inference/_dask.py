@@ -74,7 +74,15 @@ def dask_client(*, scheduler: str | None = None, workers: int = 2) -> Iterator[A
 
 
 def new_run_id(*, clock: Clock = time.time) -> str:
-    """A run's id, as the single-process engine makes it (``batch-`` and 20 hex digits)."""
+    """A run's id, as the single-process engine makes it (``batch-`` and 20 hex digits: a
+    millisecond timestamp and random bits).
+
+    Examples
+    --------
+    >>> run_id = new_run_id(clock=lambda: 1_700_000_000.0)
+    >>> run_id[:18], len(run_id)
+    ('batch-018bcfe56800', 26)
+    """
     return f"batch-{new_ids(1, clock=clock)[0][:20]}"
 
 

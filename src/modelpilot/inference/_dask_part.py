@@ -68,7 +68,7 @@ def part_ids(run_id: str, part: Part, rows: np.ndarray) -> list[str]:
     --------
     >>> part = Part(3, "in.parquet", (0,), first_row=100, n_rows=50)
     >>> part_ids("batch-018bcfe56800a1b2c3d4", part, np.array([100, 149]))
-    ['018bcfe56800a1b2c3d40000300000000', '018bcfe56800a1b2c3d40000300000031']
+    ['018bcfe56800a1b2c3d4000030000000', '018bcfe56800a1b2c3d4000030000031']
     """
     prefix = f"{run_id.removeprefix('batch-')[:20]}{part.index:05x}"
     return [f"{prefix}{row:07x}" for row in (rows - part.first_row).tolist()]
@@ -122,10 +122,7 @@ def score_part(job: DaskScoringJob, part: Part) -> PartResult:
             chunk = batch.to_pandas()
             scored = scorer.score(chunk, offset=offset, ids=ids)
             columns = scored.columns
-            if scored.rejects is not None:
-                rejects.write(scored.rejects)
-            if scored.scored is not None:
-                writer.write(scored.scored)
+            scored.write(writer, rejects)
             if log is not None and scored.batches:
                 first = scored.batches[0].ids[0]
                 if not (retried and log.exists([first])):

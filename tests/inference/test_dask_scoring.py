@@ -267,3 +267,19 @@ def test_without_the_dask_extra_the_message_names_it(
     assert run_cli([*args, "--engine", "dask"]) == 2
     printed = " ".join(capsys.readouterr().err.split())
     assert "pip install 'modelpilot[dask]'" in printed
+
+
+def test_resume_names_what_is_wrong(
+    batch_project: Path,
+    listings_file: Path,
+    cluster: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = _score_args(batch_project, str(listings_file), str(tmp_path / "empty"))
+    args += ["--resume", "batch-018bcfe56800a1b2c3d4"]
+    assert run_cli(args) == 2  # --resume without --engine dask
+    assert "--resume and --scheduler are options of --engine dask" in capsys.readouterr().err
+    assert run_cli([*args, "--engine", "dask", "--scheduler", cluster.scheduler_address]) == 2
+    printed = " ".join(capsys.readouterr().err.split())
+    assert "no run to resume (_RUN.json is missing)" in printed

@@ -4,6 +4,7 @@ run's id; the engine is ``modelpilot.inference._dask``."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -51,6 +52,8 @@ def score_on_cluster(
                     "a SQLite file or PostgreSQL, or score with --no-log or --engine local"
                 ],
             )
+    if "://" not in output_url:  # the workers get an absolute path (their cwd may differ)
+        output_url = str(Path(output_url).resolve())
     job = DaskScoringJob(
         run_id=resume or new_run_id(),
         project_dir=str(project.directory),

@@ -147,6 +147,7 @@ def score_on_dask(
     started = time.perf_counter()
     if resume:
         input_url, parts = resume_parts(job)
+        files.prepare()  # idempotent: the directories a stopped run may not have made yet
     else:
         if files.exists(RUN_FILE):
             raise DataError(

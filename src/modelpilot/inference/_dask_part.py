@@ -41,7 +41,16 @@ __all__ = ["DaskScoringJob", "PartResult", "part_ids", "score_part"]
 
 @dataclass(frozen=True)
 class DaskScoringJob:
-    """What every partition's task gets: which model, how, and where the results go."""
+    """What every partition's task gets: which model, how, and where the results go (a few
+    strings: the workers load the model themselves, see the module's docstring).
+
+    Examples
+    --------
+    >>> job = DaskScoringJob("batch-018bcfe56800a1b2c3d4", "/srv/houses", "houses", 3,
+    ...                      deployment=None, output="s3://bucket/scored", trust=True)
+    >>> job.model, job.version, job.log, job.batch_rows
+    ('houses', 3, True, 50000)
+    """
 
     run_id: str
     project_dir: str

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -151,6 +152,18 @@ S3_ENVIRON = {
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_REGION": "us-east-1",
 }
+
+
+@pytest.fixture
+def s3_environ(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The moto server's ``AWS_*`` variables (``AWS_ENDPOINT_URL`` too) set in ``os.environ``,
+    for code that reads them there (Dask workers); returns a boto3 S3 client of the server."""
+    import boto3
+
+    for key, value in {**S3_ENVIRON, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(key, value)
+    return boto3.client("s3", endpoint_url=s3_endpoint, **S3_CLIENT)
+
 
 LOG_BACKENDS = [*DATABASES, "delta", "delta-s3"]
 

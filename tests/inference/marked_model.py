@@ -14,6 +14,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
+#: The name the marked model is registered under.
+MARKED = "marked"
+
 #: The house size the model raises on (listings give whole square feet: never in the data sets).
 MARKED_SIZE = 4321.5
 

@@ -18,7 +18,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from marked_model import MARKED_SIZE, marked_house_model
+from marked_model import MARKED, MARKED_SIZE
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
@@ -29,33 +29,9 @@ from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
 from modelpilot.store import PredictionLog, create_database
 from modelpilot.store._tables import scoring_runs
-from project_helpers import build_project, open_prediction_log, register, run_cli
+from project_helpers import open_prediction_log, run_cli
 
-MARKED = "marked"
 REASON = f"model: ValueError: size_sqft {MARKED_SIZE:g} is marked"
-
-
-@pytest.fixture(scope="module")
-def marked_model_file(
-    tmp_path_factory: pytest.TempPathFactory, house_data: tuple[pd.DataFrame, pd.DataFrame]
-) -> Path:
-    path = tmp_path_factory.mktemp("marked") / "marked.joblib"
-    joblib.dump(marked_house_model(house_data[0]), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def batch_project(
-    tmp_path_factory: pytest.TempPathFactory,
-    house_data: tuple[pd.DataFrame, pd.DataFrame],
-    house_model_file: Path,
-    marked_model_file: Path,
-) -> Path:
-    """The house-price project, with the marked model registered (production) beside its own."""
-    directory = tmp_path_factory.mktemp("batch")
-    build_project(directory, house_data[1], house_model_file, key_metrics=[])
-    register(directory, marked_model_file, name=MARKED, production=True, trust=True)
-    return directory
 
 
 @pytest.fixture(scope="module")

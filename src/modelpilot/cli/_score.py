@@ -8,29 +8,28 @@ the run (see ``modelpilot.inference._batch``); the exit code stays 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from modelpilot.cli._root import (
-    app,
-    console,
-    err_console,
-    open_project,
-    print_json,
-    progress_bar,
-)
-from modelpilot.errors import ModelpilotError, NotFoundError
+from modelpilot.cli._root import app, err_console, open_project, progress_bar
+from modelpilot.cli._score_report import max_rejected_check, print_summary
+from modelpilot.errors import NotFoundError
 
 if TYPE_CHECKING:
     from modelpilot.data import BatchInputReport
-    from modelpilot.inference import ScoringResult
     from modelpilot.project import Project
     from modelpilot.registry import ModelVersion
     from modelpilot.spec import DeploymentSpec
+
+
+class Engine(enum.StrEnum):
+    local = "local"
+    dask = "dask"
+
 
 _MARKS = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]skip[/]"}
 
@@ -41,65 +40,6 @@ def _print_checks(report: BatchInputReport) -> None:
         err_console.print(
             f"  {_MARKS[check.passed]}  {check.name}: {escape(check.message)}", soft_wrap=True
         )
-
-
-class ScoringFailed(ModelpilotError):
-    """A run that scored no row, or rejected more rows than --max-rejected allows: exit 1,
-    as a failed check (the input was readable; its rows were not fit to score)."""
-
-    exit_code = 1
-    kind = "scoring_failed"
-
-
-def _reasons(result: ScoringResult) -> str:
-    return ", ".join(f"{k}: {v:,}" for k, v in sorted(result.reasons.items())) or "none"
-
-
-def max_rejected_check(limit: str) -> Callable[[ScoringResult], None]:
-    """The check ``--max-rejected N|P%`` makes after each chunk: it stops the run at once
-    when more than N rows (or P% of the rows read so far) were rejected.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace
-    >>> check = max_rejected_check("10%")
-    >>> check(SimpleNamespace(n_rows=100, n_rejected=10, reasons={}))  # 10% is allowed
-    >>> check(SimpleNamespace(n_rows=100, n_rejected=11, reasons={"size": 11}))
-    Traceback (most recent call last):
-    ...
-    modelpilot.cli._score.ScoringFailed: stopped after 100 rows: 11 rejected (11.0%), ...
-    """
-    text = limit.strip()
-    try:
-        if text.endswith("%"):
-            share, count = float(text[:-1]) / 100, None
-            if not 0 <= share <= 1:
-                raise ValueError(text)
-        else:
-            share, count = None, int(text)
-            if count < 0:
-                raise ValueError(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected a number of rows (100) or a percentage (5%), got {limit!r}",
-            param_hint="'--max-rejected'",
-        ) from None
-
-    def check(result: ScoringResult) -> None:
-        over = (
-            result.n_rejected > count
-            if count is not None
-            else share is not None and result.n_rejected > share * result.n_rows
-        )
-        if over:
-            raise ScoringFailed(
-                f"stopped after {result.n_rows:,} rows: {result.n_rejected:,} rejected "
-                f"({result.n_rejected / max(result.n_rows, 1):.1%}), more than --max-rejected "
-                f"{text} allows; reasons so far: {_reasons(result)}. No output was written: fix "
-                "the input (the reasons name the columns) or raise --max-rejected"
-            )
-
-    return check
 
 
 def _resolve(
@@ -126,8 +66,27 @@ def _resolve(
 
 @app.command()
 def score(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Scored file (.csv/.parquet).")],
+    input_arg: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help=(
+                "CSV or Parquet file; with --engine dask, Parquet: a file, a directory, a glob "
+                "(data/*.parquet) or s3://bucket/prefix/*.parquet."
+            ),
+        ),
+    ],
+    output_arg: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Scored file (.csv/.parquet); with --engine dask, a directory (local or "
+                "s3://) of part files."
+            ),
+        ),
+    ],
     model: Annotated[
         str | None,
         typer.Option(
@@ -185,6 +144,42 @@ def score(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="local: one process, streamed; dask: partitions on a Dask cluster.",
+            case_sensitive=False,
+        ),
+    ] = Engine.local,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="--engine dask: local cluster's processes.")
+    ] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="--engine dask: an existing cluster's scheduler (tcp://host:port).",
+            show_default=False,
+        ),
+    ] = None,
+    partition_rows: Annotated[
+        int,
+        typer.Option(
+            "--partition-rows",
+            min=1,
+            help="--engine dask: rows a partition (whole Parquet row groups) holds at least.",
+        ),
+    ] = 1_000_000,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="--engine dask: finish run RUN_ID in -o (only its missing partitions).",
+            metavar="RUN_ID",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score INPUT with a registered model; invalid rows go to a rejects file with reasons.
 
@@ -198,10 +193,58 @@ def score(
 
     Before reading a row, INPUT's age and row count are checked (``batch_checks`` in
     modelpilot.yaml); a failed check stops the command with exit code 2 unless --skip-checks.
+
+    --engine dask scores Parquet partitions on a Dask cluster (a local one of --workers
+    processes, or --scheduler's) into a directory of part files, rejects/ and _SUCCESS (see
+    docs/scale-out.md); a run that stopped is finished with --resume RUN_ID.
     """
+    if engine is Engine.dask or resume is not None or scheduler is not None:
+        if engine is not Engine.dask:
+            raise typer.BadParameter(
+                "--resume and --scheduler are options of --engine dask", param_hint="'--engine'"
+            )
+        if rejects is not None:
+            raise typer.BadParameter(
+                "--engine dask writes rejects to OUTPUT/rejects/; drop --rejects",
+                param_hint="'--rejects'",
+            )
+        from modelpilot.cli._score_dask import score_on_cluster
+        from modelpilot.inference import steps_deployment as steps_of
+
+        project = open_project()
+        version, spec = _resolve(project, model, deployment)
+        spec = spec if spec is not None else steps_of(project.spec.deployment_specs, version.name)
+        result = score_on_cluster(
+            project,
+            version,
+            spec,
+            input_arg,
+            output_arg,
+            trust=trust,
+            force=force,
+            log=not no_log,
+            batch_rows=batch_rows,
+            as_json=as_json,
+            check=max_rejected_check(max_rejected) if max_rejected is not None else None,
+            workers=workers,
+            scheduler=scheduler,
+            partition_rows=partition_rows,
+            resume=resume,
+        )
+        print_summary(
+            result,
+            source=input_arg,
+            version=version,
+            spec=spec,
+            steps=[s.name for s in spec.steps] if spec is not None else [],
+            log=not no_log,
+            as_json=as_json,
+            extra={"engine": "dask"},
+        )
+        return
+    input_path, output = Path(input_arg), Path(output_arg)
     from modelpilot.data import BatchInputRejected, check_batch_input, file_format
-    from modelpilot.inference import PipelineBuilder, recent_run_rows, score_file, steps_deployment
-    from modelpilot.store import PiiScrubber, load_pii_key
+    from modelpilot.inference import load_scoring, recent_run_rows, score_file, steps_deployment
 
     check = max_rejected_check(max_rejected) if max_rejected is not None else None
     if not input_path.is_file():
@@ -225,18 +268,8 @@ def score(
         raise BatchInputRejected(report)
     if report.failed:
         err_console.print("[yellow]scoring anyway[/] (--skip-checks or batch_checks.blocking)")
-    runtime = project.registry.load(version, trust=trust, force=force)
     spec = spec if spec is not None else steps_deployment(specs, version.name)
-    pipeline = (
-        PipelineBuilder.for_project(project, trust=trust, force=force).build(spec, version)
-        if spec is not None and spec.steps
-        else None
-    )
-    scrubber = PiiScrubber(
-        pipeline.features if pipeline is not None else version.features,
-        mode=project.spec.logging.pii,
-        key=load_pii_key(project.directory, project.environ),
-    )
+    runtime, pipeline, scrubber = load_scoring(project, version, spec, trust=trust, force=force)
     total = report.rows
     with progress_bar("scoring", quiet=as_json) as bar:
         task = bar.add_task("score", total=total)
@@ -247,58 +280,20 @@ def score(
             output,
             log=None if no_log else project.prediction_log,
             runs=None if no_log else project.engine,
-            scrubber=scrubber if scrubber.active else None,
+            scrubber=scrubber,
             rejects_path=rejects,
             batch_rows=batch_rows,
             pipeline=pipeline,
             progress=lambda n: bar.advance(task, n),
             check=check,
         )
-    if result.n_scored == 0:
-        where = f" -> {result.rejects}" if result.rejects else ""
-        raise ScoringFailed(
-            f"no row of {input_path} was scored: {result.n_rejected:,} of {result.n_rows:,} "
-            f"rejected (reasons: {_reasons(result)}){where}"
-            if result.n_rows
-            else f"{input_path} has no rows to score"
-        )
-    if as_json:
-        print_json(
-            {
-                **result.to_dict(),
-                "model": version.name,
-                "version": version.version,
-                "deployment": spec.name if spec is not None else None,
-                "steps": [s.name for s in pipeline.steps] if pipeline is not None else [],
-                "input_checks": report.to_dict(),
-            }
-        )
-        return
-    through = (
-        f" behind the steps of deployment {spec.name} ({', '.join(s.name for s in pipeline.steps)})"
-        if spec is not None and pipeline is not None
-        else ""
+    print_summary(
+        result,
+        source=str(input_path),
+        version=version,
+        spec=spec,
+        steps=[s.name for s in pipeline.steps] if pipeline is not None else [],
+        log=not no_log,
+        as_json=as_json,
+        extra={"input_checks": report.to_dict()},
     )
-    console.print(
-        f"scored [bold]{result.n_scored:,}[/] of {result.n_rows:,} rows with "
-        f"{version.name} v{version.version}{escape(through)} in {result.seconds:.2f}s "
-        f"-> {result.output}"
-    )
-    if result.unseen:
-        unseen = ", ".join(f"{k}: {v:,}" for k, v in sorted(result.unseen.items()))
-        console.print(f"[yellow]values outside the declared categories[/]: {escape(unseen)}")
-    if result.n_rejected:
-        console.print(
-            f"[yellow]rejected {result.n_rejected:,} rows[/] ({escape(_reasons(result))}) "
-            f"-> {result.rejects}"
-        )
-        if result.n_failed:
-            logged = "" if no_log else ", logged as failed predictions"
-            console.print(
-                f"[yellow]{result.n_failed:,} of them failed in the model or a step[/]{logged} "
-                "(prediction_id in the rejects file)"
-            )
-    else:
-        console.print("no rows rejected")
-    if not no_log:
-        console.print(f"logged as batch {result.batch_id}")

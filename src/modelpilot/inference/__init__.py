@@ -8,7 +8,15 @@ from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelpilot.inference._batch import ScoringResult, recent_run_rows, score_file
+    from modelpilot.inference._batch_chunk import ChunkScorer, load_scoring
     from modelpilot.inference._batching import Answers, BatchStats, MicroBatcher
+    from modelpilot.inference._dask import (
+        DaskScoringJob,
+        MissingExtra,
+        dask_client,
+        new_run_id,
+        score_on_dask,
+    )
     from modelpilot.inference._deadletter import DeadLetterFile
     from modelpilot.inference._deployments import (
         Deployment,
@@ -41,6 +49,8 @@ __all__ = [
     "BatchFailed",
     "BatchJob",
     "BatchStats",
+    "ChunkScorer",
+    "DaskScoringJob",
     "DeadLetterFile",
     "Deployment",
     "DeploymentManager",
@@ -52,6 +62,7 @@ __all__ = [
     "LogUnavailable",
     "LogWriter",
     "MicroBatcher",
+    "MissingExtra",
     "ModelOutput",
     "ModelStep",
     "OutputObserver",
@@ -64,16 +75,22 @@ __all__ = [
     "StepFailed",
     "StepObserver",
     "batch_scorer",
+    "dask_client",
     "failure_text",
     "load_function",
+    "load_scoring",
+    "new_run_id",
     "recent_run_rows",
     "run_model",
     "score_file",
+    "score_on_dask",
     "steps_deployment",
 ]
 
 _SOURCES = {
     "_batch": ("ScoringResult", "recent_run_rows", "score_file"),
+    "_batch_chunk": ("ChunkScorer", "load_scoring"),
+    "_dask": ("DaskScoringJob", "MissingExtra", "dask_client", "new_run_id", "score_on_dask"),
     "_batching": ("Answers", "BatchStats", "MicroBatcher"),
     "_deployments": ("Deployment", "DeploymentManager", "LoadedVersion", "Router", "StaticRouter"),
     "_jobs": ("BatchFailed", "BatchJob", "JobResult", "LogPolicy"),

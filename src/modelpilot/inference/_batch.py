@@ -28,35 +28,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine, insert, select, update
 
-from modelpilot.data import SchemaValidator, file_format, iter_batches
+from modelpilot.data import file_format, iter_batches
 from modelpilot.errors import DataError
-from modelpilot.inference._batch_rows import (
-    TableWriter,
-    failure_batch,
-    failure_reason,
-    predict_rows,
-    rejects_frame,
-    validation_reasons,
-)
-from modelpilot.inference._outputs import ModelOutput, run_model
+from modelpilot.inference._batch_chunk import ChunkScorer, Tally
+from modelpilot.inference._batch_rows import TableWriter
 from modelpilot.inference._pipeline import Pipeline
 from modelpilot.registry import ModelVersion
 from modelpilot.runtime import ModelRuntime
-from modelpilot.store import (
-    PiiScrubber,
-    PredictionBatch,
-    PredictionLog,
-    PredictionStore,
-    new_ids,
-)
+from modelpilot.store import PiiScrubber, PredictionLog, PredictionStore, new_ids
 from modelpilot.store._tables import scoring_runs
 from modelpilot.types import Clock
 
@@ -84,17 +70,13 @@ def recent_run_rows(engine: Engine, model: str, *, limit: int) -> list[int]:
 
 
 @dataclass
-class ScoringResult:
-    batch_id: str
-    output: Path
-    rejects: Path | None
-    n_rows: int = 0
-    n_scored: int = 0
-    n_rejected: int = 0
-    n_failed: int = 0  # of the rejected: a step or the model raised on them (logged, with ids)
+class ScoringResult(Tally):
+    """What a run did: its id (``batch_id``, as logged), where its outputs are, its counts."""
+
+    batch_id: str = ""
+    output: Path | str = ""
+    rejects: Path | str | None = None
     seconds: float = 0.0
-    reasons: dict[str, int] = field(default_factory=dict)
-    unseen: dict[str, int] = field(default_factory=dict)  # scored values outside categories
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,115 +130,40 @@ def score_file(
         output_path.stem + ".rejects" + output_path.suffix
     )
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    validator = SchemaValidator(pipeline.features if pipeline is not None else version.features)
-
-    def predict(frame: pd.DataFrame) -> ModelOutput:
-        if pipeline is None:
-            return run_model(runtime, frame, task=version.task)
-        return pipeline.run(frame, runtime, version.features, task=version.task)
-
     batch_id = f"batch-{new_ids(1, clock=clock)[0][:20]}"
-    result = ScoringResult(batch_id, output_path, rejects)
+    result = ScoringResult(batch_id=batch_id, output=output_path, rejects=rejects)
     started = time.perf_counter()
     writer, reject_writer = TableWriter(output_path), TableWriter(rejects)
     engine = runs if runs is not None else log.engine if isinstance(log, PredictionLog) else None
     if engine is not None:
-        with engine.begin() as connection:
-            connection.execute(
-                insert(scoring_runs).values(
-                    batch_id=batch_id,
-                    model=version.name,
-                    version=version.version,
-                    input_path=str(input_path),
-                    output_path=str(output_path),
-                    rejects_path=str(rejects),
-                    started_at=clock(),
-                    status="running",
-                )
-            )
+        start_run(engine, result, version, input_path=str(input_path), now=clock())
+    scorer = ChunkScorer(
+        version,
+        runtime,
+        batch_id,
+        pipeline=pipeline,
+        scrubber=scrubber,
+        log=log is not None,
+        clock=clock,
+    )
+
+    def ids(rows: np.ndarray) -> list[str]:
+        return new_ids(len(rows), clock=clock)
+
     # CSV numbers are converted by Arrow, chunk by chunk; a chunk with a cell that is not a
     # number keeps that column as text for the validator, so one bad cell rejects its row
     # instead of failing the read, and only its chunk pays for checking cells in Python.
-    types = {f.name: f.type for f in validator.features}
     input_columns: list[str] = []
     try:
         offset = 0
-        for chunk in iter_batches(input_path, batch_rows=batch_rows, types=types, lenient=True):
-            chunk = chunk.reset_index(drop=True)
-            input_columns = list(chunk.columns)
-            checked = validator.validate_frame(chunk, row_offset=offset)
-            reasons = validation_reasons(checked.problems)
-            for problem in checked.problems:
-                result.reasons[problem["field"]] = result.reasons.get(problem["field"], 0) + 1
-            for name, count in checked.unseen.items():
-                result.unseen[name] = result.unseen.get(name, 0) + count
-            positions = np.flatnonzero(checked.valid)  # of the valid rows in the chunk
-            clean = checked.clean.reset_index(drop=True)
-            tick = time.perf_counter()
-            # Only the model call is guarded (predict_rows): a row the model or a step raises
-            # on is rejected; an error while writing or logging below still stops the run.
-            output, failures = predict_rows(predict, clean) if len(clean) else (None, {})
-            latency_ms = (time.perf_counter() - tick) * 1000 / max(len(clean), 1)
-            now = clock()
-            batches: list[PredictionBatch] = []
-            failed_ids: dict[int, str] = {}  # row of the file -> prediction id
-            if failures:
-                failed = sorted(failures)
-                ids = new_ids(len(failed), clock=clock)
-                for position, pid in zip(failed, ids, strict=True):
-                    key, reason = failure_reason(failures[position])
-                    row = offset + int(positions[position])
-                    reasons.setdefault(row, []).append(reason)
-                    failed_ids[row] = pid
-                    result.reasons[key] = result.reasons.get(key, 0) + 1
-                if log is not None:
-                    inputs = clean.iloc[failed].reset_index(drop=True)
-                    batches.append(
-                        failure_batch(
-                            version,
-                            inputs if scrubber is None else scrubber.frame(inputs),
-                            ids,
-                            [failures[position] for position in failed],
-                            batch_id=batch_id,
-                            latency_ms=latency_ms,
-                            now=now,
-                        )
-                    )
-                keep = ~np.isin(np.arange(len(clean)), failed)
-                positions = positions[keep]
-                clean = clean[keep].reset_index(drop=True)
-            if reasons:
-                reject_writer.write(rejects_frame(chunk, reasons, offset, failed_ids))
-            valid_rows = chunk.iloc[positions].reset_index(drop=True)
-            for name in clean.columns:  # typed values, not the CSV's text
-                valid_rows[name] = clean[name].to_numpy()
-            if output is not None:
-                ids = new_ids(len(valid_rows), clock=clock)
-                scored = valid_rows.assign(**output.columns())
-                scored.insert(0, "prediction_id", ids)
-                writer.write(scored)
-                if log is not None:
-                    inputs = clean if scrubber is None else scrubber.frame(clean)
-                    batches.insert(
-                        0,
-                        PredictionBatch(
-                            model=version.name,
-                            version=version.version,
-                            ids=ids,
-                            ts=np.full(len(ids), now),
-                            inputs=inputs,
-                            outputs=pd.DataFrame(output.columns()),
-                            source="batch",
-                            batch_id=batch_id,
-                            latency_ms=np.full(len(ids), latency_ms),
-                        ),
-                    )
-            if log is not None and batches:
-                log.append(batches)  # one transaction: a chunk's scored and failed rows
-            result.n_rows += len(chunk)
-            result.n_scored += len(valid_rows)
-            result.n_rejected += len(reasons)
-            result.n_failed += len(failures)
+        chunks = iter_batches(input_path, batch_rows=batch_rows, types=scorer.types, lenient=True)
+        for chunk in chunks:
+            scored = scorer.score(chunk, offset=offset, ids=ids)
+            input_columns = scored.columns
+            scored.write(writer, reject_writer)
+            if log is not None and scored.batches:
+                log.append(scored.batches)  # one transaction: a chunk's scored and failed rows
+            result.add(scored)
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))
@@ -272,15 +179,34 @@ def score_file(
         writer.abort()
         reject_writer.abort()
         if engine is not None:
-            _finish_run(engine, result, "failed", clock())
+            finish_run(engine, result, "failed", clock())
         raise
     result.seconds = time.perf_counter() - started
     if engine is not None:
-        _finish_run(engine, result, "done", clock())
+        finish_run(engine, result, "done", clock())
     return result
 
 
-def _finish_run(engine: Engine, result: ScoringResult, status: str, now: float) -> None:
+def start_run(
+    engine: Engine, result: ScoringResult, version: ModelVersion, *, input_path: str, now: float
+) -> None:
+    """Record a run that starts in ``scoring_runs``."""
+    with engine.begin() as connection:
+        connection.execute(
+            insert(scoring_runs).values(
+                batch_id=result.batch_id,
+                model=version.name,
+                version=version.version,
+                input_path=input_path,
+                output_path=str(result.output),
+                rejects_path=str(result.rejects),
+                started_at=now,
+                status="running",
+            )
+        )
+
+
+def finish_run(engine: Engine, result: ScoringResult, status: str, now: float) -> None:
     """Record how a run ended in ``scoring_runs``, with its counts."""
     with engine.begin() as connection:
         connection.execute(

@@ -44,12 +44,17 @@ def train_house_model(frame: pd.DataFrame, *, seed: int = 0) -> Pipeline:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One OpenMP thread, even where a plugin loaded the OpenMP runtime before this module."""
+    """One OpenMP thread, even where a plugin loaded the OpenMP runtime before this module;
+    Arrow's threads as they are by default."""
+    import pyarrow
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     threads = os.environ["OMP_NUM_THREADS"]
     if threads.isdigit():  # not a list of nested levels ("4,2"), which OpenMP takes as is
         threadpool_limits(limits=int(threads), user_api="openmp")
+    # Arrow sizes its own thread pool by OMP_NUM_THREADS too; give it its default back, as a
+    # user's process has it (a CSV read on one thread words its errors differently).
+    pyarrow.set_cpu_count(os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="session")

@@ -50,9 +50,9 @@ INTERVAL = 2.0
 CONTROLLER_TTL = 5.0  # server._control.CONTROLLER_TTL_S
 TICK = 1.0
 #: The pause of each of the 3 clients of the background load between requests: ~50 requests a
-#: second, always some in flight while a replica is killed, drains or starts. Without a pause
-#: the clients saturated both cores, which made every start and hand-over slower and the test
-#: cost twice the CPU, without a request more in flight at the moments that matter.
+#: second, always some in flight while a replica is killed, drains or starts. With 5-10 ms
+#: the clients kept both cores busy, slowing every start and hand-over (~20% more CPU for the
+#: test), without more requests in flight at the moments that matter.
 LOAD_PAUSE_S = 0.05
 TRAINER = """import os, shutil
 shutil.copy("houses.skops", os.path.join(os.environ["MODELPILOT_OUTPUT_DIR"], "houses.skops"))

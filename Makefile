@@ -43,11 +43,17 @@ check: $(STAMP)
 	cd edge && ../$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports --no-cache
 
+# Python may write bytecode (__pycache__/, ignored by git) even where the shell says not to
+# (PYTHONDONTWRITEBYTECODE): otherwise each xdist worker and each `modelpilot serve` of a test
+# compiles every module, and pytest rewrites every test module's asserts, on every run
+# (~9 s of CPU for each worker's collection alone).
+WRITE_BYTECODE := env -u PYTHONDONTWRITEBYTECODE
+
 test-edge: $(EDGE_STAMP)
-	cd edge && .venv/bin/python -m pytest -q -p no:cacheprovider
+	cd edge && $(WRITE_BYTECODE) .venv/bin/python -m pytest -q -p no:cacheprovider
 
 test: check test-edge
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(WRITE_BYTECODE) $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks edge/src edge/tests

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import os
+
+# One OpenMP thread in the test processes and in every process they start (servers, trainers,
+# CLI runs inherit the environment): the suite runs on 2 xdist workers on 2 cores, and the
+# model calls are small, so a second OpenMP thread per process only spin-waits for a CPU it
+# does not get. Registering a model (its permutation importance: ~30 predictions of 600 rows)
+# cost ~9 s of CPU that way on a busy machine instead of well under one. Set before NumPy and
+# scikit-learn load their OpenMP runtime; ``pytest_configure`` limits one already loaded.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +42,20 @@ def train_house_model(frame: pd.DataFrame, *, seed: int = 0) -> Pipeline:
     )
     model = make_pipeline(encode, HistGradientBoostingRegressor(max_iter=60, random_state=seed))
     return model.fit(features, frame["price"])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One OpenMP thread, even where a plugin loaded the OpenMP runtime before this module;
+    Arrow's threads as they are by default."""
+    import pyarrow
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    threads = os.environ["OMP_NUM_THREADS"]
+    if threads.isdigit():  # not a list of nested levels ("4,2"), which OpenMP takes as is
+        threadpool_limits(limits=int(threads), user_api="openmp")
+    # Arrow sizes its own thread pool by OMP_NUM_THREADS too; give it its default back, as a
+    # user's process has it (a CSV read on one thread words its errors differently).
+    pyarrow.set_cpu_count(os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,11 @@ DEPLOYMENT = "houses"
 INTERVAL = 2.0
 CONTROLLER_TTL = 5.0  # server._control.CONTROLLER_TTL_S
 TICK = 1.0
+#: The pause of each of the 3 clients of the background load between requests: ~50 requests a
+#: second, always some in flight while a replica is killed, drains or starts. With 5-10 ms
+#: the clients kept both cores busy, slowing every start and hand-over (~20% more CPU for the
+#: test), without more requests in flight at the moments that matter.
+LOAD_PAUSE_S = 0.05
 TRAINER = """import os, shutil
 shutil.copy("houses.skops", os.path.join(os.environ["MODELPILOT_OUTPUT_DIR"], "houses.skops"))
 """
@@ -208,7 +213,7 @@ def test_three_replicas_behind_a_load_balancer(cluster: LocalCluster) -> None:
     _admin(cluster, "resume")
 
     # ---- 2. kill -9 the leader in the middle of the canary --------------------------------
-    load = Load(cluster.url, threads=3, pause_s=0.01).start()
+    load = Load(cluster.url, threads=3, pause_s=LOAD_PAUSE_S).start()
     poll(lambda: _status(cluster)["rollout"]["step"] >= 1, what="the canary's second step")
     leader = cluster.leader()
     assert leader is not None
@@ -252,7 +257,7 @@ def test_three_replicas_behind_a_load_balancer(cluster: LocalCluster) -> None:
     # ---- 3. rolling restart of every replica, under load ----------------------------------
     cluster.settle()
     since = cluster.series_now()
-    load = Load(cluster.url, threads=3, pause_s=0.005).start()
+    load = Load(cluster.url, threads=3, pause_s=LOAD_PAUSE_S).start()
     codes = cluster.rolling_restart()
     rolling = load.stop()
     answered.append(rolling)

@@ -241,3 +241,15 @@ def test_an_s3_glob_and_prefix_are_read_in_batches(
     for location in ("s3://logs/drift/cur/*.parquet", "s3://logs/drift/cur"):
         report = compare_stream(ref, location, batch_rows=500)
         assert [f.statistic for f in report.features] == [f.statistic for f in memory.features]
+
+
+def test_an_unreachable_object_store_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing listens there
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(DataError, match=r"cannot list 's3://lake/scored/\*.parquet': .*AWS_"):
+        DatasetSource("s3://lake/scored/*.parquet")

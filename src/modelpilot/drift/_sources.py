@@ -151,7 +151,13 @@ def _remote_paths(location: str) -> tuple[pafs.FileSystem, list[str]]:
 
 def _open_dataset(location: str) -> pads.Dataset:
     if "://" in location:
-        filesystem, paths = _remote_paths(location)
+        try:
+            filesystem, paths = _remote_paths(location)
+        except (OSError, pa.ArrowInvalid) as exc:  # unreachable store, bad credentials, ...
+            raise DataError(
+                f"cannot list {location!r}: {exc}; check the URL, the AWS_* credentials and, "
+                "for an S3-compatible store, AWS_ENDPOINT_URL"
+            ) from None
     else:
         filesystem = pafs.LocalFileSystem()
         if Path(location).is_dir():

@@ -42,7 +42,7 @@ def log_stats(engine: Engine) -> LogStats:
     --------
     >>> from modelpilot.store import create_database
     >>> log_stats(create_database("sqlite://"))
-    LogStats(rows=0, segments=0, payload_bytes=0)
+    LogStats(rows=0, segments=0, payload_bytes=0, conflicting_rows=0)
     """
     query = select(
         func.coalesce(func.sum(_S.n_rows), 0),

@@ -149,11 +149,14 @@ class DeltaPredictionLog(DeltaLabels):
         """Append ``rows`` to table ``name`` in one commit (``txn``: the writer's id and the
         number of this commit, recorded so the commit is never made twice)."""
         deltalake = _deltalake()
-        existing = self._schema(name) if name == "predictions" else None
-        if existing is not None and rows.num_rows:
-            # Rows spooled before another process committed a new column with another type:
-            # cast where nothing is lost; otherwise a DataError (permanent, not a retry).
-            rows = fit_rows(rows, existing, str(rows["model"][0]))
+        if txn is not None and name == "predictions" and rows.num_rows:
+            # A spool's commit (``txn``): its rows were fitted to the table when spooled, and
+            # another process may have committed a new column with another type since. Cast
+            # where nothing is lost; otherwise a DataError (permanent, not a retry). A direct
+            # append was fitted just now, by ``append``.
+            existing = self._schema(name)
+            if existing is not None:
+                rows = fit_rows(rows, existing, str(rows["model"][0]))
         properties = None
         if txn is not None:
             properties = deltalake.CommitProperties(

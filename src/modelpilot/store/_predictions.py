@@ -214,10 +214,13 @@ class PredictionLog(SqlLabels):
         with self.engine.connect() as connection:
             segments = [(int(seq), int(n)) for seq, n in connection.execute(sizes).all()]
         groups: list[list[tuple[int, int]]] = [[]]
+        held = 0  # rows of the last group (a log of 1-row segments has ~100,000 a group)
         for segment in segments:
-            if groups[-1] and sum(n for _, n in groups[-1]) + segment[1] > chunk_rows:
+            if groups[-1] and held + segment[1] > chunk_rows:
                 groups.append([])
+                held = 0
             groups[-1].append(segment)
+            held += segment[1]
 
         def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
             for group in groups:

@@ -38,12 +38,12 @@ logger = logging.getLogger("modelpilot.runtime")
 
 # One signature, compiled once (explicit: no other is compiled at request time).
 _SIGNATURE = (
-    "void(float64[:, ::1], float64[:, ::1], boolean, float64, float64[:, ::1], uint32[:, ::1], "
-    "boolean, float64[:, ::1], intp[::1], intp[::1], intp, boolean)"
+    "void(float64[:, ::1], float64[:, ::1], boolean, float64, float64[::1], uint32[:, ::1], "
+    "int64[::1], uint32[:, ::1], boolean, float64[:, ::1], uint32[::1], intp[::1], "
+    "boolean[::1], intp, boolean)"
 )
-# The columns of the walk's node table: one row (32 bytes) a node, so a step reads one cache
-# line, not one in each of five arrays (a 100-tree forest of depth 12 has 60,000 nodes).
-_THRESHOLD, _FEATURE, _LEFT, _SPECIAL = range(4)
+# Rows walked together through a tree on the fast path (see _tree_sums).
+_BLOCK = 8
 
 
 def compiled_enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -57,19 +57,32 @@ def _tree_sums(
     out: Any,
     round32: bool,
     zero_threshold: float,
-    nodes: Any,
+    thresholds: Any,
+    links: Any,
+    special: Any,
     bitsets: Any,
     negative_missing: bool,
     leaf_value: Any,
     roots: Any,
     depths: Any,
+    plain: Any,
     n_groups: int,
     sum32: bool,
 ) -> None:  # pragma: no cover - runs compiled (numba); the zoo tests check its answers
     """``out[r]`` (holding ``base``) += the leaf values row ``r`` reaches, tree after tree.
 
-    ``nodes[i]``: threshold, feature, left child, and ``special``: -1 (a numeric split, NaN
-    goes left), -2 (numeric, NaN goes right), or ``2 * bitset row + nan_right`` (categorical).
+    Node ``i``: ``thresholds[i]``; ``links[i]`` = (feature, left child); ``special[i]``: -1 (a
+    numeric split, NaN goes left), -2 (numeric, NaN goes right), or ``2 * bitset row +
+    nan_right`` (categorical). ``plain[t]``: tree ``t`` has no categorical split.
+
+    Tree after tree (each row's sums add the trees in order), the rows go through the tree in
+    blocks of ``_BLOCK``, so the tree's nodes stay in cache for all the rows. A full block
+    without a missing value, in a tree without a categorical split, takes the fast path: eight
+    walks interleaved in registers, ``i = left + (x > threshold)`` a step. The eight steps of a
+    level do not depend on each other, so the core runs them in parallel, where one walk alone
+    waits on each load. Other rows take the general step, one row at a time. Indices are
+    unsigned: numba then emits no wrap-around test for a negative index at each load
+    (measured: a third of the time of a step).
     """
     n_rows, n_features = X.shape
     for r in range(n_rows):  # the input as the NumPy walk compares it
@@ -82,36 +95,60 @@ def _tree_sums(
     n_trees = roots.shape[0]
     per_group = n_trees // n_groups
     n_values = leaf_value.shape[1]
-    at = np.empty(n_rows, dtype=np.intp)
-    # Tree after tree, one level at a time over the rows: the tree's nodes stay in cache, the
-    # rows' steps are independent (no branch on the depth; a leaf points to itself), and each
-    # row's sums still add the trees in order.
+    n_blocks = (n_rows + _BLOCK - 1) // _BLOCK
+    complete = np.empty(n_blocks, dtype=np.bool_)  # a full block without a missing value
+    for block in range(n_blocks):
+        complete[block] = block * _BLOCK + _BLOCK <= n_rows
+        for r in range(block * _BLOCK, min(block * _BLOCK + _BLOCK, n_rows)):
+            for f in range(n_features):
+                if X[r, f] != X[r, f]:
+                    complete[block] = False
+    at = np.empty(_BLOCK, dtype=np.uintp)
     for t in range(n_trees):
-        at[:] = roots[t]
-        for _ in range(depths[t]):
-            for r in range(n_rows):
-                i = at[r]
-                v = X[r, np.intp(nodes[i, 1])]
-                special = nodes[i, 3]
-                if v != v or special >= 0.0:  # rare: missing values, categorical splits
-                    if v != v:
-                        right = special == -2.0 or (special >= 0.0 and (np.intp(special) & 1) == 1)
-                    elif v < 0.0 and negative_missing:  # a negative category is missing
-                        right = (np.intp(special) & 1) == 1
-                    elif v <= -1.0:  # LightGBM: a negative category is in no set
-                        right = True
-                    else:
-                        code = np.intp(v)  # truncation, as a C cast
-                        word = np.intp(bitsets[np.intp(special) >> 1, code >> 5])
-                        right = ((word >> (code & 31)) & 1) == 0
-                else:
-                    right = v > nodes[i, 0]
-                at[r] = np.intp(nodes[i, 2]) + np.intp(right)
+        root = np.uintp(roots[t])
         first = (t // per_group) * n_values
-        for r in range(n_rows):
-            for k in range(n_values):
-                total = out[r, first + k] + leaf_value[at[r], k]
-                out[r, first + k] = np.float64(np.float32(total)) if sum32 else total
+        for block in range(n_blocks):
+            b = block * _BLOCK  # the block's first row
+            size = min(_BLOCK, n_rows - b)
+            if complete[block] and plain[t]:
+                i0 = i1 = i2 = i3 = i4 = i5 = i6 = i7 = root
+                for _ in range(depths[t]):
+                    i0 = np.uintp(links[i0, 1]) + np.uintp(X[b, links[i0, 0]] > thresholds[i0])
+                    i1 = np.uintp(links[i1, 1]) + np.uintp(X[b + 1, links[i1, 0]] > thresholds[i1])
+                    i2 = np.uintp(links[i2, 1]) + np.uintp(X[b + 2, links[i2, 0]] > thresholds[i2])
+                    i3 = np.uintp(links[i3, 1]) + np.uintp(X[b + 3, links[i3, 0]] > thresholds[i3])
+                    i4 = np.uintp(links[i4, 1]) + np.uintp(X[b + 4, links[i4, 0]] > thresholds[i4])
+                    i5 = np.uintp(links[i5, 1]) + np.uintp(X[b + 5, links[i5, 0]] > thresholds[i5])
+                    i6 = np.uintp(links[i6, 1]) + np.uintp(X[b + 6, links[i6, 0]] > thresholds[i6])
+                    i7 = np.uintp(links[i7, 1]) + np.uintp(X[b + 7, links[i7, 0]] > thresholds[i7])
+                at[0], at[1], at[2], at[3] = i0, i1, i2, i3
+                at[4], at[5], at[6], at[7] = i4, i5, i6, i7
+            else:
+                for j in range(size):
+                    r = b + j
+                    i = root
+                    for _ in range(depths[t]):
+                        v = X[r, links[i, 0]]
+                        kind = special[i]
+                        if v != v or kind >= 0:  # rare: missing values, categorical splits
+                            if v != v:
+                                right = kind == -2 or (kind >= 0 and (kind & 1) == 1)
+                            elif v < 0.0 and negative_missing:  # a negative category is missing
+                                right = (kind & 1) == 1
+                            elif v <= -1.0:  # LightGBM: a negative category is in no set
+                                right = True
+                            else:
+                                code = np.uintp(np.intp(v))  # truncation, as a C cast (v > -1)
+                                word = bitsets[np.uintp(kind >> 1), code >> np.uintp(5)]
+                                right = ((word >> (code & np.uintp(31))) & 1) == 0
+                        else:
+                            right = v > thresholds[i]
+                        i = np.uintp(links[i, 1]) + np.uintp(right)
+                    at[j] = i
+            for j in range(size):
+                for k in range(n_values):
+                    total = out[b + j, first + k] + leaf_value[at[j], k]
+                    out[b + j, first + k] = np.float64(np.float32(total)) if sum32 else total
 
 
 @cache
@@ -154,15 +191,19 @@ class CompiledTrees:
         leaf_value = _owned(arrays.leaf_value.astype(dtype), np.float64)
         self._base = arrays.base.astype(dtype).astype(np.float64)
         self._dtype = dtype
+        depths, plain = _shape(arrays)
         self._parts = (
             bool(arrays.input_float32),
             float(arrays.zero_threshold),
-            _node_table(arrays),
+            _owned(arrays.compared_thresholds, np.float64),
+            _links(arrays),
+            _special(arrays),
             _owned(arrays.category_bitsets, np.uint32),
             bool(arrays.negative_category_missing),
             leaf_value,
-            _owned(arrays.roots, np.intp),
-            _depths(arrays),
+            _owned(arrays.roots, np.uint32),
+            depths,
+            plain,
             int(arrays.n_groups),
             sum32,
         )
@@ -191,29 +232,33 @@ def _owned(values: np.ndarray, dtype: Any) -> np.ndarray:
     return np.require(values, dtype=dtype, requirements=["C", "W"])
 
 
-def _node_table(arrays: TreeEnsembleArrays) -> np.ndarray:
-    """The ``nodes`` table of :func:`_tree_sums` (every value exact in float64)."""
-    table = np.empty((len(arrays.feature), 4))
-    table[:, _THRESHOLD] = arrays.compared_thresholds
-    table[:, _FEATURE] = arrays.feature
-    table[:, _LEFT] = arrays.left
-    nan_right = arrays.nan_right.astype(np.float64)
+def _links(arrays: TreeEnsembleArrays) -> np.ndarray:
+    """``links`` of :func:`_tree_sums`: each node's feature and left child, side by side (one
+    cache line holds a node's two, and both are read at each step)."""
+    return _owned(np.stack([arrays.feature, arrays.left], axis=1), np.uint32)
+
+
+def _special(arrays: TreeEnsembleArrays) -> np.ndarray:
+    """``special`` of :func:`_tree_sums`: how a node treats a missing value or a category."""
+    nan_right = arrays.nan_right.astype(np.int64)
     categorical = arrays.category_set >= 0
-    table[:, _SPECIAL] = np.where(
-        categorical, 2.0 * arrays.category_set + nan_right, -1.0 - nan_right
+    return np.where(categorical, 2 * arrays.category_set + nan_right, -1 - nan_right).astype(
+        np.int64
     )
-    return table
 
 
-def _depths(arrays: TreeEnsembleArrays) -> np.ndarray:
-    """Each tree's depth (the walk takes that many steps in it)."""
+def _shape(arrays: TreeEnsembleArrays) -> tuple[np.ndarray, np.ndarray]:
+    """Each tree's depth (the walk takes that many steps in it), and whether it has no
+    categorical split (the fast path's trees)."""
     depths = np.zeros(len(arrays.roots), dtype=np.intp)
+    plain = np.ones(len(arrays.roots), dtype=np.bool_)
     for t, root in enumerate(arrays.roots):
         level = np.array([root])
         while True:
             inner = level[arrays.left[level] != level]
             if not inner.size:
                 break
+            plain[t] &= bool((arrays.category_set[inner] < 0).all())
             level = np.concatenate([arrays.left[inner], arrays.left[inner] + 1])
             depths[t] += 1
-    return depths
+    return depths, plain

@@ -20,6 +20,8 @@ core 0 (``taskset -c 0``), started fresh for every connection count, warmed up, 
 
 - ``starlette``: a raw Starlette app (peers/serving_starlette.py), in modelpilot's own venv,
   calling the library's own ``predict_proba`` (scikit-learn, XGBoost, LightGBM's booster);
+- ``starlette-nomodel``: the same app answering a constant instead of calling the model: the
+  ceiling of any server on uvicorn + Starlette (the issue-16 table compares it with 4x);
 - ``fastapi``: FastAPI with a pydantic model of the 20 floats (peers/serving_fastapi.py);
 - ``mlserver``: mlserver with its runtime for the library (mlserver-sklearn on a joblib copy,
   mlserver-xgboost on the JSON file, mlserver-lightgbm on the text file), V2 ``/infer`` with
@@ -83,6 +85,7 @@ SERVERS = (
     "modelpilot-sklearn",
     "modelpilot-baseline",
     "starlette",
+    "starlette-nomodel",
     "fastapi",
     "mlserver",
     "bentoml",
@@ -414,6 +417,16 @@ def server_specs(fixture: Fixture, *, baseline: Path | None = None) -> dict[str,
             record,
             env=model_env,
             settings="uvicorn (uvloop, httptools), access log off, in modelpilot's venv",
+        ),
+        "starlette-nomodel": ServerSpec(
+            "starlette-nomodel",
+            VENV / python,
+            uvicorn(VENV / python, "serving_starlette"),
+            "/predict",
+            record,
+            env={**model_env, "SERVING_BENCH_NO_MODEL": "1"},
+            settings="the raw Starlette app with its model call replaced by a constant answer: "
+            "the ceiling of any server on uvicorn + Starlette whose model cost nothing",
         ),
         "fastapi": ServerSpec(
             "fastapi",
@@ -866,6 +879,7 @@ def versions(spec: ServerSpec) -> str:
         "modelpilot-sklearn": ["modelpilot", "starlette", "uvicorn"],
         "modelpilot-baseline": ["modelpilot", "starlette", "uvicorn"],
         "starlette": ["starlette", "uvicorn"],
+        "starlette-nomodel": ["starlette", "uvicorn"],
         "fastapi": ["fastapi", "uvicorn"],
         "mlserver": ["mlserver", "mlserver-sklearn", "mlserver-xgboost", "mlserver-lightgbm"],
         "bentoml": ["bentoml"],
@@ -1609,13 +1623,19 @@ def model_goals(
         "| model | modelpilot p50 @1 vs logreg's (<= 1.5x) | req/s @1 vs Starlette (>= 4x) "
         "| req/s @8 vs Starlette (>= 4x) | req/s @8 vs MLServer (>= 5x) "
         "| p99 @1 vs Starlette's (<= 1.5x) | kernel off: req/s @8 vs Starlette "
-        "| CPU us/req @1: modelpilot / kernel off / Starlette / MLServer | logged |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| CPU us/req @1: modelpilot / kernel off / Starlette / MLServer | logged "
+        "| ceiling: Starlette without a model, req/s @1 / @8 vs Starlette |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for model, measured in per_model.items():
         me1, me8 = get(model, "modelpilot", 1), get(model, "modelpilot", 8)
         st1, st8 = get(model, "starlette", 1), get(model, "starlette", 8)
         ml8, off8 = get(model, "mlserver", 8), get(model, "modelpilot-sklearn", 8)
+        free1, free8 = get(model, "starlette-nomodel", 1), get(model, "starlette-nomodel", 8)
+        ceiling = " / ".join(
+            fmt(ratio(attr(free, "rps"), attr(st, "rps")), "{:.2f}x")
+            for free, st in ((free1, st1), (free8, st8))
+        )
         cpu = [
             measured.get((server, 1), Measurement(server, 1)).cpu_us
             for server in ("modelpilot", "modelpilot-sklearn", "starlette", "mlserver")
@@ -1638,7 +1658,8 @@ def model_goals(
             f"| {cell(ratio(attr(me1, 'p99_ms'), attr(st1, 'p99_ms')), 1.5, True)} "
             f"| {fmt(ratio(attr(off8, 'rps'), attr(st8, 'rps')), '{:.2f}x')} "
             f"| {' / '.join(fmt(c) for c in cpu)} "
-            f"| {'n/a' if not logs else ('all' if all(c.ok for c in logs) else 'MISMATCH')} |"
+            f"| {'n/a' if not logs else ('all' if all(c.ok for c in logs) else 'MISMATCH')} "
+            f"| {ceiling} |"
         )
     if 8 not in connections or 1 not in connections:
         lines += ["", "(The goals need runs at 1 and 8 connections: `--connections 1,8`.)"]
@@ -1646,7 +1667,11 @@ def model_goals(
         "",
         "The logreg row is the linear path the tree models are held to; for it only the Starlette, "
         "MLServer and p99 columns are goals. On a shared machine wall-clock ratios move with "
-        "other jobs' load; CPU us/req hardly does.",
+        "other jobs' load; CPU us/req hardly does. The ceiling column (with "
+        "`--servers ...,starlette-nomodel`) is the raw Starlette app answering a constant instead "
+        "of calling its model: where it is below 4x, no server on uvicorn + Starlette reaches "
+        "4x the Starlette app with that model, even one whose model call and logging cost "
+        "nothing, so that goal measures the peer's HTTP stack rather than the model path.",
     ]
     return lines
 

@@ -5,6 +5,8 @@ One route, ``await request.json()``, a NumPy row, the library's own ``predict_pr
 logging, no auth. The model file decides the library: ``.skops`` (scikit-learn), ``.json`` /
 ``.ubj`` (XGBoost's ``XGBClassifier``), ``.txt`` (LightGBM's ``Booster``).
 Run: ``SERVING_BENCH_MODEL=model.skops uvicorn serving_starlette:app --app-dir benchmarks/peers``.
+With ``SERVING_BENCH_NO_MODEL=1`` it answers a constant instead of calling the model: the
+ceiling of any server on this stack.
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ def load(path: str) -> tuple[Callable[[np.ndarray], Any], list[str], list[str]]:
 
 
 predict_proba, FEATURES, CLASSES = load(os.environ["SERVING_BENCH_MODEL"])
+if os.environ.get("SERVING_BENCH_NO_MODEL") == "1":
+    # The ceiling of this stack (``starlette-nomodel`` in benchmarks/serving.py): the same
+    # request and answer, the model call replaced by a constant.
+    _CONSTANT = np.full((1, len(CLASSES)), 1.0 / len(CLASSES))
+
+    def predict_proba(rows: np.ndarray) -> np.ndarray:
+        return _CONSTANT
 
 
 async def predict(request: Request) -> JSONResponse:

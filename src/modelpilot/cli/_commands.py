@@ -11,6 +11,7 @@ from modelpilot.cli import (  # noqa: F401
     _init,
     _log,
     _models,
+    _models_alias,
     _predict,
     _rollout,
     _score,

@@ -1,4 +1,8 @@
-"""`modelpilot register`, `models list|show`, `alias set|history`: the registry from the shell."""
+"""`modelpilot register`, `models list|show`, `alias set|history`: the registry from the shell.
+
+The `alias` commands live in ``_models_alias.py`` (imported after this module); their group is
+added to the app here, after `models`, so `modelpilot --help` keeps its order.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(alias_app, name="alias")
 
 
-def _when(timestamp: float | None) -> str:
+def when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
@@ -220,7 +224,7 @@ def models_list(
                 f"v{number}",
                 Text(status, style=_STATUS_STYLE.get(status, "")),
                 Text(", ".join(by_version.get(number, [])) or "-"),
-                _when(row["updated_at"]) if first else "",
+                when(row["updated_at"]) if first else "",
             )
             first = False
     console.print(table)
@@ -325,7 +329,7 @@ def models_show(
             emoji=False,
         )
         console.print(
-            f"  created: {_when(version.created_at)} by {version.created_by}",
+            f"  created: {when(version.created_at)} by {version.created_by}",
             markup=False,
             emoji=False,
         )
@@ -371,52 +375,7 @@ def models_show(
             v.flavor,
             ", ".join(v.aliases) or "-",
             metrics,
-            _when(v.created_at),
+            when(v.created_at),
             Text(v.created_by),
-        )
-    console.print(table)
-
-
-@alias_app.command("set")
-def alias_set(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    alias: Annotated[str, typer.Argument(help="Alias, e.g. production or candidate.")],
-    version: Annotated[int, typer.Argument(help="Version number.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the history.")] = "",
-    force: Annotated[bool, typer.Option("--force", help="Allow a rejected version.")] = False,
-) -> None:
-    """Point an alias at a version; the previous target stays in the history."""
-    project = open_project()
-    from modelpilot.registry import current_user
-
-    result = project.registry.set_alias(
-        name, alias, version, actor=current_user(project.environ), reason=reason, force=force
-    )
-    console.print(f"{name}@{alias} -> v{result.version}")
-
-
-@alias_app.command("history")
-def alias_history(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    alias: Annotated[str | None, typer.Argument(help="Only this alias.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Every move of a model's aliases: when, by whom, from which version to which."""
-    registry = open_project().registry
-    registry.list_versions(name)  # a clear error for an unknown model
-    rows = registry.alias_history(name, alias)
-    if as_json:
-        print_json(rows)
-        return
-    table = fitted_table("when", "alias", "from", "to", "by", "reason")
-    for row in rows:
-        previous = f"v{row['previous_version']}" if row["previous_version"] else "-"
-        table.add_row(
-            _when(row["at"]),
-            row["alias"],
-            previous,
-            f"v{row['version']}",
-            Text(row["by"]),
-            Text(row["reason"] or ""),
         )
     console.print(table)

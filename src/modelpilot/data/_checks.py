@@ -10,9 +10,9 @@ and the two passes of :mod:`modelpilot.data._conflicts` for duplicates and label
 Nothing holds the data itself in memory, so a file larger than memory is fine.
 
 Why one module of ~480 lines: the eight checks are methods of one run (``_Run``) over the
-statistics of one scan, and each is a dozen lines of judgement on them; the scan itself
-(``_schema.py``), duplicates and conflicts (``_conflicts.py``) and the report's wording
-(``_report.py``) live apart.
+statistics of one scan, and each is a dozen lines of judgement on them; the data source
+(``_source.py``), the scan itself (``_schema.py``), duplicates and conflicts
+(``_conflicts.py``) and the report's wording (``_report.py``) live apart.
 """
 
 from __future__ import annotations
@@ -37,15 +37,13 @@ from modelpilot.data._report import (
     verb,
 )
 from modelpilot.data._schema import (
-    Column,
     ColumnStats,
-    DataSource,
     complete_categories,
     feature_from_stats,
-    literal,
     require_column,
     scan_stats,
 )
+from modelpilot.data._source import Column, DataSource, literal
 from modelpilot.errors import DataError
 from modelpilot.spec import CheckName, DataChecks, FeatureSpec, Task
 

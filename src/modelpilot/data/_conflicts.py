@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelpilot.data._report import CheckResult, judge, over_limit, percent, plain, plural, verb
-from modelpilot.data._schema import Column, DataSource, quote
+from modelpilot.data._source import Column, DataSource, quote
 from modelpilot.spec import DataChecks, Task
 
 __all__ = ["RowIdentity"]

@@ -6,7 +6,8 @@ too low. :class:`ConceptDriftMonitor` turns ``(prediction, label)`` pairs into a
 runs drift detectors on it, and keeps the key metrics over the last labels against their targets.
 Before any label arrives, a shift in the distribution of the predictions is the early sign; that
 is the data-drift engine's job (see ``docs/concept-drift.md``). What the monitor reports lives in
-``_concept_status.py``, the detectors in ``_detectors.py``.
+``_concept_status.py``, the detectors in ``_detectors.py``, the checks of its options and the
+default detectors in ``_concept_options.py``.
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import ValidationError
 
+from modelpilot.drift._concept_options import TASKS, build_detectors, key_metric, label_times
 from modelpilot.drift._concept_status import (
     ConceptDriftEvent,
     ConceptDriftStatus,
     DetectorStatus,
     KeyMetricStatus,
 )
-from modelpilot.drift._detectors import DriftDetector, make_detector
+from modelpilot.drift._detectors import DriftDetector
 from modelpilot.errors import DataError, ModelpilotError
 from modelpilot.registry import compute_metrics
-from modelpilot.spec import REGRESSION_METRICS, KeyMetric, Task
+from modelpilot.spec import KeyMetric, Task
 from modelpilot.types import Clock
 
 if TYPE_CHECKING:
@@ -42,23 +43,6 @@ __all__ = [
     "DetectorStatus",
     "KeyMetricStatus",
 ]
-
-TASKS = ("regression", "binary", "multiclass")
-_CLASSIFICATION_DETECTORS: tuple[tuple[str, Mapping[str, Any]], ...] = (
-    ("adwin", {}),
-    ("ddm", {}),
-    ("page_hinkley", {}),
-)
-#: Detectors (name, parameters) a monitor runs when none are given. DDM needs a 0/1 error, so
-#: not for regression. A scaled absolute error is about three times as noisy as a 0/1 error, so
-#: Page-Hinkley's threshold is doubled there: on the house-price model that cuts false alarms
-#: from 1 in 4,000 labels to 1 in 17,000 and still detects a 20% price rise within ~20 labels
-#: (``benchmarks/drift_quality.py``, ``docs/concept-drift.md``).
-DEFAULT_DETECTORS: dict[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {
-    "regression": (("adwin", {}), ("page_hinkley", {"threshold": 100.0})),
-    "binary": _CLASSIFICATION_DETECTORS,
-    "multiclass": _CLASSIFICATION_DETECTORS,
-}
 
 
 class ConceptDriftMonitor:
@@ -148,14 +132,14 @@ class ConceptDriftMonitor:
                 f"calibrate on the first labels; got {error_scale!r} instead"
             )
         self.task = task
-        self.key_metrics = [_key_metric(k, task) for k in key_metrics]
+        self.key_metrics = [key_metric(k, task) for k in key_metrics]
         self.window = window
         self.error = error
         self.calibration = calibration
         self.min_labels = min_labels
         self.classes = list(classes) if classes is not None else None
         self.clock = clock
-        self._detectors = _build_detectors(task, detectors)
+        self._detectors = build_detectors(task, detectors)
         self._given_scale = error_scale
         self._predictions: deque[Any] = deque(maxlen=window)
         self._labels: deque[Any] = deque(maxlen=window)
@@ -254,7 +238,7 @@ class ConceptDriftMonitor:
                 f"got {len(preds)} predictions but {len(truth)} labels; pass one label per "
                 "prediction, in the same order"
             )
-        times = _times(ts, len(preds), self.clock)
+        times = label_times(ts, len(preds), self.clock)
         errors = self._errors(preds, truth)
         events: list[ConceptDriftEvent] = []
         for i in range(len(preds)):
@@ -370,54 +354,3 @@ class ConceptDriftMonitor:
             # this time, but the detectors and the label counts go on; callers check labels
             # first (modelpilot.data.TargetValidator), so this is a last resort.
             return {}
-
-
-def _key_metric(value: KeyMetric | str, task: str) -> KeyMetric:
-    try:
-        key = value if isinstance(value, KeyMetric) else KeyMetric.model_validate(value)
-    except ValidationError as exc:
-        problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise ModelpilotError(f"key metric {value!r} is not valid: {problem}") from None
-    if (key.name in REGRESSION_METRICS) != (task == "regression"):
-        fitting = "mae, rmse, mse, mape or r2" if task == "regression" else "accuracy, f1, ..."
-        raise ModelpilotError(f"key metric {str(key)!r} does not fit task {task!r}; use {fitting}")
-    return key
-
-
-def _build_detectors(
-    task: str, detectors: Sequence[str | DriftDetector] | None
-) -> list[DriftDetector]:
-    if detectors is None:
-        return [make_detector(name, **params) for name, params in DEFAULT_DETECTORS[task]]
-    built = [make_detector(d) if isinstance(d, str) else d for d in detectors]
-    if not built:
-        defaults = ", ".join(name for name, _ in DEFAULT_DETECTORS[task])
-        raise ModelpilotError(
-            "a concept drift monitor needs at least one detector; pass detectors=None for the "
-            f"defaults ({defaults})"
-        )
-    names = [d.name for d in built]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ModelpilotError(
-            f"detector names must be unique; repeated: {', '.join(repeated)}. Name the copies, "
-            "e.g. make_detector('page_hinkley', threshold=20.0, name='page_hinkley_fast')"
-        )
-    for detector in built:
-        if task == "regression" and detector.input_kind == "binary":
-            raise ModelpilotError(
-                f"detector {detector.name!r} expects a 0/1 error stream, but a regression "
-                "error is real-valued; use 'adwin' or 'page_hinkley' for regression"
-            )
-    return built
-
-
-def _times(ts: float | Sequence[float] | np.ndarray | None, n: int, clock: Clock) -> list[float]:
-    if ts is None:
-        return [float(clock())] * n
-    if isinstance(ts, int | float | np.number):
-        return [float(ts)] * n
-    times = [float(t) for t in ts]
-    if len(times) != n:
-        raise DataError(f"got {len(times)} timestamps for {n} labels; pass one per label or one")
-    return times

@@ -3,8 +3,9 @@
 Requests hand their rows (:class:`~modelpilot.store.LogRows`, the one shape the writer takes)
 to :meth:`LogWriter.submit` and return; a thread commits whatever has gathered every
 ``flush_interval`` seconds in one transaction, the rows of each model version joined into one
-segment. In durable mode a request waits for the commit of its own rows before it answers. A
-full queue raises :class:`LogQueueFull` (the server answers 503): rows are never dropped.
+segment (``_logbatches.py``, which also scrubs PII). In durable mode a request waits for the
+commit of its own rows before it answers. A full queue raises :class:`LogQueueFull` (the server
+answers 503): rows are never dropped.
 
 When the database fails:
 
@@ -25,7 +26,6 @@ can exit with a status that says so (``modelpilot serve`` exits 1).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -33,10 +33,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from modelpilot.errors import ModelpilotError
 from modelpilot.inference._deadletter import DeadLetterFile
+from modelpilot.inference._logbatches import commit_batches
 from modelpilot.inference._logfaults import (
     FailureReport,
     LogQueueFull,
@@ -44,7 +44,7 @@ from modelpilot.inference._logfaults import (
     short_error,
     transient,
 )
-from modelpilot.store import LogRows, PiiScrubber, PredictionBatch, PredictionStore, join_rows
+from modelpilot.store import LogRows, PiiScrubber, PredictionStore
 from modelpilot.types import Clock
 
 __all__ = ["LogQueueFull", "LogUnavailable", "LogWriter"]
@@ -389,29 +389,8 @@ class LogWriter:
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
-        groups: dict[tuple[Any, ...], list[LogRows]] = {}
-        for pending in batch:
-            groups.setdefault(pending.rows.key, []).append(pending.rows)
-        batches: list[PredictionBatch] = []
-        for parts in groups.values():
-            try:
-                joined = [join_rows(parts)]
-            except Exception:  # a bug, not bad data: join each part alone, so others land
-                logger.exception("joining %d log parts failed; joining them one by one", len(parts))
-                joined = [join_rows([part]) for part in parts]
-            batches += [self._scrubbed(part) for part in joined]
-        written = self.log.append(batches)
+        written = self.log.append(commit_batches([p.rows for p in batch], self.scrubbers))
         self.stats.committed += written
         self.stats.commits += 1
         self.stats.last_commit_seconds = time.perf_counter() - started
         self.stats.last_flush = self.monotonic()
-
-    def _scrubbed(self, batch: PredictionBatch) -> PredictionBatch:
-        scrub = self.scrubbers.get(batch.model)
-        if scrub is None or not scrub.active:
-            return batch
-        import pandas as pd
-
-        # A copy: a commit that is retried must not scrub (hash) the same values twice.
-        scrubbed = scrub.frame(pd.DataFrame(dict(batch.inputs)))  # type: ignore[arg-type]
-        return dataclasses.replace(batch, inputs=scrubbed)

@@ -6,8 +6,9 @@ from modelpilot._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelpilot.monitoring._drift_check import DriftCheck, DriftChecker
+    from modelpilot.monitoring._input_stats import InputStats
     from modelpilot.monitoring._leader import MonitorLeader
-    from modelpilot.monitoring._metrics import CONTENT_TYPE, InputStats, ServingMetrics
+    from modelpilot.monitoring._metrics import CONTENT_TYPE, ServingMetrics
     from modelpilot.monitoring._monitor import Monitor
     from modelpilot.monitoring._timeseries import (
         ROLLUP_S,
@@ -36,7 +37,8 @@ __all__ = [
 # monitor's drift engine.
 _SOURCES = {
     "_drift_check": ("DriftCheck", "DriftChecker"),
-    "_metrics": ("CONTENT_TYPE", "InputStats", "ServingMetrics"),
+    "_input_stats": ("InputStats",),
+    "_metrics": ("CONTENT_TYPE", "ServingMetrics"),
     "_leader": ("MonitorLeader",),
     "_monitor": ("Monitor",),
     "_timeseries": ("ROLLUP_S", "Point", "TimeSeriesStore", "format_labels", "parse_labels"),

@@ -3,7 +3,7 @@
 Metrics updated on the prediction path (per request or per micro-batch) would cost a lock and
 several calls per update through prometheus-client's labelled metrics: at one connection, as
 much as answering the request. Those are plain numbers instead: per-feature input counts
-(:class:`InputStats`), request counts, latencies and sizes
+(:class:`~modelpilot.monitoring._input_stats.InputStats`), request counts, latencies and sizes
 (:class:`~modelpilot.monitoring._request_stats.RequestStats`), and outputs, classes,
 confidence and batch sizes (:class:`~modelpilot.monitoring._output_stats.OutputStats`).
 Collectors turn them into Prometheus families at scrape time; the same accumulators feed the
@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import (
@@ -31,10 +30,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from modelpilot.inference import LogWriter
+from modelpilot.monitoring._input_stats import InputStats
 from modelpilot.monitoring._output_stats import OutputStats
 from modelpilot.monitoring._request_stats import RequestStats
 
-__all__ = ["CONTENT_TYPE", "InputStats", "ServingMetrics"]
+__all__ = ["CONTENT_TYPE", "ServingMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (
@@ -57,57 +57,6 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000)
 _CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 _VALUE_BUCKETS = (0, 1e3, 1e4, 5e4, 1e5, 2e5, 3e5, 4e5, 5e5, 7.5e5, 1e6, 2e6, 5e6)
-
-
-@dataclass
-class InputStats:
-    """Per-feature counts of one deployment's inputs (plain integers, updated per request)."""
-
-    values: dict[str, int] = field(default_factory=dict)
-    missing: dict[str, int] = field(default_factory=dict)
-    out_of_range: dict[str, int] = field(default_factory=dict)
-    unseen: dict[str, int] = field(default_factory=dict)
-    text_chars: dict[str, int] = field(default_factory=dict)
-    instances: int = 0
-    requests: int = 0
-    # Instances per feature list, folded into ``values`` when read: one addition per request
-    # instead of one per feature.
-    _by_features: dict[tuple[str, ...], int] = field(default_factory=dict)
-
-    def add(
-        self,
-        features: Sequence[str],
-        n: int,
-        missing: Mapping[str, int],
-        out_of_range: Mapping[str, int],
-        unseen: Mapping[str, int],
-    ) -> None:
-        self.instances += n
-        self.requests += 1
-        key = features if isinstance(features, tuple) else tuple(features)
-        self._by_features[key] = self._by_features.get(key, 0) + n
-        for target, source in (
-            (self.missing, missing),
-            (self.out_of_range, out_of_range),
-            (self.unseen, unseen),
-        ):
-            if source:
-                for name, count in source.items():
-                    target[name] = target.get(name, 0) + count
-
-    def snapshot(self) -> dict[str, Any]:
-        for features, n in self._by_features.items():
-            for name in features:
-                self.values[name] = self.values.get(name, 0) + n
-        self._by_features.clear()
-        return {
-            "values": dict(self.values),
-            "missing": dict(self.missing),
-            "out_of_range": dict(self.out_of_range),
-            "unseen": dict(self.unseen),
-            "instances": self.instances,
-            "requests": self.requests,
-        }
 
 
 class _InputCollector(Collector):

@@ -4,7 +4,8 @@ Called from the server's control loop (a worker thread, never the event loop), e
 
 - every ``monitoring.interval_s``: software, input and output measurements from the live
   metrics (request rate, error rate, latency percentiles, per-feature missing / out-of-range /
-  unseen rates, null outputs, log lag, memory, CPU) become time-series points;
+  unseen rates, null outputs, log lag, memory, CPU) become time-series points (the traffic
+  summed over every replica: ``_traffic_points.py``);
 - every ``drift.interval_s`` or ``drift.every_n_predictions``: the last ``drift.window_s`` of
   logged inputs and predictions is compared with the production version's reference profile
   (data drift, and drift of the prediction distribution — the early sign when labels lag);
@@ -38,20 +39,14 @@ from modelpilot.monitoring._drift_check import DriftChecker
 from modelpilot.monitoring._metrics import ServingMetrics
 from modelpilot.monitoring._performance import PerformanceEstimates
 from modelpilot.monitoring._shadow import ShadowAgreement
-from modelpilot.monitoring._sketch import sketch_quantile
 from modelpilot.monitoring._timeseries import (
     Point,
     SeriesEndedListener,
     TimeSeriesStore,
     format_labels,
 )
-from modelpilot.monitoring._traffic import (
-    FleetTraffic,
-    TrafficLedger,
-    TrafficReporter,
-    TrafficTotals,
-    outcome_rates,
-)
+from modelpilot.monitoring._traffic import TrafficLedger, TrafficReporter
+from modelpilot.monitoring._traffic_points import input_points, traffic_points
 from modelpilot.project import Project
 from modelpilot.rollout import RolloutStore
 from modelpilot.store import LeaseLost
@@ -155,8 +150,8 @@ class Monitor:
             fleet = self.ledger.consume()
             for deployment in self.manager.all():
                 watch = self._watch.setdefault(deployment.name, _DeploymentWatch())
-                points += self._traffic_points(deployment.name, fleet, now, elapsed)
-                points += self._input_points(deployment.name, fleet.total, now)
+                points += traffic_points(deployment.name, fleet, now, elapsed)
+                points += input_points(deployment.name, fleet.total, now)
                 for check in (
                     self._drift_points,
                     self._outcome_points,
@@ -203,57 +198,6 @@ class Monitor:
                 Point("log_queue_depth", "", float(writer.queued), now),
                 Point("log_lag_seconds", "", float(writer.lag_seconds), now),
             ]
-        return points
-
-    def _traffic_points(
-        self, name: str, fleet: FleetTraffic, now: float, elapsed: float
-    ) -> list[Point]:
-        """Requests, errors, latency and each version's share, summed over every replica."""
-        totals = fleet.total
-        count, error_rate, client_error_rate = outcome_rates(totals.deployment(name))
-        points = [
-            Point("request_count", name, float(count), now),
-            Point("request_rate", name, fleet.request_rate(name, min_span=elapsed), now),
-            Point("error_rate", name, error_rate, now),
-            Point("client_error_rate", name, client_error_rate, now),
-        ]
-        answered = totals.versions(name)
-        for version, n in sorted(answered.items()):
-            labels = format_labels({"version": version})
-            points.append(Point("version_share", name, n / sum(answered.values()), now, labels))
-        sketch = totals.sketches.get(name)
-        if sketch and count:
-            for q, metric in (
-                (0.5, "latency_p50_ms"),
-                (0.95, "latency_p95_ms"),
-                (0.99, "latency_p99_ms"),
-            ):
-                value = sketch_quantile(sketch, q)
-                if value is not None:
-                    points.append(Point(metric, name, value * 1000, now))
-        return points
-
-    def _input_points(self, name: str, totals: TrafficTotals, now: float) -> list[Point]:
-        """Instances per request and each feature's missing, out-of-range and unseen shares,
-        summed over every replica."""
-        counted = totals.inputs.get(name)
-        if not counted or not counted["requests"]:
-            return []
-        points = [
-            Point("instances_per_request", name, counted["instances"] / counted["requests"], now)
-        ]
-        for feature, values in counted["values"].items():
-            if not values:
-                continue
-            labels = format_labels({"feature": feature})
-            for key, metric in (
-                ("missing", "missing_rate"),
-                ("out_of_range", "out_of_range_rate"),
-                ("unseen", "unseen_rate"),
-            ):
-                points.append(
-                    Point(metric, name, counted[key].get(feature, 0) / values, now, labels)
-                )
         return points
 
     # ---- drift ------------------------------------------------------------------------

@@ -6,14 +6,14 @@ database that also holds the rollout state. Here the log is two append-only tabl
 ``logging.delta.uri`` (a directory, or ``s3://bucket/prefix`` with an S3-compatible store):
 
 - ``predictions``, partitioned by ``day`` and ``model`` (layout: ``_delta_rows.py``);
-- ``labels``, appended to and joined with the predictions on ``prediction_id`` when read.
-  A MERGE of each label into the predictions would rewrite their files (measured: 30 files for
-  one merge), so labels never touch the predictions table.
+- ``labels``, appended to and joined with the predictions on ``prediction_id`` when read
+  (``_delta_labels.py``). A MERGE of each label into the predictions would rewrite their files
+  (measured: 30 files for one merge), so labels never touch the predictions table.
 
 Appends are Delta commits. In the server they are spooled to a local disk first and committed
 every ``logging.delta.commit_interval_s`` per process (``_delta_spool.py``): a commit per
 micro-batch would make thousands of tiny files and commits an hour. The leader compacts
-(OPTIMIZE) and vacuums (:meth:`DeltaPredictionLog.compact`).
+(OPTIMIZE) and vacuums (:meth:`DeltaPredictionLog.compact`, ``_delta_upkeep.py``).
 
 Delta has no unique index: ids are unique by construction (80 random bits each), and a spooled
 commit that is retried after a crash is recognised by its transaction id and not repeated.
@@ -45,8 +45,8 @@ from modelpilot.store._delta_rows import (
     id_days,
     rows_frame,
 )
-from modelpilot.store._leases import Lease
-from modelpilot.store._logstore import CompactionResult, LogScan, LogStats, Progress
+from modelpilot.store._delta_upkeep import DeltaUpkeep
+from modelpilot.store._logstore import LogScan
 from modelpilot.store._segments import PredictionBatch, PredictionRecord, as_batches
 from modelpilot.types import Clock
 
@@ -79,7 +79,7 @@ def _deltalake() -> Any:
 
 
 @dataclass
-class DeltaPredictionLog(DeltaLabels):
+class DeltaPredictionLog(DeltaLabels, DeltaUpkeep):
     """The prediction log in Delta tables at ``uri`` (``logging.backend: delta``).
 
     ``spool`` (a local directory) makes appends land on local disk and commit every
@@ -368,65 +368,6 @@ class DeltaPredictionLog(DeltaLabels):
         table = pa.concat_tables(parts[::-1], promote_options="permissive")
         frame = rows_frame(table, start=None, end=None, limit=None)
         return frame.tail(n).reset_index(drop=True)
-
-    # ---- size and upkeep ------------------------------------------------------------
-    def stats(self) -> LogStats:
-        """Rows, data files and their bytes in the predictions table (read from the Delta
-        log's file statistics, not from the data)."""
-        from modelpilot.store._delta_spool import conflicting_rows
-
-        held = conflicting_rows(self.spool) if self.spool is not None else 0
-        table = self._table("predictions")
-        if table is None:
-            return LogStats(0, 0, 0, held)
-        actions = pa.table(table.get_add_actions(flatten=True))
-        rows = actions["num_records"] if "num_records" in actions.column_names else None
-        return LogStats(
-            int(pc.sum(rows).as_py() or 0) if rows is not None else self.count(),
-            actions.num_rows,
-            int(pc.sum(actions["size_bytes"]).as_py() or 0),
-            held,
-        )
-
-    def compact(
-        self,
-        *,
-        older_than: float,
-        target_rows: int = 0,
-        fence: Lease | None = None,
-        progress: Progress | None = None,
-    ) -> CompactionResult:
-        """OPTIMIZE (the small files of each day and model rewritten into large ones), then
-        VACUUM (files no version of the last ``vacuum_retention_hours`` reads are deleted), on
-        both tables. ``older_than``, ``target_rows`` and ``fence`` are the SQL backend's:
-        delta-rs bins files by bytes (100 MB by default), a file being appended is never
-        rewritten, and a second leader's OPTIMIZE is a conflicting commit Delta refuses, so
-        there is nothing to fence. ``progress`` counts four steps: OPTIMIZE and VACUUM of
-        each table."""
-        merged = written = removed = 0
-        for step, name in enumerate(("predictions", "labels")):
-            table = self._table(name)
-            if table is None:
-                if progress is not None:
-                    progress(2 * step + 2, 4)
-                continue
-            # Today's files too: a drift window reads the last hour, and a replica commits every
-            # few seconds. OPTIMIZE only removes files, so concurrent appends do not conflict.
-            metrics = table.optimize.compact()
-            merged += int(metrics.get("numFilesRemoved", 0))
-            written += int(metrics.get("numFilesAdded", 0))
-            if progress is not None:
-                progress(2 * step + 1, 4)
-            removed += len(
-                table.vacuum(
-                    retention_hours=int(self.vacuum_retention_hours),
-                    dry_run=False,
-                    enforce_retention_duration=False,
-                )
-            )
-            if progress is not None:
-                progress(2 * step + 2, 4)
-        return CompactionResult(merged, written, 0, 0, removed)
 
     def __repr__(self) -> str:
         return f"DeltaPredictionLog({self.uri!r})"

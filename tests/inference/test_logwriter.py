@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -208,6 +209,51 @@ def test_wait_flushed_commits_without_waiting_for_the_timer(log: PredictionLog) 
     assert writer.wait_flushed(WAIT)
     writer.submit(entries(1, start=1))
     assert writer.wait_flushed(WAIT)
+    assert log.count() == 2
+    writer.stop()
+
+
+class GapWriter(LogWriter):
+    """Stops after each commit's callbacks, before the group-commit wait, until told to go on:
+    the moment a wake-up used to be lost (it reached no waiting thread)."""
+
+    def __init__(self, log: PredictionLog) -> None:
+        super().__init__(log, flush_interval=3600.0)
+        self.in_gap = threading.Event()
+        self.go_on = threading.Event()
+        self.committed_rows = 0
+        self.second_commit = threading.Event()
+
+    def _commit(self, batch: list[Any]) -> None:
+        super()._commit(batch)
+        self.committed_rows += sum(len(p.rows) for p in batch)
+        if self.committed_rows >= 2:
+            self.second_commit.set()
+
+    def _finish(self, batch: list[Any], error: BaseException | None = None) -> None:
+        super()._finish(batch, error)
+        if batch and not self.go_on.is_set():
+            self.in_gap.set()
+            self.go_on.wait(WAIT)
+
+
+@pytest.mark.parametrize("wake", ["wait_flushed", "durable submit"])
+def test_a_commit_asked_for_while_the_writer_commits_is_not_lost(
+    log: PredictionLog, wake: str
+) -> None:
+    # An interval of an hour: only the wake-up asked for in the gap can commit the second row.
+    writer = GapWriter(log)
+    writer.start()
+    writer.submit(entries(1))
+    assert writer.wait_flushed(WAIT)
+    assert writer.in_gap.wait(WAIT)
+    if wake == "wait_flushed":
+        writer.submit(entries(1, start=1))
+        assert not writer.wait_flushed(timeout=0)  # asks for the commit, does not wait
+    else:
+        writer.submit(entries(1, start=1), callback=lambda exc: None)
+    writer.go_on.set()
+    assert writer.second_commit.wait(WAIT), "the wake-up asked for during the gap was lost"
     assert log.count() == 2
     writer.stop()
 

@@ -1,13 +1,22 @@
 """What the log writer says when the database fails: its errors, which failures are worth a
-retry, and a report of failing commits that does not flood the server log."""
+retry, a report of failing commits that does not flood the server log, and its counters."""
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 
 from modelpilot.errors import ModelpilotError
 
-__all__ = ["FailureReport", "LogQueueFull", "LogUnavailable", "short_error", "transient"]
+__all__ = [
+    "FailureReport",
+    "LogQueueFull",
+    "LogUnavailable",
+    "WriterStats",
+    "short_error",
+    "transient",
+]
 
 logger = logging.getLogger("modelpilot.inference")
 
@@ -119,3 +128,20 @@ class FailureReport:
         )
         self.since = None
         return True
+
+
+@dataclass
+class WriterStats:
+    """What the writer committed, retried, dead-lettered and lost (``LogWriter.stats``)."""
+
+    committed: int = 0
+    commits: int = 0
+    failures: int = 0
+    dead_lettered: int = 0
+    #: Records neither committed nor written to the dead-letter file.
+    lost: int = 0
+    #: Durable requests failed because their commit took longer than ``durable_timeout``.
+    expired: int = 0
+    last_error: str | None = None
+    last_commit_seconds: float = 0.0
+    last_flush: float = field(default_factory=time.monotonic)

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelpilot.errors import ModelpilotError
@@ -41,6 +41,7 @@ from modelpilot.inference._logfaults import (
     FailureReport,
     LogQueueFull,
     LogUnavailable,
+    WriterStats,
     short_error,
     transient,
 )
@@ -61,21 +62,6 @@ class _Pending:
     callback: Callback | None
     enqueued: float
     seq: int
-
-
-@dataclass
-class WriterStats:
-    committed: int = 0
-    commits: int = 0
-    failures: int = 0
-    dead_lettered: int = 0
-    #: Records neither committed nor written to the dead-letter file.
-    lost: int = 0
-    #: Durable requests failed because their commit took longer than ``durable_timeout``.
-    expired: int = 0
-    last_error: str | None = None
-    last_commit_seconds: float = 0.0
-    last_flush: float = field(default_factory=time.monotonic)
 
 
 class LogWriter:
@@ -132,6 +118,10 @@ class LogWriter:
         self._flushed = threading.Condition(self._lock)
         self._submitted_seq = 0
         self._committed_seq = 0
+        # A commit was asked for (a durable submit, a backlog, wait_flushed): kept until the
+        # writer takes the queue, so a request made while it commits is not lost (a notify
+        # reaches only a thread already waiting).
+        self._wake_requested = False
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -175,6 +165,7 @@ class LogWriter:
             # Waking it per request made it commit ~4 rows at a time at low load, which cost
             # more CPU than the request itself (benchmarks/results/serving.md).
             if callback is not None or self._queued_rows >= _WAKE_BACKLOG:
+                self._wake_requested = True
                 self._wake.notify()
 
     def dead_letter(self, rows: LogRows, exc: BaseException) -> None:
@@ -190,6 +181,7 @@ class LogWriter:
         """Block until everything submitted before the call is committed."""
         with self._lock:
             target = self._submitted_seq
+            self._wake_requested = True
             self._wake.notify()
             return self._flushed.wait_for(lambda: self._committed_seq >= target, timeout)
 
@@ -245,12 +237,14 @@ class LogWriter:
         while True:
             with self._lock:
                 if not self._queue and not self._stopping:
+                    self._wake_requested = False  # nothing to commit: nothing to hurry
                     self._wake.wait(self.flush_interval)
                 if not self._queue:
                     if self._stopping:
                         return
                     continue
                 batch = list(self._queue)
+                self._wake_requested = False
             try:
                 self._commit(batch)
             except Exception as exc:  # keep the rows and try again: never drop them
@@ -285,7 +279,7 @@ class LogWriter:
             if not self._stopping:
                 # Group commit: let the next group gather for up to one interval.
                 with self._lock:
-                    if not self._stopping:
+                    if not self._stopping and not self._wake_requested:
                         self._wake.wait(self.flush_interval)
 
     def _finish(self, batch: list[_Pending], error: BaseException | None = None) -> None:

@@ -295,6 +295,9 @@ class Bundle:
             for r in self.log.recent(last)
             if r.get("version") == self.version and r.get("model") == self.model
         ]
+        from ._blas import import_numpy
+
+        import_numpy()
         from ._drift import drift_report  # NumPy: imported when a device checks drift
 
         return drift_report(self.profile, self.features, records, threshold=threshold)

@@ -11,7 +11,10 @@ How: every tree of the ensemble is walked at once, one level per step, over all 
 ("lanes"): a node's children are adjacent (right = left + 1) and a leaf points to itself, so a
 step is ``node = left[node] + (x[feature[node]] > threshold[node])`` for every lane, padded to
 the deepest tree. For a few rows it is cheaper to compare each row with every node first and
-then only follow the pointers (``_leaves_all_nodes``); a cost model picks the cheaper way.
+then only follow the pointers (``_leaves_all_nodes``); a cost model picks the cheaper way. One
+row (online) takes a walk of its own, laid out for it (``_walk_one_row.py``): the same bits.
+(Past 400 lines: one class whose checks, walks and sums read the same fields; the links, the
+one-row walk and the column steps live beside it.)
 
 Measured in-process (``benchmarks/tree_kernels.py``: one thread, CPU time, best of 5 rounds)
 on the shared 2-core machine while others' test suites kept its load average at 7-11, so every

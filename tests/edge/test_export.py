@@ -73,9 +73,12 @@ def test_a_bundle_answers_the_holdout_bit_for_bit(
         project.engine.dispose()
     with Bundle.open(out, public_key=public_key, logging=False) as bundle:
         got = _answers_without_ids(bundle.predict(records))
+        # One record at a time: the one-row tree walk (kernels/_walk_one_row.py), same bits.
+        one_by_one = _answers_without_ids([bundle.predict(record) for record in records])
         assert bundle.smoke_check() == []
         assert bundle.metadata["metrics"]["mae"] > 0 and bundle.profile["features"]
     assert got == expected
+    assert one_by_one == expected
 
 
 def test_the_export_refuses_what_it_cannot_carry(

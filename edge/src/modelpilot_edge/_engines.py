@@ -47,6 +47,9 @@ def load_engine(
         plain = PythonLinearEngine.load(spec, files, schema)
         if plain is not None:
             return plain
+    from ._blas import import_numpy
+
+    import_numpy()  # one BLAS thread where nobody said otherwise (_blas.py)
     if spec["engine"] in ("linear", "trees"):
         from ._numpy_engines import KernelEngine
 

@@ -129,6 +129,9 @@ class PythonLinearEngine:
     def numpy(self) -> Engine:
         """The NumPy kernel of the same model (imported on first use)."""
         if self._numpy is None:
+            from ._blas import import_numpy
+
+            import_numpy()
             from ._numpy_engines import KernelEngine
 
             self._numpy = KernelEngine(self._spec, self._files, self._schema)

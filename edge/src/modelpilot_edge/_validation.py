@@ -175,25 +175,39 @@ class RecordValidator:
         """
         if not self.all_numeric:
             return None
-        values, bounds, numbers = self._values, self._bounds, _NUMBERS
         rows: list[list[float | int]] = []
         for record in records:
-            if type(record) is not dict:
+            row = self.numeric_row(record)
+            if row is None:
                 return None
-            try:
-                row = list(values(record))
-            except KeyError:
-                return None
-            # bool is not in the set (type(), not isinstance): True is not a number here. A
-            # NaN or an infinity anywhere makes the sum non-finite (so does an overflowing sum
-            # of finite values, which the full rules then accept): one check per record.
-            if not numbers.issuperset(map(type, row)) or not isfinite(sum(row)):
-                return None
-            for index, low, high in bounds:
-                if not low <= row[index] <= high:
-                    return None
             rows.append(row)
         return rows
+
+    def numeric_row(self, record: Any) -> list[float | int] | None:
+        """:meth:`numeric_rows` of one record: its row, or None for "not this path".
+
+        Examples
+        --------
+        >>> validator = RecordValidator([Feature("a", "numeric", range=(0, 1)),
+        ...                              Feature("b", "numeric")])
+        >>> validator.numeric_row({"b": -1.5, "a": 1}), validator.numeric_row({"a": True, "b": 1})
+        ([1, -1.5], None)
+        """
+        if not self.all_numeric or type(record) is not dict:
+            return None
+        try:
+            row = list(self._values(record))
+        except KeyError:
+            return None
+        # bool is not in the set (type(), not isinstance): True is not a number here. A NaN
+        # or an infinity anywhere makes the sum non-finite (so does an overflowing sum of
+        # finite values, which the full rules then accept): one check per record.
+        if not _NUMBERS.issuperset(map(type, row)) or not isfinite(sum(row)):
+            return None
+        for index, low, high in self._bounds:
+            if not low <= row[index] <= high:
+                return None
+        return row
 
     def _check_value(self, feature: FeatureLike, value: Any) -> tuple[Any, bool]:
         """The coerced value, and whether it is valid."""

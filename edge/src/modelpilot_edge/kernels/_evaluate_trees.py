@@ -11,7 +11,10 @@ How: every tree of the ensemble is walked at once, one level per step, over all 
 ("lanes"): a node's children are adjacent (right = left + 1) and a leaf points to itself, so a
 step is ``node = left[node] + (x[feature[node]] > threshold[node])`` for every lane, padded to
 the deepest tree. For a few rows it is cheaper to compare each row with every node first and
-then only follow the pointers (``_leaves_all_nodes``); a cost model picks the cheaper way.
+then only follow the pointers (``_leaves_all_nodes``); a cost model picks the cheaper way. One
+row (online) takes a walk of its own, laid out for it (``_walk_one_row.py``): the same bits.
+(Past 400 lines: one class whose checks, walks and sums read the same fields; the links, the
+one-row walk and the column steps live beside it.)
 
 Measured in-process (``benchmarks/tree_kernels.py``: one thread, CPU time, best of 5 rounds)
 on the shared 2-core machine while others' test suites kept its load average at 7-11, so every
@@ -52,6 +55,7 @@ Exactness rules, each the library's own:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -62,6 +66,7 @@ import numpy as np
 # Relative: the evaluator modules import only NumPy and each other (a test holds them to it).
 from ._evaluate_links import decide, link
 from ._evaluate_links import expf as default_expf
+from ._walk_one_row import OneRowWalk
 
 __all__ = ["TreeEnsembleArrays"]
 
@@ -165,6 +170,10 @@ class TreeEnsembleArrays:
         return bool(self.category_bitsets.shape[0])
 
     @cached_property
+    def _has_categorical_features(self) -> bool:
+        return bool(self.categorical_features.any())
+
+    @cached_property
     def _categorical_nodes(self) -> np.ndarray:
         return np.flatnonzero(self.category_set >= 0)
 
@@ -204,6 +213,14 @@ class TreeEnsembleArrays:
         """Whether the kernel answers ``X`` exactly as the library would (else ask the library)."""
         if X.dtype != np.float64 or X.ndim != 2 or X.shape[1] != self.n_features or not len(X):
             return False
+        if len(X) == 1:  # one row (online): its Python floats cost less to check than NumPy
+            row = X[0].tolist()
+            # A non-finite value makes the sum non-finite (so may an overflowing sum of
+            # finite values: those take the full check below).
+            if math.isfinite(sum(row)):
+                if self.input_float32 and max(map(abs, row)) > _FLOAT32_MAX:
+                    return False
+                return self._codes_fit(X)
         finite = np.isfinite(X)
         if finite.all():
             if self.input_float32 and float(np.abs(X).max()) > _FLOAT32_MAX:
@@ -216,7 +233,11 @@ class TreeEnsembleArrays:
                 return False
             if self.input_float32 and bool((np.abs(X[finite]) > _FLOAT32_MAX).any()):
                 return False
-        if self.categorical_features.any():
+        return self._codes_fit(X)
+
+    def _codes_fit(self, X: np.ndarray) -> bool:
+        """Whether the categories of ``X`` fit the bitsets (beyond them: the library's)."""
+        if self._has_categorical_features:
             codes = X[:, self.categorical_features]
             limit = 32 * self.category_bitsets.shape[1]
             if bool((codes >= limit).any()):  # NaN compares False: missing is fine
@@ -319,17 +340,28 @@ class TreeEnsembleArrays:
     # ---- sums and links ---------------------------------------------------------------------
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw scores ``(n_rows, n_outputs)``: ``base`` plus the leaf values, tree after tree."""
-        leaves = self.leaves(X)
+        walk = self._one_row_walk if X.shape[0] == 1 else None
+        if walk is None:
+            return self._sums(self.leaves(X), self._sum_values)
+        return self._sums(walk.leaves(self._prepared(X)[0])[None, :], walk.values)
+
+    @cached_property
+    def _one_row_walk(self) -> OneRowWalk | None:
+        return OneRowWalk.of(self, self._sum_values)
+
+    def _sums(self, leaves: np.ndarray, leaf_values: np.ndarray) -> np.ndarray:
+        """Raw scores of the leaves each row reached (``leaf_values`` indexed by leaf id)."""
         n_rows, n_groups, n_values = leaves.shape[0], self.n_groups, self.n_values
         if n_values == 1:  # boosting: one value a leaf (a take is cheaper than an index)
-            values = self._sum_values.ravel().take(leaves).reshape(n_rows, n_groups, -1, 1)
+            values = leaf_values.ravel().take(leaves).reshape(n_rows, n_groups, -1, 1)
         else:
-            values = self._sum_values[leaves].reshape(n_rows, n_groups, -1, n_values)
+            values = leaf_values[leaves].reshape(n_rows, n_groups, -1, n_values)
         dtype = values.dtype
         # base + t1 is the first partial sum: adding base to the first tree's values in place
         # keeps the library's order (base, then tree after tree) without another array.
         values[:, :, 0, :] += self._sum_base
-        sums = np.cumsum(values, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
+        # add.accumulate is np.cumsum without its Python wrapper (~1.5 us of a one-row call).
+        sums = np.add.accumulate(values, axis=2, dtype=dtype)[:, :, -1, :].reshape(n_rows, -1)
         return self.scaled(sums)
 
     def scaled(self, sums: np.ndarray) -> np.ndarray:

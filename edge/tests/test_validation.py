@@ -55,3 +55,15 @@ def test_the_fast_path_takes_only_what_the_full_rules_accept() -> None:
     for refused in ({"a": True, "b": 1}, {"a": 2, "b": 1}, {"a": 0.5}, {"a": 0.5, "b": math.inf}):
         assert numeric.numeric_rows([refused]) is None
         assert numeric.validate_records([refused]).problems
+
+
+def test_an_integer_beyond_float_range_is_a_problem_not_a_crash() -> None:
+    numeric = RecordValidator([Feature("a", "numeric", range=(0, 1)), Feature("b", "numeric")])
+    huge = 10**400  # Python's json takes it; float() overflows
+    for record in ({"a": 0.5, "b": huge}, {"a": huge, "b": 1.0}):
+        assert numeric.numeric_row(record) is None
+        assert numeric.numeric_rows([record]) is None
+        problems = numeric.validate_records([record]).problems
+        assert [(p["field"], p["expected"]) for p in problems] == [
+            ("b", "a number") if record["b"] is huge else ("a", "a number in [0, 1]")
+        ]

@@ -100,7 +100,7 @@ def _outside(value: Any, bounds: tuple[float, float]) -> bool:
         return False
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
     return math.isfinite(number) and not bounds[0] <= number <= bounds[1]
 
@@ -202,7 +202,10 @@ class RecordValidator:
         # bool is not in the set (type(), not isinstance): True is not a number here. A NaN
         # or an infinity anywhere makes the sum non-finite (so does an overflowing sum of
         # finite values, which the full rules then accept): one check per record.
-        if not _NUMBERS.issuperset(map(type, row)) or not isfinite(sum(row)):
+        try:
+            if not _NUMBERS.issuperset(map(type, row)) or not isfinite(sum(row)):
+                return None
+        except OverflowError:  # an integer beyond float's range: the full rules say so
             return None
         for index, low, high in self._bounds:
             if not low <= row[index] <= high:
@@ -217,14 +220,11 @@ class RecordValidator:
         if kind == "numeric":
             if isinstance(value, bool):
                 return None, False
-            if isinstance(value, int | float):
-                number = float(value)
-            elif isinstance(value, str):
-                try:
-                    number = float(value)
-                except ValueError:
+            try:
+                if not isinstance(value, int | float | str):
                     return None, False
-            else:
+                number = float(value)
+            except (ValueError, OverflowError):  # not a number, or beyond float's range
                 return None, False
             if math.isnan(number):
                 return None, feature.nullable

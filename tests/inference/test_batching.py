@@ -263,3 +263,38 @@ def test_a_batch_is_freed_without_the_cycle_collector(
         assert answers_made[0]() is None, "the batch outlived its work: a reference cycle"
     finally:
         gc.enable()
+
+
+class _CloseOnFirstBatch:
+    """The model threads' queue; as the first batch is handed over, another thread closes
+    the batcher (what a rollout's control tick does when it unloads a version), at the worst
+    moment: after the event loop saw a running model thread, before the batch is queued."""
+
+    def __init__(self, batcher: MicroBatcher[Any, Any]) -> None:
+        self.batcher = batcher
+        self.inner = batcher._work
+        self.closed = False
+
+    def put(self, item: Any) -> None:
+        if item is not None and not self.closed:
+            self.closed = True
+            closer = threading.Thread(target=self.batcher.close)
+            closer.start()
+            closer.join(0.2)  # with the batcher's lock, close() waits for this hand-over
+        self.inner.put(item)
+
+    def get(self) -> Any:
+        return self.inner.get()
+
+
+def test_a_batch_handed_over_while_another_thread_closes_the_batcher_is_answered(
+    batchers: list[MicroBatcher[Any, Any]],
+) -> None:
+    async def main() -> list[Any]:
+        batcher = MicroBatcher(lambda items: [x * 10 for x in items])
+        batchers.append(batcher)
+        assert await batcher.submit(1) == 10  # the model thread runs
+        batcher._work = _CloseOnFirstBatch(batcher)  # type: ignore[assignment]
+        return await asyncio.wait_for(asyncio.gather(batcher.submit(2), batcher.submit(3)), 30)
+
+    assert asyncio.run(main()) == [20, 30]

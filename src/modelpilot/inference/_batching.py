@@ -108,6 +108,11 @@ class MicroBatcher(Generic[T, R]):
         )
         self._threads: list[threading.Thread] = []
         self._closed = False
+        # close() may run on another thread (a rollout's control tick unloads a version) while
+        # the event loop hands a batch over: without this lock, the stop signal could reach
+        # the queue between the loop's look at the threads and its batch, leaving the batch
+        # behind a thread that has already stopped (a request that never answers).
+        self._threads_lock = threading.Lock()
 
     @property
     def queued_rows(self) -> int:
@@ -127,8 +132,9 @@ class MicroBatcher(Generic[T, R]):
         A request that chose this version just before it was unloaded is still answered:
         its batch starts a thread that stops again after it.
         """
-        self._closed = True
-        self._stop_threads()
+        with self._threads_lock:
+            self._closed = True
+            self._stop_threads()
 
     def _stop_threads(self) -> None:
         for _ in self._threads:
@@ -166,17 +172,18 @@ class MicroBatcher(Generic[T, R]):
         self.stats.max_batch_rows = max(self.stats.max_batch_rows, rows)
         if self.on_dispatch is not None:
             self.on_dispatch(rows)
-        if len(self._threads) < self.concurrency:
-            thread = threading.Thread(
-                target=self._serve,
-                name=f"{self.thread_name}_{len(self._threads)}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
-        self._work.put((loop, jobs))
-        if self._closed:
-            self._stop_threads()
+        with self._threads_lock:
+            if len(self._threads) < self.concurrency:
+                thread = threading.Thread(
+                    target=self._serve,
+                    name=f"{self.thread_name}_{len(self._threads)}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+            self._work.put((loop, jobs))
+            if self._closed:
+                self._stop_threads()
 
     def _serve(self) -> None:
         """A model thread: run batches until told to stop."""

@@ -1,7 +1,7 @@
 """A real server answering through tree kernels: a native XGBoost file and a scikit-learn
-HistGradientBoosting pipeline, registered with the CLI and served by ``modelpilot serve``, give
-the library's own predictions and probabilities over HTTP, missing values included; the
-server's output says at load which path each version takes."""
+HistGradientBoosting pipeline, registered with the CLI and served by ``modelpilot serve`` (one
+server, a deployment each), give the library's own predictions and probabilities over HTTP,
+missing values included; the server's output says at load which path each version takes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import skops.io as sio
 import xgboost
+import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -22,7 +23,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from live_server import DEPLOYMENT, ONE_OPENMP_THREAD, LiveServer, auth, live_server
 from modelpilot.spec import FeatureSpec, render_project
-from project_helpers import run_cli
+from project_helpers import merge_settings, run_cli
 
 NAMES = ["age", "income", "visits", "tenure"]
 
@@ -51,38 +52,48 @@ def _model(kind: str, directory: Path, frame: pd.DataFrame, y: np.ndarray) -> tu
         return path, model
 
 
-@pytest.fixture(params=["xgboost", "hist-gradient-boosting"], scope="module")
+#: The model kinds, each registered under its own name and served as a deployment of that name.
+KINDS = ["xgboost", "hist-gradient-boosting"]
+
+
+@pytest.fixture(scope="module")
 def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Any, pd.DataFrame, LiveServer]]:
-    directory = tmp_path_factory.mktemp(request.param)
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, Any], pd.DataFrame, LiveServer]]:
+    """One server with a deployment of each kind (one server's start, not one a kind): the
+    kinds' models and the rows they answer."""
+    directory = tmp_path_factory.mktemp("served")
     features = [FeatureSpec(name=n, type="numeric", nullable=True) for n in NAMES]
-    (directory / "modelpilot.yaml").write_text(
-        render_project(
-            project=DEPLOYMENT, task="binary", target="y", features=features, key_metrics=[]
-        ),
-        encoding="utf-8",
+    text = render_project(
+        project=DEPLOYMENT, task="binary", target="y", features=features, key_metrics=[]
     )
+    settings = {"deployments": [{"name": kind, "model": kind} for kind in KINDS]}
+    text = yaml.safe_dump(merge_settings(yaml.safe_load(text), settings), sort_keys=False)
+    (directory / "modelpilot.yaml").write_text(text, encoding="utf-8")
     frame, y = _frame()
-    path, model = _model(request.param, directory, frame, y)
-    command = ["-p", str(directory), "register", str(path), "--alias", "production"]
-    assert run_cli(command) == 0
+    models = {}
+    for kind in KINDS:
+        path, models[kind] = _model(kind, directory, frame, y)
+        command = ["-p", str(directory), "register", str(path), "--name", kind]
+        assert run_cli([*command, "--alias", "production"]) == 0
     with live_server(directory, env=ONE_OPENMP_THREAD) as server:
-        yield server.url, model, frame[400:], server
+        yield models, frame[400:], server
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_served_tree_model_answers_as_the_library(
-    served: tuple[str, Any, pd.DataFrame, LiveServer],
+    served: tuple[dict[str, Any], pd.DataFrame, LiveServer], kind: str
 ) -> None:
-    url, model, rows, _ = served
+    models, rows, server = served
+    model = models[kind]
     instances = rows.astype(object).where(rows.notna(), None).to_dict("records")
     expected = model.predict(rows)
     expected_proba = model.predict_proba(rows)
-    with httpx.Client(base_url=url, headers=auth(), timeout=30.0) as http:
+    with httpx.Client(base_url=server.url, headers=auth(), timeout=30.0) as http:
         answers = []
         for start in (0, 1, 33):  # one row, then batches
             batch = instances[start : start + (1 if start == 0 else 32)]
-            response = http.post(f"/v1/deployments/{DEPLOYMENT}/predict", json={"instances": batch})
+            response = http.post(f"/v1/deployments/{kind}/predict", json={"instances": batch})
             assert response.status_code == 200, response.text
             answers.append((start, response.json()["predictions"]))
     for start, predictions in answers:
@@ -94,12 +105,13 @@ def test_a_served_tree_model_answers_as_the_library(
             assert probabilities == [float(p) for p in expected_proba[i]]
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_the_server_says_at_load_which_path_a_version_takes(
-    served: tuple[str, Any, pd.DataFrame, LiveServer],
+    served: tuple[dict[str, Any], pd.DataFrame, LiveServer], kind: str
 ) -> None:
     *_, server = served
     lines = [line for line in server.log.splitlines() if " answers through " in line]
-    assert len(lines) == 1, server.log
-    assert f"{DEPLOYMENT}:1" in lines[0]
-    assert "the exact tree kernel" in lines[0]
-    assert "compiled walk" in lines[0]  # numba is in the dev extra
+    assert len(lines) == len(KINDS), server.log  # one line a version served
+    [line] = [line for line in lines if f"{kind}:1 (" in line]
+    assert "the exact tree kernel" in line
+    assert "compiled walk" in line  # numba is in the dev extra

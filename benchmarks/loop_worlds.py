@@ -126,7 +126,7 @@ class World:
 
     def trainer(self) -> str:
         if self.name == "regression":
-            from modelpilot.cli._demo_live import TRAIN_PY
+            from modelpilot.cli._demo_live_project import TRAIN_PY
 
             return TRAIN_PY
         return TRAINER

@@ -162,10 +162,12 @@ def test_a_reviewer_decides_three_predictions_with_the_keyboard_on_a_phone(
     assert httpx.post(url, json={"value": 1.0}, headers=auth(ADMIN_TOKEN)).status_code == 200
     again = httpx.post(url, json={"value": 2.0}, headers=auth(REVIEW_TOKEN))
     assert again.status_code == 409
+    # The message line may still say how the last decision went: wait for a new one.
+    before = browser.find_element(By.ID, "review-message").text
     keys.send_keys("a").perform()
     message = wait(
         browser,
-        lambda d: d.find_element(By.ID, "review-message").text,
+        lambda d: (text := d.find_element(By.ID, "review-message").text) != before and text,
         "the page to say the review was decided already",
     )
     assert message == again.json()["message"]

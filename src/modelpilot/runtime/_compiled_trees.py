@@ -85,24 +85,21 @@ def _tree_sums(
     (measured: a third of the time of a step).
     """
     n_rows, n_features = X.shape
+    n_blocks = (n_rows + _BLOCK - 1) // _BLOCK
+    complete = np.ones(n_blocks, dtype=np.bool_)  # a full block without a missing value
+    complete[n_rows // _BLOCK :] = False  # the partial block at the end, if any
     for r in range(n_rows):  # the input as the NumPy walk compares it
         for f in range(n_features):
             v = X[r, f]
-            if round32:
+            if v != v:
+                complete[r // _BLOCK] = False
+            elif round32:
                 X[r, f] = np.float64(np.float32(v))
             elif zero_threshold > 0.0 and abs(v) <= zero_threshold:
                 X[r, f] = 0.0
     n_trees = roots.shape[0]
     per_group = n_trees // n_groups
     n_values = leaf_value.shape[1]
-    n_blocks = (n_rows + _BLOCK - 1) // _BLOCK
-    complete = np.empty(n_blocks, dtype=np.bool_)  # a full block without a missing value
-    for block in range(n_blocks):
-        complete[block] = block * _BLOCK + _BLOCK <= n_rows
-        for r in range(block * _BLOCK, min(block * _BLOCK + _BLOCK, n_rows)):
-            for f in range(n_features):
-                if X[r, f] != X[r, f]:
-                    complete[block] = False
     at = np.empty(_BLOCK, dtype=np.uintp)
     for t in range(n_trees):
         root = np.uintp(roots[t])

@@ -204,19 +204,41 @@ class Bundle:
             return self._answer([record], log=True)[0]
         try:
             predictions, proba = self.engine.answer_rows([row])
-        except NotAnswerable:  # the failure, logged as for a list: rare, so answered again
-            return self._answer([record], log=True)[0]
+        except NotAnswerable as exc:
+            raise self._failed(exc, 1, [row], None, started, log=True) from None
         ids = new_ids(1, clock=self.clock)
-        item: dict[str, Any] = {"id": ids[0], "prediction": plain(predictions[0])}
-        names = self._class_names
-        if proba is not None and names is not None:
-            values = proba[0]
-            item["probabilities"] = dict(zip(names, values, strict=True))
-            item["confidence"] = max(values)
+        item = self._item(ids[0], predictions[0], None if proba is None else proba[0])
         if self._writer is not None:
             latency = (time.perf_counter() - started) * 1000
             self._writer.write(ids, [row], None, predictions, proba, latency)
         return item
+
+    def _item(self, id_: str, prediction: Any, probabilities: Any) -> dict[str, Any]:
+        """One answer as the server words it: id, prediction, and for a classifier its
+        probabilities by class name and the confidence."""
+        item: dict[str, Any] = {"id": id_, "prediction": plain(prediction)}
+        names = self._class_names
+        if probabilities is not None and names is not None:
+            item["probabilities"] = dict(zip(names, probabilities, strict=True))
+            item["confidence"] = max(probabilities)
+        return item
+
+    def _failed(
+        self,
+        exc: NotAnswerable,
+        n: int,
+        rows: list[list[float | int]] | None,
+        columns: Mapping[str, Sequence[Any]] | None,
+        started: float,
+        *,
+        log: bool,
+    ) -> ModelFailed:
+        """The error for inputs the model could not answer, logged with their ids."""
+        ids = new_ids(n, clock=self.clock)
+        if log and self._writer is not None:
+            latency = (time.perf_counter() - started) * 1000
+            self._writer.write(ids, rows, columns, [None] * n, None, latency, error=str(exc))
+        return ModelFailed(ids, str(exc))
 
     def _answer(self, records: list[Any], *, log: bool) -> list[dict[str, Any]]:
         n = len(records)
@@ -249,21 +271,12 @@ class Bundle:
                 else self.engine.answer_columns(columns or {}, n)
             )
         except NotAnswerable as exc:
-            ids = new_ids(n, clock=self.clock)
-            if log and self._writer is not None:
-                latency = (time.perf_counter() - started) * 1000
-                self._writer.write(ids, rows, columns, [None] * n, None, latency, error=str(exc))
-            raise ModelFailed(ids, str(exc)) from None
+            raise self._failed(exc, n, rows, columns, started, log=log) from None
         ids = new_ids(n, clock=self.clock)
-        answers: list[dict[str, Any]] = []
-        names = self._class_names
-        for i in range(n):
-            item: dict[str, Any] = {"id": ids[i], "prediction": plain(predictions[i])}
-            if proba is not None and names is not None:
-                row = proba[i]
-                item["probabilities"] = dict(zip(names, row, strict=True))
-                item["confidence"] = max(row)
-            answers.append(item)
+        answers = [
+            self._item(ids[i], predictions[i], None if proba is None else proba[i])
+            for i in range(n)
+        ]
         if log and self._writer is not None:
             latency = (time.perf_counter() - started) * 1000
             self._writer.write(ids, rows, columns, predictions, proba, latency)

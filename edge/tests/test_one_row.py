@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from edge_helpers import _files, _npz
-from modelpilot_edge import Bundle, KeyPair, ValidationFailed, load_private_key, write_bundle
+from modelpilot_edge import (
+    Bundle,
+    KeyPair,
+    ModelFailed,
+    ValidationFailed,
+    load_private_key,
+    write_bundle,
+)
 from modelpilot_edge.kernels import TreeEnsembleArrays, link
 
 
@@ -135,7 +142,11 @@ NAMES = [f"f{i}" for i in range(4)]
 def _tree_classifier(tmp_path: Path, keys: KeyPair) -> Path:
     """A binary classifier of random trees over four numeric features, one with a range."""
     arrays = _random_ensemble(
-        np.random.default_rng(9), n_features=4, link="expit", decision="positive"
+        np.random.default_rng(9),
+        n_features=4,
+        link="expit",
+        decision="positive",
+        input_float32=True,  # compared in float32, as XGBoost: a number past its range fails
     )
     model = {
         "engine": "trees",
@@ -173,6 +184,23 @@ def test_one_record_answers_as_a_list_of_it(tmp_path: Path, keys: KeyPair) -> No
                 bundle.predict([bad])
             assert one_error.value.problems == list_error.value.problems
             assert str(one_error.value) == str(list_error.value)
+        # A valid record the model cannot take (past float32's range): the same failure, logged
+        # with its error, one record or a list of it.
+        too_large = {**records[-1], "f1": 1e300}
+        with pytest.raises(ModelFailed) as one_failure:
+            bundle.predict(too_large)
+        with pytest.raises(ModelFailed) as list_failure:
+            bundle.predict([too_large])
+        one_message, list_message = str(one_failure.value), str(list_failure.value)
+        assert "outside what the trees take" in one_message
+        assert one_message.replace(one_failure.value.prediction_ids[0], "ID") == (
+            list_message.replace(list_failure.value.prediction_ids[0], "ID")
+        )
         assert bundle.log is not None
         logged, _ = bundle.log.pending(10_000)
-    assert len(logged) == 2 * len(records)  # each answer once; refused records are not
+    assert len(logged) == 2 * len(records) + 2  # each answer or failure once; refusals are not
+    failed = [r for r in logged if r["outputs"].get("error")]
+    assert [r["id"] for r in failed] == [
+        *one_failure.value.prediction_ids,
+        *list_failure.value.prediction_ids,
+    ]
